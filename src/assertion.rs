@@ -1,0 +1,111 @@
+//! Assertions: the RS256 JWT the token endpoint exchanges for an access token. A new one is
+//! signed for every attempt, so `exp` is always fresh.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, Header};
+use serde::Serialize;
+
+use crate::credentials::SigningKey;
+use crate::secret::Secret;
+
+/// Salesforce accepts an `exp` at most three minutes ahead.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(180);
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Claims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: &'a str,
+    /// Seconds since the epoch, UTC (not milliseconds, unlike sfdx-core).
+    pub exp: u64,
+}
+
+/// Signs assertions for one consumer key and audience with one parsed key.
+#[derive(Debug)]
+pub struct Signer {
+    key: SigningKey,
+    client_id: String,
+    audience: String,
+    header: Header,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sign the assertion: {0}")]
+pub struct SignError(String);
+
+impl Signer {
+    pub fn new(key: SigningKey, client_id: String, audience: String) -> Self {
+        Self {
+            key,
+            client_id,
+            audience,
+            header: Header::new(Algorithm::RS256),
+        }
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The claims an assertion for `username` carries if signed at `now`.
+    pub fn claims<'a>(&'a self, username: &'a str, now: SystemTime) -> Claims<'a> {
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Claims {
+            iss: &self.client_id,
+            sub: username,
+            aud: &self.audience,
+            exp: secs + MAX_LIFETIME.as_secs(),
+        }
+    }
+
+    pub fn sign(&self, username: &str) -> Result<Secret<String>, SignError> {
+        let claims = self.claims(username, SystemTime::now());
+        jsonwebtoken::encode(&self.header, &claims, &self.key.encoding)
+            .map(Secret::new)
+            .map_err(|e| SignError(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::{parse, KeyOrigin};
+    use jsonwebtoken::{DecodingKey, Validation};
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/fixtures/keys/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn assertion_verifies_against_the_certificate_with_the_salesforce_claims() {
+        let key = parse(fixture("server.key"), KeyOrigin::File("k".into())).unwrap();
+        let signer = Signer::new(key, "3MVGkey".into(), "https://test.salesforce.com".into());
+        let jwt = signer.sign("a@x.com").unwrap();
+        let cert = DecodingKey::from_rsa_pem(&fixture("server.crt")).unwrap();
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&["https://test.salesforce.com"]);
+        let data =
+            jsonwebtoken::decode::<serde_json::Value>(jwt.expose(), &cert, &validation).unwrap();
+        assert_eq!(data.claims["iss"], "3MVGkey");
+        assert_eq!(data.claims["sub"], "a@x.com");
+        let exp = data.claims["exp"].as_u64().unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(exp > now && exp <= now + 180, "exp {exp} now {now}");
+    }
+}

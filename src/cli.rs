@@ -1,0 +1,129 @@
+//! Command-line flags (clap types only; doc comments are the help text). `config` turns these
+//! into a validated configuration once; nothing past it sees clap.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::input::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fleetauth",
+    version,
+    about = "Authorize whole fleets of Salesforce scratch orgs at once through the OAuth 2.0 JWT bearer flow"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Grant an access token for every org in a list and write one auth file per org.
+    #[command(
+        after_help = "Examples:\n  fleetauth grant orgs.csv --client-id \"$CONSUMER_KEY\" --jwt-key-file server.key\n  sf org list --json | fleetauth grant - --json > report.json\n  fleetauth grant fleetauth-out/failed.csv -i \"$CONSUMER_KEY\" -f server.key   # retry the failures"
+    )]
+    Grant(GrantArgs),
+    /// Run the whole grant flow against the built-in emulator, in a temp dir.
+    Demo(DemoArgs),
+    /// Serve an emulated Salesforce token endpoint on 127.0.0.1 (for tests and trials).
+    Emulate(EmulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// The org list: a .csv or .json file, or `-` for standard input.
+    pub orgs: PathBuf,
+    /// Force the list's format instead of detecting it.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// The connected app's consumer key.
+    #[arg(short = 'i', long, env = "SFDX_CLIENT_ID", hide_env_values = true)]
+    pub client_id: Option<String>,
+    /// The Dev Hub's private key (PEM). Else $SFDX_HUB_KEY (PEM text) or $SFDX_HUB_KEY_BASE64.
+    #[arg(short = 'f', long)]
+    pub jwt_key_file: Option<PathBuf>,
+    /// Token host: POST to <URL>/services/oauth2/token. A row's own instance URL is tried first.
+    #[arg(short = 'r', long, default_value = "https://test.salesforce.com")]
+    pub instance_url: String,
+    /// The assertion's `aud`.
+    #[arg(
+        long,
+        env = "SF_AUDIENCE_URL",
+        default_value = "https://test.salesforce.com"
+    )]
+    pub audience: String,
+    /// Token requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Token requests per second, retries included (bursts up to --concurrency).
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    /// Per-org time to wait out the replication delay (`user hasn't approved this consumer`).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub replication_timeout: Duration,
+    /// Retries after a transient failure (5xx, 420, reset, timeout), per org.
+    #[arg(long, default_value_t = 5)]
+    pub max_retries: u32,
+    /// Time limit of one token request.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Where the auth files, report.json and failed.csv go (created 0700).
+    #[arg(long, default_value = "fleetauth-out")]
+    pub out_dir: PathBuf,
+    /// Write the report here instead of <out-dir>/report.json; a .csv path writes CSV.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// No progress and no summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print {"status", "result": <report>, "warnings"} on stdout, and nothing else there.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many scratch orgs to emulate.
+    #[arg(long, default_value_t = 40)]
+    pub orgs: usize,
+    /// Longest emulated replication delay.
+    #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
+    pub max_delay: Duration,
+    /// Keep the output here instead of a temp dir that is removed afterwards.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EmulateArgs {
+    /// Port on 127.0.0.1 (0 picks a free one; the URL is printed).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// The certificate uploaded to the connected app (default: the demo certificate).
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// The connected app's consumer key (default: the demo consumer key).
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Known users: a CSV of `username[,replication delay]`. Without it every user is known.
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// Replication delay of users not given one in --users.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub delay: Duration,
+    /// Added to every answer.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub latency: Duration,
+    /// Inject a fault with a probability, e.g. `--fault 503=0.05`. Kinds: 500, 503, 420, reset, truncated, slow.
+    #[arg(long = "fault", value_name = "KIND=P")]
+    pub faults: Vec<String>,
+    /// How long a `slow` fault takes to answer.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub slow_delay: Duration,
+    /// Token requests accepted per second; beyond it `login rate exceeded`.
+    #[arg(long)]
+    pub login_rate: Option<u32>,
+}

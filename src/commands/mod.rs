@@ -1,0 +1,5 @@
+//! One module per subcommand; each turns its flags into a run and an exit code.
+
+pub mod demo;
+pub mod emulate;
+pub mod grant;

@@ -1,0 +1,227 @@
+//! Credentials: the connected app's consumer key and the Dev Hub's private key, loaded and
+//! checked once per run. The key is parsed here and nowhere else; what is found in a file that
+//! is not a usable RSA private key is named in the error.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use jsonwebtoken::EncodingKey;
+use ring::signature::RsaKeyPair;
+
+use crate::secret::Secret;
+
+pub const MIN_BITS: usize = 2048;
+
+/// Where the key came from, for messages (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOrigin {
+    File(PathBuf),
+    Env(&'static str),
+}
+
+impl fmt::Display for KeyOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyOrigin::File(p) => write!(f, "{}", p.display()),
+            KeyOrigin::Env(var) => write!(f, "${var}"),
+        }
+    }
+}
+
+/// A parsed RSA private key, ready to sign assertions.
+pub struct SigningKey {
+    pub(crate) encoding: EncodingKey,
+    pub bits: usize,
+    pub origin: KeyOrigin,
+    /// The PEM text, kept to hand the key on (for example to the Salesforce CLI's state).
+    pub pem: Secret<Vec<u8>>,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("bits", &self.bits)
+            .field("origin", &self.origin)
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no private key given: pass --jwt-key-file server.key, or set SFDX_HUB_KEY (PEM text) or SFDX_HUB_KEY_BASE64")]
+    Missing,
+    #[error("cannot read the key file {path}: {error}")]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("$SFDX_HUB_KEY_BASE64 is not valid base64 ({0}); set it to the output of `base64 -w0 server.key`")]
+    Base64(String),
+    #[error("{origin} is not a usable private key: {found}")]
+    Unusable { origin: KeyOrigin, found: String },
+}
+
+/// Load the key from `--jwt-key-file`, else `SFDX_HUB_KEY`, else `SFDX_HUB_KEY_BASE64`.
+pub fn load(
+    file: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<SigningKey, KeyError> {
+    if let Some(path) = file {
+        let bytes = std::fs::read(path).map_err(|error| KeyError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        return parse(bytes, KeyOrigin::File(absolute));
+    }
+    if let Some(text) = env("SFDX_HUB_KEY").filter(|t| !t.trim().is_empty()) {
+        return parse(text.into_bytes(), KeyOrigin::Env("SFDX_HUB_KEY"));
+    }
+    if let Some(b64) = env("SFDX_HUB_KEY_BASE64").filter(|t| !t.trim().is_empty()) {
+        let compact: String = b64.split_whitespace().collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .map_err(|e| KeyError::Base64(e.to_string()))?;
+        return parse(bytes, KeyOrigin::Env("SFDX_HUB_KEY_BASE64"));
+    }
+    Err(KeyError::Missing)
+}
+
+/// Parse PEM text holding an RSA private key (PKCS#1 or PKCS#8) of at least 2048 bits.
+pub fn parse(bytes: Vec<u8>, origin: KeyOrigin) -> Result<SigningKey, KeyError> {
+    let unusable = |found: String| KeyError::Unusable {
+        origin: origin.clone(),
+        found,
+    };
+    let blocks = pem::parse_many(&bytes).map_err(|e| unusable(format!("malformed PEM ({e})")))?;
+    if blocks.is_empty() {
+        return Err(unusable(
+            "no PEM block; expected a file starting with -----BEGIN RSA PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----".into(),
+        ));
+    }
+    // A bundle may hold the certificate too: use its private key.
+    let block = blocks
+        .iter()
+        .find(|b| b.tag().ends_with("PRIVATE KEY"))
+        .unwrap_or(&blocks[0]);
+    let pair = match block.tag() {
+        "RSA PRIVATE KEY" => RsaKeyPair::from_der(block.contents()),
+        "PRIVATE KEY" => RsaKeyPair::from_pkcs8(block.contents()),
+        "ENCRYPTED PRIVATE KEY" => {
+            return Err(unusable(
+                "an encrypted private key; decrypt it first with `openssl pkcs8 -in server.key -out server-plain.key` and keep that file secret".into(),
+            ))
+        }
+        "EC PRIVATE KEY" => {
+            return Err(unusable(
+                "an EC key; Salesforce's JWT flow signs with RS256 only, so generate an RSA key (openssl genrsa 2048)".into(),
+            ))
+        }
+        "CERTIFICATE" => {
+            return Err(unusable(
+                "a certificate (the server.crt uploaded to the connected app); pass the private key it was made from (server.key)".into(),
+            ))
+        }
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => {
+            return Err(unusable(
+                "a public key; pass the private key (server.key) whose certificate is in the connected app".into(),
+            ))
+        }
+        other => return Err(unusable(format!("a PEM block of type `{other}`, not a private key"))),
+    };
+    let pair = pair.map_err(|rejected| {
+        unusable(match rejected.to_string().as_str() {
+            "TooSmall" => {
+                format!("an RSA key under {MIN_BITS} bits; generate a 2048-bit or larger key")
+            }
+            "WrongAlgorithm" => {
+                "a PKCS#8 key that is not RSA (EC or Ed25519?); Salesforce accepts RSA keys only"
+                    .into()
+            }
+            why => format!("an RSA private key that does not parse ({why})"),
+        })
+    })?;
+    let bits = pair.public().modulus_len() * 8;
+    if bits < MIN_BITS {
+        return Err(unusable(format!(
+            "a {bits}-bit RSA key; generate a {MIN_BITS}-bit or larger key"
+        )));
+    }
+    // jsonwebtoken re-reads the chosen block; ring has already vouched for it.
+    let encoding = EncodingKey::from_rsa_pem(pem::encode(block).as_bytes())
+        .map_err(|e| unusable(format!("an RSA key jsonwebtoken cannot use ({e})")))?;
+    Ok(SigningKey {
+        encoding,
+        bits,
+        origin,
+        pem: Secret::new(bytes),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/fixtures/keys/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn origin() -> KeyOrigin {
+        KeyOrigin::File("k".into())
+    }
+
+    #[test]
+    fn pkcs1_and_pkcs8_keys_load() {
+        assert_eq!(parse(fixture("server.key"), origin()).unwrap().bits, 2048);
+        assert_eq!(
+            parse(fixture("server.pkcs8.key"), origin()).unwrap().bits,
+            2048
+        );
+    }
+
+    #[test]
+    fn wrong_material_is_named() {
+        let cases = [
+            ("server.crt", "a certificate"),
+            ("server.pub", "a public key"),
+            ("weak1024.key", "under 2048 bits"),
+            ("ec.pkcs8.key", "not RSA"),
+            ("garbage.key", "no PEM block"),
+        ];
+        for (file, expected) in cases {
+            let err = parse(fixture(file), origin()).unwrap_err().to_string();
+            assert!(err.contains(expected), "{file}: {err}");
+        }
+    }
+
+    #[test]
+    fn env_vars_are_read_in_order() {
+        let pem = String::from_utf8(fixture("server.key")).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&pem);
+        let key = load(None, |v| (v == "SFDX_HUB_KEY_BASE64").then(|| b64.clone())).unwrap();
+        assert_eq!(key.origin, KeyOrigin::Env("SFDX_HUB_KEY_BASE64"));
+        let key = load(None, |_| Some(pem.clone())).unwrap();
+        assert_eq!(key.origin, KeyOrigin::Env("SFDX_HUB_KEY"));
+        assert!(matches!(load(None, |_| None), Err(KeyError::Missing)));
+        let bad = load(None, |v| {
+            (v == "SFDX_HUB_KEY_BASE64").then(|| "%%%".to_string())
+        });
+        assert!(matches!(bad, Err(KeyError::Base64(_))));
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let key = parse(fixture("server.key"), origin()).unwrap();
+        let shown = format!("{key:?}");
+        assert!(
+            !shown.contains("MII") && shown.contains("[redacted]"),
+            "{shown}"
+        );
+    }
+}

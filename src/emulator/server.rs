@@ -1,0 +1,322 @@
+//! The emulator's HTTP side (hyper, HTTP/1.1 keep-alive): routes, latency, fault injection and
+//! the Salesforce-shaped answers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rand::Rng;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::stats::Stats;
+use super::verify::{Verdict, Verifier};
+use super::{EmulatorConfig, Fault};
+
+const MAINTENANCE_PAGE: &str = "<!DOCTYPE HTML><html><head><title>Down for maintenance</title></head><body><h1>salesforce.com is down for maintenance</h1></body></html>";
+const NOT_READY_PAGE: &str = "<!DOCTYPE HTML><html><head><title>420</title></head><body>This org is not available for API calls right now.</body></html>";
+
+struct State {
+    config: EmulatorConfig,
+    verifier: Verifier,
+    stats: Arc<Stats>,
+    base_url: String,
+}
+
+/// A running emulator. Dropping it stops accepting connections.
+pub struct EmulatorHandle {
+    pub addr: SocketAddr,
+    pub stats: Arc<Stats>,
+    accept: JoinHandle<()>,
+}
+
+impl EmulatorHandle {
+    /// `http://127.0.0.1:<port>`, the `--instance-url` to use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the emulator's certificate is not a usable RSA certificate: {0}")]
+    Certificate(jsonwebtoken::errors::Error),
+    #[error("cannot listen on 127.0.0.1:{port}: {error}")]
+    Bind { port: u16, error: std::io::Error },
+}
+
+/// Start the emulator on 127.0.0.1:`port` (0 picks a free port).
+pub async fn start(config: EmulatorConfig, port: u16) -> Result<EmulatorHandle, StartError> {
+    let verifier = Verifier::new(&config.certificate_pem).map_err(StartError::Certificate)?;
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|error| StartError::Bind { port, error })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|error| StartError::Bind { port, error })?;
+    let stats = Arc::new(Stats::new());
+    let state = Arc::new(State {
+        config,
+        verifier,
+        stats: Arc::clone(&stats),
+        base_url: format!("http://{addr}"),
+    });
+    let accept = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                let service = service_fn(move |req| handle(Arc::clone(&state), req));
+                let _ = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(EmulatorHandle {
+        addr,
+        stats,
+        accept,
+    })
+}
+
+/// The error returned to hyper to drop a connection without an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("injected connection reset")]
+struct InjectedReset;
+
+type Answer = Result<Response<Full<Bytes>>, InjectedReset>;
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
+    match (req.method(), req.uri().path()) {
+        (&Method::POST, "/services/oauth2/token") => {
+            let in_second = state.stats.begin();
+            let answer = token(&state, req, in_second).await;
+            state.stats.end();
+            answer
+        }
+        (&Method::GET, "/_emulator/stats") => {
+            let body = serde_json::to_vec(&state.stats.snapshot()).unwrap_or_default();
+            Ok(respond(StatusCode::OK, "application/json", body))
+        }
+        _ => Ok(json_error(
+            404,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        )),
+    }
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("cache-control", "no-store")
+        .body(Full::new(body.into()))
+        .expect("static headers are valid")
+}
+
+fn json_error(status: u16, error: &str, description: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({"error": error, "error_description": description}).to_string();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    respond(status, "application/json;charset=UTF-8", body)
+}
+
+fn roll_fault(config: &EmulatorConfig) -> Option<Fault> {
+    if config.faults.is_empty() {
+        return None;
+    }
+    let mut rng = rand::thread_rng();
+    let mut x: f64 = rng.gen();
+    for &(fault, p) in &config.faults {
+        if x < p {
+            return Some(fault);
+        }
+        x -= p;
+    }
+    None
+}
+
+async fn token(state: &State, req: Request<Incoming>, in_second: u64) -> Answer {
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Err(InjectedReset),
+    };
+    let config = &state.config;
+    if !config.latency.is_zero() {
+        tokio::time::sleep(config.latency).await;
+    }
+    if let Some(fault) = roll_fault(config) {
+        state.stats.fault(fault.name());
+        match fault {
+            Fault::ServerError => {
+                return Ok(json_error(500, "unknown_error", "retry your request"))
+            }
+            Fault::Maintenance => {
+                return Ok(respond(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/html",
+                    MAINTENANCE_PAGE,
+                ))
+            }
+            Fault::NotReady => {
+                let status = StatusCode::from_u16(420).expect("420 is a valid status code");
+                return Ok(respond(status, "text/html", NOT_READY_PAGE));
+            }
+            Fault::Reset => return Err(InjectedReset),
+            Fault::Truncated => {
+                let whole = r#"{"access_token":"00D000000000000!AQ0truncated","instance_url":"https://trunc"#;
+                return Ok(respond(
+                    StatusCode::OK,
+                    "application/json;charset=UTF-8",
+                    whole,
+                ));
+            }
+            Fault::Slow => {
+                tokio::time::sleep(config.slow_delay).await;
+                return Ok(respond(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "text/html",
+                    "<html>Gateway Timeout</html>",
+                ));
+            }
+        }
+    }
+    let since_start = state.stats.started().elapsed();
+    let verdict = state
+        .verifier
+        .judge(config, content_type.as_deref(), &body, since_start);
+    let username = match &verdict {
+        Verdict::Grant { username } => Some(username.as_str()),
+        Verdict::Reject { username, .. } => username.as_deref(),
+    };
+    if let Some(u) = username {
+        state.stats.attempt(u);
+    }
+    if config
+        .login_rate
+        .is_some_and(|limit| in_second > u64::from(limit))
+    {
+        state.stats.answer("login rate exceeded");
+        return Ok(json_error(400, "invalid_grant", "login rate exceeded"));
+    }
+    match verdict {
+        Verdict::Reject {
+            status,
+            error,
+            description,
+            ..
+        } => {
+            state.stats.answer(&format!("{error}: {description}"));
+            Ok(json_error(status, &error, &description))
+        }
+        Verdict::Grant { username } => {
+            let (org_id, user_id) = (ids::org_id(&username), ids::user_id(&username));
+            let token = format!("{}!AQ0A{}", &org_id[..15], random_token());
+            state.stats.granted(&username, &token);
+            let body = serde_json::json!({
+                "access_token": token,
+                "signature": "emulated",
+                "scope": "web openid api id",
+                "instance_url": state.base_url,
+                "id": format!("{}/id/{org_id}/{user_id}", state.base_url),
+                "token_type": "Bearer",
+                "issued_at": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()).to_string(),
+            });
+            Ok(respond(
+                StatusCode::OK,
+                "application/json;charset=UTF-8",
+                body.to_string(),
+            ))
+        }
+    }
+}
+
+fn random_token() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
+    let mut rng = rand::thread_rng();
+    (0..96)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// Stable 18-character Salesforce ids derived from the username.
+pub mod ids {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+    fn id(prefix: &str, seed: &str) -> String {
+        let mut h = DefaultHasher::new();
+        (prefix, seed).hash(&mut h);
+        let mut n = h.finish();
+        let mut id15 = String::from(prefix);
+        id15.push('0');
+        while id15.len() < 15 {
+            id15.push(char::from(BASE62[(n % 62) as usize]));
+            n /= 62;
+        }
+        with_checksum(&id15)
+    }
+
+    /// The 3-character suffix that makes a 15-character id case-insensitively unique.
+    pub fn with_checksum(id15: &str) -> String {
+        const MAP: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+        let mut out = id15.to_string();
+        for chunk in id15.as_bytes().chunks(5) {
+            let bits = chunk.iter().enumerate().fold(0usize, |acc, (i, c)| {
+                acc | (usize::from(c.is_ascii_uppercase()) << i)
+            });
+            out.push(char::from(MAP[bits]));
+        }
+        out
+    }
+
+    pub fn org_id(username: &str) -> String {
+        id("00D", username)
+    }
+
+    pub fn user_id(username: &str) -> String {
+        id("005", username)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn checksum_matches_salesforce_examples() {
+            assert_eq!(
+                super::with_checksum("00Dxx0000001gPL"),
+                "00Dxx0000001gPLEAY"
+            );
+            assert_eq!(
+                super::with_checksum("005xx000001SwiU"),
+                "005xx000001SwiUAAS"
+            );
+            assert_eq!(super::org_id("a@x.com").len(), 18);
+        }
+    }
+}

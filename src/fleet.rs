@@ -1,0 +1,442 @@
+//! Stage 3: the fleet. Grants every planned target concurrently: a semaphore (`--concurrency`)
+//! and a governor rate limiter (`--rate`) guard each *request*, so an org sleeping through a
+//! backoff holds no slot. Each org ends as an [`Outcome`]; a failed org is data, not an `Err`.
+//! Results flow to the one caller of [`Fleet::run`], which owns the report and the progress bar.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::assertion::Signer;
+use crate::input::Target;
+use crate::retry::{Decision, History, Policy};
+use crate::store::{AuthRecord, OutDir};
+use crate::token::{ErrorKind, Grant, GrantError, TokenClient};
+use crate::urls;
+
+/// How hard to push, validated by `config`.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub concurrency: usize,
+    /// Token requests per second, retries included.
+    pub rate: f64,
+    /// After a `login rate exceeded`, no request starts for this long.
+    pub rate_limited_pause: Duration,
+    /// After cancellation, how long in-flight requests may finish.
+    pub grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Authorized,
+    Failed,
+    Skipped,
+    Pending,
+}
+
+/// How one org's grant ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: Status,
+    pub attempts: u32,
+    pub org_id: Option<String>,
+    pub instance_url: Option<String>,
+    pub auth_file: Option<PathBuf>,
+    pub elapsed: Duration,
+    pub error: Option<GrantError>,
+}
+
+impl Outcome {
+    pub fn pending(attempts: u32, elapsed: Duration) -> Self {
+        Self {
+            status: Status::Pending,
+            attempts,
+            org_id: None,
+            instance_url: None,
+            auth_file: None,
+            elapsed,
+            error: None,
+        }
+    }
+}
+
+/// What the fleet tells its caller while it runs.
+#[derive(Debug)]
+pub enum Event {
+    /// An org started waiting out a replication delay.
+    Waiting,
+    /// An org woke up from a replication wait.
+    Resumed,
+    /// An org failed an attempt and will retry.
+    Retry {
+        kind: ErrorKind,
+    },
+    /// The run was rate limited and slowed down to 1/`factor` of `--rate`.
+    SlowedDown {
+        factor: u32,
+    },
+    Finished {
+        index: usize,
+        outcome: Outcome,
+    },
+}
+
+/// Slows the whole run after a `login rate exceeded`.
+#[derive(Debug)]
+struct Throttle {
+    pause_until: Mutex<Option<Instant>>,
+    /// Each request takes this many limiter cells: the effective rate is `rate / slowdown`.
+    slowdown: AtomicU32,
+}
+
+const MAX_SLOWDOWN: u32 = 8;
+
+impl Throttle {
+    fn trip(&self, pause: Duration) -> u32 {
+        let until = Instant::now() + pause;
+        let mut guard = self
+            .pause_until
+            .lock()
+            .expect("throttle lock is never poisoned");
+        if guard.is_none_or(|t| t < until) {
+            *guard = Some(until);
+        }
+        drop(guard);
+        let old = self
+            .slowdown
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
+                Some((f * 2).min(MAX_SLOWDOWN))
+            })
+            .unwrap_or(MAX_SLOWDOWN);
+        (old * 2).min(MAX_SLOWDOWN)
+    }
+
+    fn paused_until(&self) -> Option<Instant> {
+        *self
+            .pause_until
+            .lock()
+            .expect("throttle lock is never poisoned")
+    }
+}
+
+pub struct Fleet {
+    client: TokenClient,
+    signer: Signer,
+    policy: Policy,
+    limits: Limits,
+    fallback: Url,
+    out: OutDir,
+    limiter: DefaultDirectRateLimiter,
+    permits: Semaphore,
+    throttle: Throttle,
+    cancel: CancellationToken,
+}
+
+impl Fleet {
+    pub fn new(
+        client: TokenClient,
+        signer: Signer,
+        policy: Policy,
+        limits: Limits,
+        fallback: Url,
+        out: OutDir,
+        cancel: CancellationToken,
+    ) -> Self {
+        let burst = NonZeroU32::new(u32::try_from(limits.concurrency).unwrap_or(u32::MAX))
+            .unwrap_or(NonZeroU32::MIN);
+        let period = Duration::from_secs_f64(1.0 / limits.rate);
+        let quota = Quota::with_period(period)
+            .expect("config guarantees a positive rate")
+            .allow_burst(burst);
+        Self {
+            client,
+            permits: Semaphore::new(limits.concurrency),
+            limiter: RateLimiter::direct(quota),
+            throttle: Throttle {
+                pause_until: Mutex::new(None),
+                slowdown: AtomicU32::new(1),
+            },
+            signer,
+            policy,
+            limits,
+            fallback,
+            out,
+            cancel,
+        }
+    }
+
+    /// Grant every target; `observe` sees each event as it happens. Returns one outcome per
+    /// target, in target order (orgs never finished are `Pending`).
+    pub async fn run(
+        self: Arc<Self>,
+        targets: Vec<Target>,
+        mut observe: impl FnMut(&Event),
+    ) -> Vec<Outcome> {
+        let total = targets.len();
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        // Spawn lazily: enough tasks to keep every slot busy while many orgs sleep in backoff,
+        // without holding a future per org for a fleet of ten thousand.
+        let width = (self.limits.concurrency * 16).max(1024);
+        let mut queue = targets.into_iter().enumerate();
+        let mut set = JoinSet::new();
+        let mut grace_deadline: Option<tokio::time::Instant> = None;
+        let started = Instant::now();
+        loop {
+            while set.len() < width && !self.cancel.is_cancelled() {
+                let Some((index, target)) = queue.next() else {
+                    break;
+                };
+                let fleet = Arc::clone(&self);
+                let tx = tx.clone();
+                set.spawn(async move {
+                    let outcome = fleet.grant_one(target, &tx).await;
+                    (index, outcome)
+                });
+            }
+            tokio::select! {
+                biased;
+                Some(event) = rx.recv() => observe(&event),
+                joined = set.join_next() => match joined {
+                    None => break,
+                    Some(Ok((index, outcome))) => {
+                        let event = Event::Finished { index, outcome };
+                        observe(&event);
+                        if let Event::Finished { index, outcome } = event {
+                            outcomes[index] = Some(outcome);
+                        }
+                    }
+                    // A task that panicked or was aborted leaves its org pending.
+                    Some(Err(_)) => {}
+                },
+                () = self.cancel.cancelled(), if grace_deadline.is_none() => {
+                    grace_deadline = Some(tokio::time::Instant::now() + self.limits.grace);
+                }
+                () = sleep_until_opt(grace_deadline) => {
+                    set.abort_all();
+                    while set.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+        while let Ok(event) = rx.try_recv() {
+            observe(&event);
+        }
+        let elapsed = started.elapsed();
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::pending(0, elapsed)))
+            .collect()
+    }
+
+    /// One org from first attempt to outcome.
+    async fn grant_one(&self, target: Target, events: &mpsc::UnboundedSender<Event>) -> Outcome {
+        let started = Instant::now();
+        let mut history = History::default();
+        // The org's own host first, when the list gave one; then the run's host.
+        let mut host = target
+            .instance_url
+            .as_deref()
+            .and_then(|u| urls::token_host(u).ok())
+            .unwrap_or_else(|| self.fallback.clone());
+        loop {
+            let endpoint = urls::token_endpoint(&host);
+            let Some(result) = self
+                .attempt(&target.username, &endpoint, &mut history)
+                .await
+            else {
+                return Outcome::pending(history.attempts, started.elapsed());
+            };
+            let error = match result {
+                Ok(grant) => {
+                    return self
+                        .authorized(&target, &host, grant, history.attempts, started)
+                        .await
+                }
+                Err(error) => error,
+            };
+            if error.try_fallback && host != self.fallback {
+                host = self.fallback.clone();
+                continue;
+            }
+            if error.kind == ErrorKind::RateLimited {
+                let factor = self.throttle.trip(self.limits.rate_limited_pause);
+                let _ = events.send(Event::SlowedDown { factor });
+            }
+            history.elapsed = started.elapsed();
+            match self
+                .policy
+                .decide(error.kind, error.is_420(), &history, rand::random())
+            {
+                Decision::GiveUp { budget_spent } => {
+                    let error = if budget_spent {
+                        error.budget_spent(self.policy.replication_budget)
+                    } else if error.kind == ErrorKind::Permanent {
+                        error
+                    } else {
+                        error.retries_exhausted()
+                    };
+                    return Outcome {
+                        status: Status::Failed,
+                        attempts: history.attempts,
+                        org_id: None,
+                        instance_url: None,
+                        auth_file: None,
+                        elapsed: started.elapsed(),
+                        error: Some(error),
+                    };
+                }
+                Decision::RetryAfter(delay) => {
+                    match error.kind {
+                        ErrorKind::ReplicationDelay => history.replication_retries += 1,
+                        ErrorKind::RateLimited => history.rate_limited_retries += 1,
+                        _ if error.is_420() => {
+                            history.retries_420 += 1;
+                            history.transient_retries += 1;
+                        }
+                        _ => history.transient_retries += 1,
+                    }
+                    let _ = events.send(Event::Retry { kind: error.kind });
+                    let waiting = error.kind == ErrorKind::ReplicationDelay;
+                    if waiting {
+                        let _ = events.send(Event::Waiting);
+                    }
+                    let slept = tokio::select! {
+                        () = tokio::time::sleep(delay) => true,
+                        () = self.cancel.cancelled() => false,
+                    };
+                    if waiting {
+                        let _ = events.send(Event::Resumed);
+                    }
+                    if !slept {
+                        return Outcome::pending(history.attempts, started.elapsed());
+                    }
+                }
+            }
+        }
+    }
+
+    /// One request under the slot and rate limits. `None` when the run was cancelled first.
+    async fn attempt(
+        &self,
+        username: &str,
+        endpoint: &Url,
+        history: &mut History,
+    ) -> Option<Result<Grant, GrantError>> {
+        let _permit = tokio::select! {
+            permit = self.permits.acquire() => permit.expect("the semaphore is never closed"),
+            () = self.cancel.cancelled() => return None,
+        };
+        let admitted = async {
+            if let Some(until) = self.throttle.paused_until() {
+                tokio::time::sleep_until(until.into()).await;
+            }
+            for _ in 0..self.throttle.slowdown.load(Ordering::Relaxed) {
+                self.limiter.until_ready().await;
+            }
+        };
+        tokio::select! {
+            () = admitted => {}
+            () = self.cancel.cancelled() => return None,
+        }
+        history.attempts += 1;
+        let assertion = match self.signer.sign(username) {
+            Ok(a) => a,
+            Err(e) => {
+                return Some(Err(GrantError {
+                    kind: ErrorKind::Permanent,
+                    code: "signing_failed".into(),
+                    description: e.to_string(),
+                    hint: Some("the private key cannot sign RS256; generate a new RSA key".into()),
+                    status: None,
+                    try_fallback: false,
+                }))
+            }
+        };
+        Some(self.client.request(endpoint, &assertion).await)
+    }
+
+    async fn authorized(
+        &self,
+        target: &Target,
+        host: &Url,
+        grant: Grant,
+        attempts: u32,
+        started: Instant,
+    ) -> Outcome {
+        let issued_at = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let login_url = urls::display(host);
+        let out = self.out.clone();
+        let (client_id, audience) = (
+            self.signer.client_id().to_string(),
+            self.signer.audience().to_string(),
+        );
+        let username = target.username.clone();
+        let alias = target.alias.clone();
+        let token = grant.access_token.clone();
+        let (org_id, user_id, instance_url) = (
+            grant.org_id.clone(),
+            grant.user_id.clone(),
+            grant.instance_url.clone(),
+        );
+        let written = tokio::task::spawn_blocking(move || {
+            let record = AuthRecord {
+                username: &username,
+                org_id: &org_id,
+                user_id: &user_id,
+                access_token: token.expose(),
+                instance_url: &instance_url,
+                login_url: &login_url,
+                audience: &audience,
+                client_id: &client_id,
+                alias: alias.as_deref(),
+                issued_at: &issued_at,
+            };
+            out.write_auth(&username, &record)
+        })
+        .await;
+        let mut outcome = Outcome {
+            status: Status::Authorized,
+            attempts,
+            org_id: Some(grant.org_id),
+            instance_url: Some(grant.instance_url),
+            auth_file: None,
+            elapsed: started.elapsed(),
+            error: None,
+        };
+        match written {
+            Ok(Ok(path)) => outcome.auth_file = Some(path),
+            Ok(Err(e)) => {
+                outcome.status = Status::Failed;
+                outcome.error = Some(GrantError {
+                    kind: ErrorKind::Permanent,
+                    code: "store_failed".into(),
+                    description: e.to_string(),
+                    hint: Some("the grant worked but its auth file could not be written: check disk space and permissions of --out-dir, then re-run".into()),
+                    status: None,
+                    try_fallback: false,
+                });
+            }
+            Err(_) => outcome.status = Status::Pending,
+        }
+        outcome
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,557 @@
+//! Stage 1: read the org list (CSV, JSON or the Salesforce CLI's `--json` outputs) into
+//! [`Target`]s. Every row is checked here, before anything is sent: a bad row is reported with
+//! its file and line, and the whole list is rejected.
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::urls;
+
+/// One org to authorize, as the list gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub username: String,
+    pub alias: Option<String>,
+    /// The org's own token host, tried before `--instance-url`.
+    pub instance_url: Option<String>,
+    pub origin: Origin,
+    /// The row's cells, in the order of [`OrgList::columns`]; used to write `failed.csv`.
+    pub record: Vec<String>,
+}
+
+/// Where a row came from, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Line(u64),
+    Entry(usize),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Line(n) => write!(f, "line {n}"),
+            Origin::Entry(n) => write!(f, "entry {n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OrgList {
+    /// The file name as the user gave it (`-` shows as `<stdin>`).
+    pub source: String,
+    pub columns: Vec<String>,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read the org list {source_name}: {error}")]
+    Io {
+        source_name: String,
+        error: std::io::Error,
+    },
+    #[error("{source_name} is not valid {format}: {message}")]
+    Syntax {
+        source_name: String,
+        format: &'static str,
+        message: String,
+    },
+    #[error("{source_name} has no username column (found: {found}); name it `username`, `SignupUsername` or `signup_username`")]
+    NoUsernameColumn { source_name: String, found: String },
+    #[error("{source_name}: {shape}; expected an array of usernames or objects, or the --json output of `sf org list`, `sf data query` or `sf org create scratch`")]
+    UnknownShape {
+        source_name: String,
+        shape: &'static str,
+    },
+    #[error("{source_name} lists no orgs; give at least one username")]
+    Empty { source_name: String },
+    #[error("{source_name}: {} row(s) rejected, nothing was sent:\n{}", rows.len(), rows.iter().map(|(o, m)| format!("  {source_name}:{o}: {m}")).collect::<Vec<_>>().join("\n"))]
+    Rejected {
+        source_name: String,
+        rows: Vec<(Origin, String)>,
+    },
+}
+
+/// Read an org list from a path, or standard input for `-`.
+pub fn read(path: &Path, format: Option<Format>) -> Result<OrgList, InputError> {
+    let stdin = path.as_os_str() == "-";
+    let source_name = if stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let io = |error| InputError::Io {
+        source_name: source_name.clone(),
+        error,
+    };
+    let text = if stdin {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(io)?;
+        s
+    } else {
+        std::fs::read_to_string(path).map_err(io)?
+    };
+    let format = format.unwrap_or_else(|| detect(path, &text));
+    parse(&source_name, &text, format)
+}
+
+/// The format from the file extension, else from the first non-blank character.
+fn detect(path: &Path, text: &str) -> Format {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+    {
+        Some(e) if e == "json" => Format::Json,
+        Some(e) if e == "csv" || e == "txt" => Format::Csv,
+        _ if matches!(text.trim_start().chars().next(), Some('[' | '{')) => Format::Json,
+        _ => Format::Csv,
+    }
+}
+
+pub fn parse(source_name: &str, text: &str, format: Format) -> Result<OrgList, InputError> {
+    let list = match format {
+        Format::Csv => parse_csv(source_name, text)?,
+        Format::Json => parse_json(source_name, text)?,
+    };
+    let rows: Vec<(Origin, String)> = list.targets.iter().filter_map(check_target).collect();
+    if !rows.is_empty() {
+        return Err(InputError::Rejected {
+            source_name: source_name.to_string(),
+            rows,
+        });
+    }
+    if list.targets.is_empty() {
+        return Err(InputError::Empty {
+            source_name: source_name.to_string(),
+        });
+    }
+    Ok(list)
+}
+
+fn check_target(t: &Target) -> Option<(Origin, String)> {
+    let problem = check_username(&t.username)
+        .err()
+        .or_else(|| {
+            t.instance_url
+                .as_deref()
+                .and_then(|u| urls::token_host(u).err())
+        })
+        .or_else(|| {
+            t.alias
+                .as_deref()
+                .filter(|a| a.chars().any(|c| c.is_whitespace() || c.is_control()))
+                .map(|a| format!("alias {a:?} contains whitespace"))
+        })?;
+    Some((t.origin, problem))
+}
+
+/// Longest username we accept: it becomes `<username>.json`, and file names stop at 255 bytes.
+const MAX_USERNAME: usize = 250;
+
+/// A Salesforce username is `local@domain.tld`; it is also used as a file name, so nothing in
+/// it may leave the output directory or hide the file.
+pub fn check_username(username: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("username {username:?} {why}"));
+    if username.is_empty() {
+        return bad("is empty");
+    }
+    if username.len() > MAX_USERNAME {
+        return bad("is longer than 250 bytes");
+    }
+    if let Some(c) = username
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || matches!(c, '/' | '\\'))
+    {
+        return bad(&format!(
+            "contains {c:?}, which cannot be part of a username or a file name"
+        ));
+    }
+    if username.starts_with('.') {
+        return bad("starts with a dot");
+    }
+    let Some((local, domain)) = username.split_once('@') else {
+        return bad("is not of the form local@domain");
+    };
+    if local.is_empty() || domain.contains('@') {
+        return bad("is not of the form local@domain");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+        return bad("has a domain without a dot-separated name (like example.com)");
+    }
+    Ok(())
+}
+
+// --- CSV ------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum Column {
+    Username,
+    Alias,
+    InstanceUrl,
+}
+
+fn column_of(name: &str) -> Option<Column> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "username" | "signupusername" | "signup_username" => Some(Column::Username),
+        "alias" => Some(Column::Alias),
+        "instanceurl" | "instance_url" | "loginurl" => Some(Column::InstanceUrl),
+        _ => None,
+    }
+}
+
+fn csv_error(source_name: &str, e: csv::Error) -> InputError {
+    InputError::Syntax {
+        source_name: source_name.to_string(),
+        format: "CSV",
+        message: e.to_string(),
+    }
+}
+
+fn non_blank(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn parse_csv(source_name: &str, text: &str) -> Result<OrgList, InputError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut records = reader
+        .records()
+        .filter(|r| r.as_ref().map_or(true, |r| r.iter().any(|f| !f.is_empty())));
+    let Some(first) = records
+        .next()
+        .transpose()
+        .map_err(|e| csv_error(source_name, e))?
+    else {
+        return Err(InputError::Empty {
+            source_name: source_name.to_string(),
+        });
+    };
+    let header: Vec<Option<Column>> = first.iter().map(column_of).collect();
+    let has_header = header.iter().any(Option::is_some) && !first.iter().any(|f| f.contains('@'));
+
+    let (columns, mapping, pending_first) = if has_header {
+        if !header.iter().any(|c| matches!(c, Some(Column::Username))) {
+            return Err(InputError::NoUsernameColumn {
+                source_name: source_name.to_string(),
+                found: first.iter().collect::<Vec<_>>().join(", "),
+            });
+        }
+        (first.iter().map(str::to_string).collect(), header, None)
+    } else {
+        (
+            vec!["username".to_string()],
+            vec![Some(Column::Username)],
+            Some(first),
+        )
+    };
+
+    let mut targets = Vec::new();
+    for record in pending_first.into_iter().map(Ok).chain(records) {
+        let record = record.map_err(|e| csv_error(source_name, e))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let mut target = Target {
+            username: String::new(),
+            alias: None,
+            instance_url: None,
+            origin: Origin::Line(line),
+            record: Vec::with_capacity(columns.len()),
+        };
+        for (i, column) in mapping.iter().enumerate() {
+            let cell = record.get(i).unwrap_or("");
+            // The first matching column wins: `username` beside `SignupUsername` is one value.
+            match column {
+                Some(Column::Username) if target.username.is_empty() => {
+                    target.username = cell.to_string()
+                }
+                Some(Column::Alias) if target.alias.is_none() => target.alias = non_blank(cell),
+                Some(Column::InstanceUrl) if target.instance_url.is_none() => {
+                    target.instance_url = non_blank(cell)
+                }
+                _ => {}
+            }
+            target.record.push(cell.to_string());
+        }
+        targets.push(target);
+    }
+    Ok(OrgList {
+        source: source_name.to_string(),
+        columns,
+        targets,
+    })
+}
+
+// --- JSON -----------------------------------------------------------------------------------
+
+fn parse_json(source_name: &str, text: &str) -> Result<OrgList, InputError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| InputError::Syntax {
+        source_name: source_name.to_string(),
+        format: "JSON",
+        message: e.to_string(),
+    })?;
+    let unknown = |shape| InputError::UnknownShape {
+        source_name: source_name.to_string(),
+        shape,
+    };
+    let entries: Vec<&Value> = match &value {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(top) => {
+            // sf's `--json` envelope keeps the payload under `result`.
+            let body = top.get("result").unwrap_or(&value);
+            match body {
+                Value::Object(o) if o.get("records").is_some_and(Value::is_array) => {
+                    o["records"].as_array().into_iter().flatten().collect()
+                }
+                Value::Object(o) if o.get("scratchOrgs").is_some_and(Value::is_array) => {
+                    o["scratchOrgs"].as_array().into_iter().flatten().collect()
+                }
+                Value::Object(o) if o.contains_key("username") => vec![body],
+                Value::Array(items) => items.iter().collect(),
+                _ => {
+                    return Err(unknown(
+                        "an object with no `records`, `scratchOrgs` or `username`",
+                    ))
+                }
+            }
+        }
+        _ => return Err(unknown("a JSON scalar")),
+    };
+    let mut targets = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.into_iter().enumerate() {
+        let origin = Origin::Entry(i + 1);
+        let (username, alias, instance_url) = match entry {
+            Value::String(s) => (s.trim().to_string(), None, None),
+            Value::Object(_) => (
+                field(entry, Column::Username).unwrap_or_default(),
+                field(entry, Column::Alias),
+                field(entry, Column::InstanceUrl)
+                    .or_else(|| nested(entry, "authFields", "instanceUrl"))
+                    .or_else(|| nested(entry, "scratchOrgInfo", "LoginUrl")),
+            ),
+            _ => {
+                return Err(unknown(
+                    "an array entry that is neither a string nor an object",
+                ))
+            }
+        };
+        let record = vec![
+            username.clone(),
+            alias.clone().unwrap_or_default(),
+            instance_url.clone().unwrap_or_default(),
+        ];
+        targets.push(Target {
+            username,
+            alias,
+            instance_url,
+            origin,
+            record,
+        });
+    }
+    Ok(OrgList {
+        source: source_name.to_string(),
+        columns: ["username", "alias", "instanceUrl"]
+            .map(String::from)
+            .to_vec(),
+        targets,
+    })
+}
+
+/// The first key of `entry` (case-insensitive) naming `column`, as a non-blank string.
+fn field(entry: &Value, column: Column) -> Option<String> {
+    let object = entry.as_object()?;
+    let names: &[&str] = match column {
+        Column::Username => &["username", "signupusername", "signup_username"],
+        Column::Alias => &["alias"],
+        Column::InstanceUrl => &["instanceurl", "instance_url", "loginurl"],
+    };
+    names.iter().find_map(|want| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(want))
+            .and_then(|(_, v)| v.as_str())
+            .and_then(non_blank)
+    })
+}
+
+fn nested(entry: &Value, outer: &str, inner: &str) -> Option<String> {
+    entry.get(outer)?.get(inner)?.as_str().and_then(non_blank)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usernames(list: &OrgList) -> Vec<&str> {
+        list.targets.iter().map(|t| t.username.as_str()).collect()
+    }
+
+    #[test]
+    fn headerless_csv_is_one_username_per_line_skipping_blanks_and_comments() {
+        let list = parse("l.csv", "# fleet\na@x.com\n\n   \nb@x.com\n", Format::Csv).unwrap();
+        assert_eq!(usernames(&list), ["a@x.com", "b@x.com"]);
+        assert_eq!(list.targets[1].origin, Origin::Line(5));
+    }
+
+    #[test]
+    fn csv_header_names_are_matched_in_any_case() {
+        let text =
+            "SIGNUPUSERNAME,Alias,LoginUrl,extra\na@x.com,one,https://a.my.salesforce.com,z\n";
+        let list = parse("l.csv", text, Format::Csv).unwrap();
+        let t = &list.targets[0];
+        assert_eq!(t.username, "a@x.com");
+        assert_eq!(t.alias.as_deref(), Some("one"));
+        assert_eq!(
+            t.instance_url.as_deref(),
+            Some("https://a.my.salesforce.com")
+        );
+        assert_eq!(
+            list.columns,
+            ["SIGNUPUSERNAME", "Alias", "LoginUrl", "extra"]
+        );
+        assert_eq!(
+            t.record,
+            ["a@x.com", "one", "https://a.my.salesforce.com", "z"]
+        );
+    }
+
+    #[test]
+    fn csv_header_without_username_column_is_an_error() {
+        let err = parse("l.csv", "alias,email\nx,y\n", Format::Csv).unwrap_err();
+        assert!(matches!(err, InputError::NoUsernameColumn { .. }), "{err}");
+    }
+
+    #[test]
+    fn bad_usernames_are_rejected_with_file_and_line() {
+        let err = parse(
+            "l.csv",
+            "a@x.com\n../../etc@x.com\nnot-a-user\n",
+            Format::Csv,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("l.csv:line 2"), "{err}");
+        assert!(err.contains("l.csv:line 3"), "{err}");
+        assert!(err.contains("local@domain"), "{err}");
+    }
+
+    #[test]
+    fn username_rules() {
+        assert!(check_username("test-abc@example.com").is_ok());
+        assert!(check_username("Test.User+1@sub.example.co.uk").is_ok());
+        for bad in [
+            "",
+            "a@b",
+            "@x.com",
+            "a@@x.com",
+            ".hidden@x.com",
+            "a/b@x.com",
+            "a\\b@x.com",
+            "a\0b@x.com",
+            "a b@x.com",
+            "a@x..com",
+        ] {
+            assert!(check_username(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(check_username(&format!("{}@x.com", "a".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn non_loopback_http_instance_url_is_rejected() {
+        let err = parse(
+            "l.csv",
+            "username,instanceUrl\na@x.com,http://evil.example.com\n",
+            Format::Csv,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 2") && err.contains("https://"), "{err}");
+    }
+
+    #[test]
+    fn empty_lists_are_errors() {
+        assert!(matches!(
+            parse("l.csv", "# nothing\n\n", Format::Csv),
+            Err(InputError::Empty { .. })
+        ));
+        assert!(matches!(
+            parse("l.csv", "username\n", Format::Csv),
+            Err(InputError::Empty { .. })
+        ));
+        assert!(matches!(
+            parse("l.json", "[]", Format::Json),
+            Err(InputError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn json_shapes() {
+        let strings = parse("l.json", r#"["a@x.com","b@x.com"]"#, Format::Json).unwrap();
+        assert_eq!(usernames(&strings), ["a@x.com", "b@x.com"]);
+        let objects = parse(
+            "l.json",
+            r#"[{"SignupUsername":"a@x.com","LoginUrl":"https://a.my.salesforce.com","alias":"s1"}]"#,
+            Format::Json,
+        )
+        .unwrap();
+        assert_eq!(objects.targets[0].alias.as_deref(), Some("s1"));
+        let query = r#"{"status":0,"result":{"records":[{"attributes":{},"SignupUsername":"q@x.com"}],"totalSize":1}}"#;
+        assert_eq!(
+            usernames(&parse("q.json", query, Format::Json).unwrap()),
+            ["q@x.com"]
+        );
+        let list = r#"{"status":0,"result":{"nonScratchOrgs":[],"scratchOrgs":[{"username":"s@x.com","alias":"x","instanceUrl":"https://s.scratch.my.salesforce.com"}]}}"#;
+        assert_eq!(
+            usernames(&parse("o.json", list, Format::Json).unwrap()),
+            ["s@x.com"]
+        );
+        let create = r#"{"status":0,"result":{"username":"c@x.com","orgId":"00D","authFields":{"instanceUrl":"https://c.scratch.my.salesforce.com"}}}"#;
+        let created = parse("c.json", create, Format::Json).unwrap();
+        assert_eq!(
+            created.targets[0].instance_url.as_deref(),
+            Some("https://c.scratch.my.salesforce.com")
+        );
+    }
+
+    #[test]
+    fn json_errors_are_clear() {
+        assert!(matches!(
+            parse("l.json", "[1,", Format::Json),
+            Err(InputError::Syntax { .. })
+        ));
+        assert!(matches!(
+            parse("l.json", "42", Format::Json),
+            Err(InputError::UnknownShape { .. })
+        ));
+        assert!(matches!(
+            parse("l.json", "[42]", Format::Json),
+            Err(InputError::UnknownShape { .. })
+        ));
+        let err = parse("l.json", r#"["a@x.com", "nope"]"#, Format::Json)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("l.json:entry 2"), "{err}");
+    }
+
+    #[test]
+    fn format_is_detected_from_extension_then_content() {
+        assert_eq!(detect(Path::new("x.json"), "a@x.com"), Format::Json);
+        assert_eq!(detect(Path::new("x.csv"), "[]"), Format::Csv);
+        assert_eq!(detect(Path::new("-"), "  [\"a@x.com\"]"), Format::Json);
+        assert_eq!(detect(Path::new("-"), "a@x.com"), Format::Csv);
+    }
+}

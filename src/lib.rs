@@ -1,0 +1,126 @@
+//! fleetauth: authorize whole fleets of Salesforce scratch orgs at once.
+//!
+//! The flow of a run, one module per stage:
+//! `input` → `plan` → `fleet` (with `credentials`, `assertion`, `token`, `retry`) → `store`
+//! and `report`, while `progress` draws on stderr. `emulator` is the token endpoint used by
+//! the demo, the tests and the benchmarks.
+
+pub mod assertion;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod credentials;
+pub mod emulator;
+pub mod exit;
+pub mod fleet;
+pub mod input;
+pub mod plan;
+pub mod progress;
+pub mod report;
+pub mod retry;
+pub mod secret;
+pub mod store;
+pub mod token;
+pub mod urls;
+
+use std::io::Write;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command};
+use crate::commands::grant::{Finished, SetupError};
+use crate::config::{GrantConfig, Output};
+use crate::exit::Exit;
+
+/// Run one command to its exit code.
+pub async fn run(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Grant(args) => {
+            let output = Output {
+                quiet: args.quiet,
+                json: args.json,
+            };
+            let result = async {
+                let config = GrantConfig::from_args(args, |var| std::env::var(var).ok())?;
+                commands::grant::run(config, interrupt_token()).await
+            }
+            .await;
+            present(result, output)
+        }
+        Command::Demo(args) => commands::demo::run(args).await,
+        Command::Emulate(args) => commands::emulate::run(args).await,
+    }
+}
+
+/// A token cancelled by the first SIGINT or SIGTERM.
+pub fn interrupt_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminated => {}
+        }
+        eprintln!("fleetauth: interrupted; finishing requests in flight, then writing the report");
+        trigger.cancel();
+    });
+    token
+}
+
+/// Print a run's result (summary on stderr, the `--json` envelope on stdout) and pick the exit code.
+pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
+    match result {
+        Ok(finished) => {
+            let exit = finished.exit();
+            if !output.quiet {
+                eprint!("{}", finished.report.table());
+                for w in &finished.warnings {
+                    eprintln!("warning: {w}");
+                }
+            }
+            if output.json {
+                let envelope = serde_json::json!({
+                    "status": exit as u8,
+                    "result": finished.report,
+                    "warnings": finished.warnings,
+                });
+                print_stdout(&envelope);
+            }
+            exit
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            if output.json {
+                let kind = match &e {
+                    SetupError::Config(_) => "ConfigError",
+                    SetupError::Input(_) => "InputError",
+                    SetupError::Store(_) => "StoreError",
+                    SetupError::Client(_) => "ClientError",
+                };
+                print_stdout(&serde_json::json!({
+                    "status": Exit::Usage as u8,
+                    "name": kind,
+                    "message": e.to_string(),
+                    "warnings": [],
+                }));
+            }
+            Exit::Usage
+        }
+    }
+}
+
+fn print_stdout(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, value);
+    let _ = writeln!(out);
+}

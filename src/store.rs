@@ -1,0 +1,187 @@
+//! Stage: store. The output directory (0700) and one auth file per authorized org (0600),
+//! each written atomically: a temp file in the same directory, fsync, rename. Rename replaces
+//! a symlink rather than following it, and a temp file that never got renamed is removed.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the output directory {path}: {error}; pick another with --out-dir")]
+    CreateDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{path} is not a directory; pick another with --out-dir")]
+    NotADir { path: PathBuf },
+    #[error("the output directory {path} is writable by every user (mode {mode:o}); run `chmod 700 {path}` or pick another with --out-dir")]
+    WorldWritable { path: PathBuf, mode: u32 },
+    #[error("cannot write {path}: {error}")]
+    Write {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// The output directory, checked once.
+#[derive(Debug, Clone)]
+pub struct OutDir {
+    path: PathBuf,
+}
+
+impl OutDir {
+    /// Create (0700) or open the directory. An existing one must not be world-writable.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                let mode = meta.mode() & 0o7777;
+                if mode & 0o002 != 0 {
+                    return Err(StoreError::WorldWritable {
+                        path: path.to_path_buf(),
+                        mode,
+                    });
+                }
+            }
+            Ok(_) => {
+                return Err(StoreError::NotADir {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(_) => fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(|error| StoreError::CreateDir {
+                    path: path.to_path_buf(),
+                    error,
+                })?,
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the auth file of `username` goes. The username was checked by `input`: no
+    /// separators, no leading dot, no NUL, short enough.
+    pub fn auth_file(&self, username: &str) -> PathBuf {
+        self.path.join(format!("{username}.json"))
+    }
+
+    /// Write `record` as `<username>.json`, mode 0600, atomically.
+    pub fn write_auth(
+        &self,
+        username: &str,
+        record: &AuthRecord<'_>,
+    ) -> Result<PathBuf, StoreError> {
+        let path = self.auth_file(username);
+        let mut body = serde_json::to_vec_pretty(record).expect("an auth record always serializes");
+        body.push(b'\n');
+        write_atomic(&path, &body, 0o600)?;
+        Ok(path)
+    }
+}
+
+/// Write `bytes` to `path` through a temp file in the same directory: the path holds either
+/// the old content or the new, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
+    let err = |error| StoreError::Write {
+        path: path.to_path_buf(),
+        error,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // tempfile creates with O_EXCL and mode 0600, and deletes the file if we fail before persist.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".fleetauth-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    if mode != 0o600 {
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(err)?;
+    }
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// The per-org auth file. Holds the access token: written 0600, never printed.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthRecord<'a> {
+    pub username: &'a str,
+    pub org_id: &'a str,
+    pub user_id: &'a str,
+    pub access_token: &'a str,
+    pub instance_url: &'a str,
+    pub login_url: &'a str,
+    pub audience: &'a str,
+    pub client_id: &'a str,
+    pub alias: Option<&'a str>,
+    pub issued_at: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> AuthRecord<'static> {
+        AuthRecord {
+            username: "a@x.com",
+            org_id: "00D",
+            user_id: "005",
+            access_token: "tok",
+            instance_url: "https://x",
+            login_url: "https://test.salesforce.com",
+            audience: "https://test.salesforce.com",
+            client_id: "c",
+            alias: None,
+            issued_at: "2026-11-23T00:00:00Z",
+        }
+    }
+
+    #[test]
+    fn out_dir_is_private_and_files_are_0600() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OutDir::open(&tmp.path().join("out")).unwrap();
+        assert_eq!(fs::metadata(dir.path()).unwrap().mode() & 0o777, 0o700);
+        let file = dir.write_auth("a@x.com", &record()).unwrap();
+        assert_eq!(fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
+        let leftovers = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "temp files left behind");
+    }
+
+    #[test]
+    fn world_writable_out_dir_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(
+            OutDir::open(tmp.path()),
+            Err(StoreError::WorldWritable { .. })
+        ));
+    }
+
+    #[test]
+    fn a_symlink_in_place_of_an_auth_file_is_replaced_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OutDir::open(&tmp.path().join("out")).unwrap();
+        let victim = tmp.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.auth_file("a@x.com")).unwrap();
+        dir.write_auth("a@x.com", &record()).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+        assert!(!fs::symlink_metadata(dir.auth_file("a@x.com"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+}
