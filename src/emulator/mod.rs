@@ -121,3 +121,11 @@ pub mod test_keys {
     pub const PRIVATE_KEY: &str = include_str!("../../fixtures/keys/server.key");
     pub const CLIENT_ID: &str = "3MVG9fleetauthDEMOconsumerKEY";
 }
+
+/// The org id and user id the emulator gives `username` (stable across runs).
+pub fn ids_for(username: &str) -> (String, String) {
+    (
+        server::ids::org_id(username),
+        server::ids::user_id(username),
+    )
+}

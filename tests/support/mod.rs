@@ -1,0 +1,151 @@
+//! Helpers for the integration tests: an emulator in the test's runtime, a temp workspace
+//! with the test key and an org list, and the real `fleetauth` binary run against them.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use fleetauth::emulator::{self, test_keys, EmulatorConfig, EmulatorHandle, User};
+use tokio::io::AsyncWriteExt;
+
+pub const CLIENT_ID: &str = test_keys::CLIENT_ID;
+
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path)
+}
+
+/// An emulator config for the test key, knowing `users` (no replication delay).
+pub fn config(users: &[&str]) -> EmulatorConfig {
+    let mut config = EmulatorConfig::new(test_keys::CERTIFICATE.as_bytes().to_vec(), CLIENT_ID);
+    config.users = users
+        .iter()
+        .map(|u| (u.to_string(), User::default()))
+        .collect();
+    config
+}
+
+pub async fn start(config: EmulatorConfig) -> EmulatorHandle {
+    emulator::start(config, 0)
+        .await
+        .expect("the emulator starts")
+}
+
+/// `n` usernames like `test-<prefix><i>@example.com`.
+pub fn usernames(prefix: &str, n: usize) -> Vec<String> {
+    (1..=n)
+        .map(|i| format!("test-{prefix}{i}@example.com"))
+        .collect()
+}
+
+/// A temp dir with the test key, an org list and room for the output.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub key: PathBuf,
+    pub list: PathBuf,
+    pub out: PathBuf,
+}
+
+impl Workspace {
+    pub fn new(list_name: &str, list: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = dir.path().join("server.key");
+        std::fs::write(&key, test_keys::PRIVATE_KEY).expect("write key");
+        let list_path = dir.path().join(list_name);
+        std::fs::write(&list_path, list).expect("write list");
+        let out = dir.path().join("out");
+        Self {
+            dir,
+            key,
+            list: list_path,
+            out,
+        }
+    }
+
+    pub fn with_users(users: &[String]) -> Self {
+        Self::new("orgs.csv", &(users.join("\n") + "\n"))
+    }
+
+    /// `grant <list> -i <client> -f <key> -r <emulator> --out-dir <out>` plus `extra`.
+    pub fn grant_args(&self, emu: &EmulatorHandle, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "grant".into(),
+            self.list.display().to_string(),
+            "-i".into(),
+            CLIENT_ID.into(),
+            "-f".into(),
+            self.key.display().to_string(),
+            "-r".into(),
+            emu.url(),
+            "--out-dir".into(),
+            self.out.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    pub fn report(&self) -> serde_json::Value {
+        let text =
+            std::fs::read_to_string(self.out.join("report.json")).expect("report.json exists");
+        serde_json::from_str(&text).expect("report.json is JSON")
+    }
+
+    pub fn auth_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.out)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.file_name().is_some_and(|n| n != "report.json")
+        });
+        files.sort();
+        files
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run the real binary with `args` (and `stdin`), with a clean environment for credentials.
+pub async fn fleetauth(args: &[String], stdin: Option<&str>) -> Run {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"));
+    cmd.args(args)
+        .env_remove("SFDX_CLIENT_ID")
+        .env_remove("SFDX_HUB_KEY")
+        .env_remove("SFDX_HUB_KEY_BASE64")
+        .env_remove("SF_AUDIENCE_URL")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("the binary runs");
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).await.expect("write stdin");
+        drop(pipe);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
+        .await
+        .expect("fleetauth finished within 3 minutes")
+        .expect("fleetauth ran");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Grants per user from the emulator's counters.
+pub fn grants(emu: &EmulatorHandle) -> HashMap<String, u64> {
+    emu.stats.snapshot().grants
+}
