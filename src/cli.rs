@@ -26,6 +26,8 @@ pub enum Command {
         after_help = "Examples:\n  fleetauth grant orgs.csv --client-id \"$CONSUMER_KEY\" --jwt-key-file server.key\n  sf org list --json | fleetauth grant - --json > report.json\n  fleetauth grant fleetauth-out/failed.csv -i \"$CONSUMER_KEY\" -f server.key   # retry the failures"
     )]
     Grant(GrantArgs),
+    /// Log in to one org (for example the Dev Hub) and write the Salesforce CLI's state, like `sf org login jwt`.
+    Login(LoginArgs),
     /// Run the whole grant flow against the built-in emulator, in a temp dir.
     Demo(DemoArgs),
     /// Serve an emulated Salesforce token endpoint on 127.0.0.1 (for tests and trials).
@@ -82,6 +84,63 @@ pub struct GrantArgs {
     /// Print {"status", "result": <report>, "warnings"} on stdout, and nothing else there.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub sf: SfArgs,
+}
+
+/// Hand the orgs to the Salesforce CLI.
+#[derive(Debug, Args, Default)]
+pub struct SfArgs {
+    /// Also write each org into the Salesforce CLI's state (~/.sfdx), as `sf org login jwt` would.
+    #[arg(long)]
+    pub sf: bool,
+    /// Use this directory instead of $HOME for the Salesforce CLI's state (implies --sf).
+    #[arg(long, value_name = "DIR")]
+    pub sf_home: Option<PathBuf>,
+    /// Give the orgs the sf aliases P1..Pn, in list order (besides the list's `alias` column).
+    #[arg(long, value_name = "P")]
+    pub alias_prefix: Option<String>,
+    /// The Dev Hub the orgs came from, already authorized in sf: recorded so sf treats them as scratch orgs.
+    #[arg(long, value_name = "USERNAME")]
+    pub dev_hub_username: Option<String>,
+}
+
+/// `sf org login jwt`'s flags, for one org (for example the Dev Hub itself).
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  fleetauth login -o hub@acme.com -i \"$CONSUMER_KEY\" -f server.key -a hub -d"
+)]
+pub struct LoginArgs {
+    /// The username to log in as.
+    #[arg(short = 'o', long)]
+    pub username: String,
+    /// The connected app's consumer key.
+    #[arg(short = 'i', long, env = "SFDX_CLIENT_ID", hide_env_values = true)]
+    pub client_id: Option<String>,
+    /// The private key (PEM). Else $SFDX_HUB_KEY or $SFDX_HUB_KEY_BASE64.
+    #[arg(short = 'f', long)]
+    pub jwt_key_file: Option<PathBuf>,
+    /// The login URL.
+    #[arg(short = 'r', long, default_value = "https://login.salesforce.com")]
+    pub instance_url: String,
+    /// An alias for the org.
+    #[arg(short = 'a', long)]
+    pub alias: Option<String>,
+    /// Make it the default org (target-org).
+    #[arg(short = 's', long)]
+    pub set_default: bool,
+    /// Make it the default Dev Hub (target-dev-hub).
+    #[arg(short = 'd', long)]
+    pub set_default_dev_hub: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Use this directory instead of $HOME for the Salesforce CLI's state.
+    #[arg(long, value_name = "DIR")]
+    pub sf_home: Option<PathBuf>,
+    /// Time limit of one token request.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -126,4 +185,7 @@ pub struct EmulateArgs {
     /// Token requests accepted per second; beyond it `login rate exceeded`.
     #[arg(long)]
     pub login_rate: Option<u32>,
+    /// A Dev Hub user (repeatable): it can query ScratchOrgInfo and sees every scratch org.
+    #[arg(long = "dev-hub", value_name = "USERNAME")]
+    pub dev_hubs: Vec<String>,
 }

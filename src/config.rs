@@ -7,7 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::assertion::Signer;
-use crate::cli::GrantArgs;
+use crate::cli::{GrantArgs, SfArgs};
 use crate::credentials::{self, KeyError};
 use crate::fleet::Limits;
 use crate::input::Format;
@@ -42,6 +42,48 @@ pub struct GrantConfig {
     pub out_dir: PathBuf,
     pub report: Option<PathBuf>,
     pub output: Output,
+    pub sf: Option<SfOptions>,
+}
+
+/// Where and how to hand the orgs to the Salesforce CLI.
+#[derive(Debug, Clone)]
+pub struct SfOptions {
+    pub home: PathBuf,
+    pub alias_prefix: Option<String>,
+    pub dev_hub: Option<String>,
+}
+
+impl SfOptions {
+    pub fn from_args(
+        args: SfArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let enabled = args.sf || args.sf_home.is_some();
+        if !enabled {
+            if args.alias_prefix.is_some() || args.dev_hub_username.is_some() {
+                return Err(ConfigError::Usage("--alias-prefix and --dev-hub-username are for the Salesforce CLI's state: add --sf".into()));
+            }
+            return Ok(None);
+        }
+        let home = match args.sf_home {
+            Some(h) => h,
+            None => env("HOME")
+                .map(PathBuf::from)
+                .ok_or_else(|| ConfigError::Usage("$HOME is not set: pass --sf-home DIR".into()))?,
+        };
+        if let Some(p) = &args.alias_prefix {
+            if p.is_empty() || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ConfigError::Usage(format!(
+                    "--alias-prefix {p:?} must be a non-empty word without spaces"
+                )));
+            }
+        }
+        Ok(Some(Self {
+            home,
+            alias_prefix: args.alias_prefix,
+            dev_hub: args.dev_hub_username,
+        }))
+    }
 }
 
 const MAX_CONCURRENCY: usize = 1024;
@@ -82,7 +124,8 @@ impl GrantConfig {
                 args.audience
             ))
         })?;
-        let key = credentials::load(args.jwt_key_file.as_deref(), env)?;
+        let sf = SfOptions::from_args(args.sf, &env)?;
+        let key = credentials::load(args.jwt_key_file.as_deref(), &env)?;
         let signer = Signer::new(key, client_id, urls::display(&audience));
         Ok(Self {
             orgs: args.orgs,
@@ -107,6 +150,7 @@ impl GrantConfig {
                 quiet: args.quiet,
                 json: args.json,
             },
+            sf,
         })
     }
 }

@@ -18,6 +18,7 @@ use url::Url;
 use crate::assertion::Signer;
 use crate::input::Target;
 use crate::retry::{Decision, History, Policy};
+use crate::sfstate::handoff::Handoff;
 use crate::store::{AuthRecord, OutDir};
 use crate::token::{ErrorKind, Grant, GrantError, TokenClient};
 use crate::urls;
@@ -51,6 +52,8 @@ pub struct Outcome {
     pub org_id: Option<String>,
     pub instance_url: Option<String>,
     pub auth_file: Option<PathBuf>,
+    /// The org's auth file in the Salesforce CLI's state (`--sf`).
+    pub sf_auth_file: Option<PathBuf>,
     pub elapsed: Duration,
     pub error: Option<GrantError>,
 }
@@ -63,8 +66,17 @@ impl Outcome {
             org_id: None,
             instance_url: None,
             auth_file: None,
+            sf_auth_file: None,
             elapsed,
             error: None,
+        }
+    }
+
+    fn failed(attempts: u32, elapsed: Duration, error: GrantError) -> Self {
+        Self {
+            status: Status::Failed,
+            error: Some(error),
+            ..Self::pending(attempts, elapsed)
         }
     }
 }
@@ -86,7 +98,7 @@ pub enum Event {
     },
     Finished {
         index: usize,
-        outcome: Outcome,
+        outcome: Box<Outcome>,
     },
 }
 
@@ -128,13 +140,22 @@ impl Throttle {
     }
 }
 
+/// Where each grant is stored.
+#[derive(Debug, Default)]
+pub struct Sinks {
+    /// The out dir's per-org auth files.
+    pub out: Option<OutDir>,
+    /// The Salesforce CLI's state (`--sf`, `fleetauth login`).
+    pub sf: Option<Handoff>,
+}
+
 pub struct Fleet {
     client: TokenClient,
     signer: Signer,
     policy: Policy,
     limits: Limits,
     fallback: Url,
-    out: OutDir,
+    sinks: Sinks,
     limiter: DefaultDirectRateLimiter,
     permits: Semaphore,
     throttle: Throttle,
@@ -148,7 +169,7 @@ impl Fleet {
         policy: Policy,
         limits: Limits,
         fallback: Url,
-        out: OutDir,
+        sinks: Sinks,
         cancel: CancellationToken,
     ) -> Self {
         let burst = NonZeroU32::new(u32::try_from(limits.concurrency).unwrap_or(u32::MAX))
@@ -169,7 +190,7 @@ impl Fleet {
             policy,
             limits,
             fallback,
-            out,
+            sinks,
             cancel,
         }
     }
@@ -199,7 +220,7 @@ impl Fleet {
                 let fleet = Arc::clone(&self);
                 let tx = tx.clone();
                 set.spawn(async move {
-                    let outcome = fleet.grant_one(target, &tx).await;
+                    let outcome = fleet.grant_one(index, target, &tx).await;
                     (index, outcome)
                 });
             }
@@ -209,10 +230,10 @@ impl Fleet {
                 joined = set.join_next() => match joined {
                     None => break,
                     Some(Ok((index, outcome))) => {
-                        let event = Event::Finished { index, outcome };
+                        let event = Event::Finished { index, outcome: Box::new(outcome) };
                         observe(&event);
                         if let Event::Finished { index, outcome } = event {
-                            outcomes[index] = Some(outcome);
+                            outcomes[index] = Some(*outcome);
                         }
                     }
                     // A task that panicked or was aborted leaves its org pending.
@@ -239,7 +260,12 @@ impl Fleet {
     }
 
     /// One org from first attempt to outcome.
-    async fn grant_one(&self, target: Target, events: &mpsc::UnboundedSender<Event>) -> Outcome {
+    async fn grant_one(
+        &self,
+        index: usize,
+        target: Target,
+        events: &mpsc::UnboundedSender<Event>,
+    ) -> Outcome {
         let started = Instant::now();
         let mut history = History::default();
         // The org's own host first, when the list gave one; then the run's host.
@@ -259,7 +285,7 @@ impl Fleet {
             let error = match result {
                 Ok(grant) => {
                     return self
-                        .authorized(&target, &host, grant, history.attempts, started)
+                        .authorized(index, &target, &host, grant, history.attempts, started)
                         .await
                 }
                 Err(error) => error,
@@ -285,15 +311,7 @@ impl Fleet {
                     } else {
                         error.retries_exhausted()
                     };
-                    return Outcome {
-                        status: Status::Failed,
-                        attempts: history.attempts,
-                        org_id: None,
-                        instance_url: None,
-                        auth_file: None,
-                        elapsed: started.elapsed(),
-                        error: Some(error),
-                    };
+                    return Outcome::failed(history.attempts, started.elapsed(), error);
                 }
                 Decision::RetryAfter(delay) => {
                     match error.kind {
@@ -365,38 +383,85 @@ impl Fleet {
         Some(self.client.request(endpoint, &assertion).await)
     }
 
+    /// Store a grant: the out-dir auth file, then the Salesforce CLI's state when asked.
     async fn authorized(
         &self,
+        index: usize,
         target: &Target,
         host: &Url,
         grant: Grant,
         attempts: u32,
         started: Instant,
     ) -> Outcome {
+        let mut outcome = Outcome {
+            status: Status::Authorized,
+            org_id: Some(grant.org_id.clone()),
+            instance_url: Some(grant.instance_url.clone()),
+            ..Outcome::pending(attempts, Duration::ZERO)
+        };
+        let store_failed = |code: &str, description: String, hint: &str| GrantError {
+            kind: ErrorKind::Permanent,
+            code: code.into(),
+            description,
+            hint: Some(hint.into()),
+            status: None,
+            try_fallback: false,
+        };
+        if let Some(out) = &self.sinks.out {
+            match self.write_out_file(out, target, host, &grant).await {
+                Ok(path) => outcome.auth_file = Some(path),
+                Err(description) => {
+                    let hint = "the grant worked but its auth file could not be written: check disk space and permissions of --out-dir, then re-run";
+                    return Outcome::failed(
+                        attempts,
+                        started.elapsed(),
+                        store_failed("store_failed", description, hint),
+                    );
+                }
+            }
+        }
+        if let Some(sf) = &self.sinks.sf {
+            match sf.record(index, target, &grant).await {
+                Ok(path) => outcome.sf_auth_file = Some(path),
+                Err(e) => {
+                    let hint = "the grant worked but the Salesforce CLI's state could not be written: check ~/.sfdx (or --sf-home), then re-run";
+                    return Outcome::failed(
+                        attempts,
+                        started.elapsed(),
+                        store_failed("sf_state_failed", e.to_string(), hint),
+                    );
+                }
+            }
+        }
+        outcome.elapsed = started.elapsed();
+        outcome
+    }
+
+    async fn write_out_file(
+        &self,
+        out: &OutDir,
+        target: &Target,
+        host: &Url,
+        grant: &Grant,
+    ) -> Result<PathBuf, String> {
         let issued_at = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
         let login_url = urls::display(host);
-        let out = self.out.clone();
+        let out = out.clone();
         let (client_id, audience) = (
             self.signer.client_id().to_string(),
             self.signer.audience().to_string(),
         );
-        let username = target.username.clone();
-        let alias = target.alias.clone();
-        let token = grant.access_token.clone();
-        let (org_id, user_id, instance_url) = (
-            grant.org_id.clone(),
-            grant.user_id.clone(),
-            grant.instance_url.clone(),
-        );
-        let written = tokio::task::spawn_blocking(move || {
+        let (username, alias, grant) =
+            (target.username.clone(), target.alias.clone(), grant.clone());
+        tokio::task::spawn_blocking(move || {
             let record = AuthRecord {
                 username: &username,
-                org_id: &org_id,
-                user_id: &user_id,
-                access_token: token.expose(),
-                instance_url: &instance_url,
+                org_id: &grant.org_id,
+                user_id: &grant.user_id,
+                access_token: grant.access_token.expose(),
+                instance_url: &grant.instance_url,
                 login_url: &login_url,
                 audience: &audience,
                 client_id: &client_id,
@@ -404,33 +469,10 @@ impl Fleet {
                 issued_at: &issued_at,
             };
             out.write_auth(&username, &record)
+                .map_err(|e| e.to_string())
         })
-        .await;
-        let mut outcome = Outcome {
-            status: Status::Authorized,
-            attempts,
-            org_id: Some(grant.org_id),
-            instance_url: Some(grant.instance_url),
-            auth_file: None,
-            elapsed: started.elapsed(),
-            error: None,
-        };
-        match written {
-            Ok(Ok(path)) => outcome.auth_file = Some(path),
-            Ok(Err(e)) => {
-                outcome.status = Status::Failed;
-                outcome.error = Some(GrantError {
-                    kind: ErrorKind::Permanent,
-                    code: "store_failed".into(),
-                    description: e.to_string(),
-                    hint: Some("the grant worked but its auth file could not be written: check disk space and permissions of --out-dir, then re-run".into()),
-                    status: None,
-                    try_fallback: false,
-                });
-            }
-            Err(_) => outcome.status = Status::Pending,
-        }
-        outcome
+        .await
+        .map_err(|e| format!("the writer task failed: {e}"))?
     }
 }
 

@@ -19,6 +19,7 @@ pub mod progress;
 pub mod report;
 pub mod retry;
 pub mod secret;
+pub mod sfstate;
 pub mod store;
 pub mod token;
 pub mod urls;
@@ -47,6 +48,7 @@ pub async fn run(cli: Cli) -> Exit {
             .await;
             present(result, output)
         }
+        Command::Login(args) => commands::login::run(args).await,
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Emulate(args) => commands::emulate::run(args).await,
     }
@@ -106,6 +108,7 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
                     SetupError::Input(_) => "InputError",
                     SetupError::Store(_) => "StoreError",
                     SetupError::Client(_) => "ClientError",
+                    SetupError::Sf(_) => "SfStateError",
                 };
                 print_stdout(&serde_json::json!({
                     "status": Exit::Usage as u8,

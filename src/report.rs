@@ -49,6 +49,9 @@ pub struct OrgReport {
     pub org_id: Option<String>,
     pub instance_url: Option<String>,
     pub auth_file: Option<PathBuf>,
+    /// The org's auth file in the Salesforce CLI's state, with `--sf`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sf_auth_file: Option<PathBuf>,
     pub elapsed_ms: u64,
     pub error: Option<ErrorReport>,
     /// Why a row was skipped.
@@ -89,6 +92,7 @@ impl Report {
                 org_id: o.org_id,
                 instance_url: o.instance_url,
                 auth_file: o.auth_file,
+                sf_auth_file: o.sf_auth_file,
                 elapsed_ms: ms(o.elapsed),
                 error: o.error.map(|e| ErrorReport {
                     kind: e.kind,
@@ -107,6 +111,7 @@ impl Report {
             org_id: None,
             instance_url: None,
             auth_file: None,
+            sf_auth_file: None,
             elapsed_ms: 0,
             error: None,
             note: Some(format!(

@@ -2,6 +2,9 @@
 
 mod support;
 
+#[path = "cli/sf_cli.rs"]
+mod sf_cli;
+
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -106,7 +109,7 @@ async fn replication_delay_is_waited_out_not_reported() {
             u.clone(),
             User {
                 replication_delay: Duration::from_secs(3),
-                scripted: None,
+                ..User::default()
             },
         );
     }
@@ -137,7 +140,7 @@ async fn replication_delay_beyond_the_budget_fails_with_a_hint() {
             u.clone(),
             User {
                 replication_delay: Duration::from_secs(3600),
-                scripted: None,
+                ..User::default()
             },
         );
     }

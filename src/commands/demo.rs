@@ -47,7 +47,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
             username.clone(),
             User {
                 replication_delay: delay,
-                scripted: None,
+                ..User::default()
             },
         );
         list.push_str(&format!("{username},scratch{i}\n"));
@@ -97,6 +97,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         report: None,
         quiet: false,
         json: false,
+        sf: Default::default(),
     };
     let config = GrantConfig::from_args(grant, |_| None)?;
     let cancel: CancellationToken = crate::interrupt_token();

@@ -51,6 +51,10 @@ fn build(args: &EmulateArgs) -> Result<EmulatorConfig, String> {
         Some(path) => config.users = read_users(path, args.delay)?,
         None => config.any_user = Some(args.delay),
     }
+    for hub in &args.dev_hubs {
+        let user = config.users.entry(hub.clone()).or_default();
+        user.dev_hub = true;
+    }
     for spec in &args.faults {
         let (kind, p) = spec
             .split_once('=')
@@ -98,7 +102,7 @@ fn read_users(
             name.to_string(),
             User {
                 replication_delay: delay,
-                scripted: None,
+                ..User::default()
             },
         );
     }

@@ -5,13 +5,15 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ConfigError, GrantConfig};
+use crate::config::{ConfigError, GrantConfig, SfOptions};
 use crate::exit::Exit;
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, Sinks};
 use crate::input::{self, InputError};
 use crate::plan;
 use crate::progress::{self, Progress};
 use crate::report::Report;
+use crate::sfstate::handoff::Handoff;
+use crate::sfstate::{SfState, SfStateError};
 use crate::store::{OutDir, StoreError};
 use crate::token::TokenClient;
 
@@ -26,6 +28,8 @@ pub enum SetupError {
     Store(#[from] StoreError),
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error(transparent)]
+    Sf(#[from] SfStateError),
 }
 
 /// A finished (or interrupted) run.
@@ -74,6 +78,10 @@ pub async fn run(config: GrantConfig, cancel: CancellationToken) -> Result<Finis
         .clone()
         .unwrap_or_else(|| out.path().join("report.json"));
     let client = TokenClient::new(config.request_timeout, config.limits.concurrency)?;
+    let sf = match &config.sf {
+        Some(options) => Some(handoff(options, &config, &mut warnings)?),
+        None => None,
+    };
 
     // Grant, with progress on stderr.
     let mut progress = Progress::new(
@@ -90,7 +98,10 @@ pub async fn run(config: GrantConfig, cancel: CancellationToken) -> Result<Finis
         config.policy,
         config.limits,
         config.host,
-        out.clone(),
+        Sinks {
+            out: Some(out.clone()),
+            sf,
+        },
         cancel.clone(),
     ));
     let outcomes = fleet
@@ -117,5 +128,34 @@ pub async fn run(config: GrantConfig, cancel: CancellationToken) -> Result<Finis
         report,
         warnings,
         interrupted: cancel.is_cancelled(),
+    })
+}
+
+/// Open the Salesforce CLI's state for `--sf`; the Dev Hub named must already be there.
+fn handoff(
+    options: &SfOptions,
+    config: &GrantConfig,
+    warnings: &mut Vec<String>,
+) -> Result<Handoff, SetupError> {
+    let env = |var: &str| std::env::var(var).ok();
+    let state = SfState::open(&options.home, &env, config.signer.key())?;
+    if let Some(hub) = &options.dev_hub {
+        if !state.has_auth(hub) {
+            return Err(ConfigError::Usage(format!(
+                "--dev-hub-username {hub}: the Dev Hub is not authorized in {}; log in to it first: fleetauth login -o {hub} -i <consumer key> -f <key> -r https://login.salesforce.com -d",
+                state.auth_path(hub).display()
+            ))
+            .into());
+        }
+    }
+    warnings.extend(state.notes.iter().cloned());
+    Ok(Handoff {
+        state: std::sync::Arc::new(state),
+        http: crate::sfstate::probe::client(config.request_timeout)?,
+        login_url: config.host.as_str().to_string(),
+        client_id: config.signer.client_id().to_string(),
+        dev_hub: options.dev_hub.clone(),
+        alias_prefix: options.alias_prefix.clone(),
+        probe_dev_hub: false,
     })
 }

@@ -3,3 +3,4 @@
 pub mod demo;
 pub mod emulate;
 pub mod grant;
+pub mod login;

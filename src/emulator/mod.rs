@@ -4,6 +4,7 @@
 //! with knobs for replication delays, latency, faults and a login rate limit, and counters
 //! that tests read.
 
+mod rest;
 mod server;
 mod stats;
 mod verify;
@@ -73,6 +74,8 @@ pub struct User {
     pub replication_delay: Duration,
     /// Answer this instead of granting, every time.
     pub scripted: Option<Scripted>,
+    /// A Dev Hub: can query ScratchOrgInfo, and is no scratch org itself.
+    pub dev_hub: bool,
 }
 
 #[derive(Debug, Clone)]

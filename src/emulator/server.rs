@@ -14,6 +14,7 @@ use rand::Rng;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::rest::{self, Sessions};
 use super::stats::Stats;
 use super::verify::{Verdict, Verifier};
 use super::{EmulatorConfig, Fault};
@@ -25,6 +26,7 @@ struct State {
     config: EmulatorConfig,
     verifier: Verifier,
     stats: Arc<Stats>,
+    sessions: Arc<Sessions>,
     base_url: String,
 }
 
@@ -32,6 +34,7 @@ struct State {
 pub struct EmulatorHandle {
     pub addr: SocketAddr,
     pub stats: Arc<Stats>,
+    sessions: Arc<Sessions>,
     accept: JoinHandle<()>,
 }
 
@@ -39,6 +42,12 @@ impl EmulatorHandle {
     /// `http://127.0.0.1:<port>`, the `--instance-url` to use.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Expire every session issued so far: REST calls with those tokens get 401
+    /// `INVALID_SESSION_ID`, as after a session timeout. Returns how many were expired.
+    pub fn expire_sessions(&self) -> usize {
+        self.sessions.expire_all()
     }
 }
 
@@ -66,10 +75,12 @@ pub async fn start(config: EmulatorConfig, port: u16) -> Result<EmulatorHandle, 
         .local_addr()
         .map_err(|error| StartError::Bind { port, error })?;
     let stats = Arc::new(Stats::new());
+    let sessions = Arc::new(Sessions::default());
     let state = Arc::new(State {
         config,
         verifier,
         stats: Arc::clone(&stats),
+        sessions: Arc::clone(&sessions),
         base_url: format!("http://{addr}"),
     });
     let accept = tokio::spawn(async move {
@@ -91,6 +102,7 @@ pub async fn start(config: EmulatorConfig, port: u16) -> Result<EmulatorHandle, 
     Ok(EmulatorHandle {
         addr,
         stats,
+        sessions,
         accept,
     })
 }
@@ -113,6 +125,34 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
         (&Method::GET, "/_emulator/stats") => {
             let body = serde_json::to_vec(&state.stats.snapshot()).unwrap_or_default();
             Ok(respond(StatusCode::OK, "application/json", body))
+        }
+        (&Method::POST, "/_emulator/expire") => {
+            let expired = state.sessions.expire_all();
+            Ok(respond(
+                StatusCode::OK,
+                "application/json",
+                format!("{{\"expired\":{expired}}}"),
+            ))
+        }
+        (&Method::GET, path) if path.starts_with("/services/data") => {
+            let authorization = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok());
+            let (status, body) = rest::handle(
+                &state.config,
+                &state.sessions,
+                &state.base_url,
+                path,
+                req.uri().query(),
+                authorization,
+            );
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Ok(respond(
+                status,
+                "application/json;charset=UTF-8",
+                body.to_string(),
+            ))
         }
         _ => Ok(json_error(
             404,
@@ -207,9 +247,13 @@ async fn token(state: &State, req: Request<Incoming>, in_second: u64) -> Answer 
         }
     }
     let since_start = state.stats.started().elapsed();
-    let verdict = state
-        .verifier
-        .judge(config, content_type.as_deref(), &body, since_start);
+    let verdict = state.verifier.judge(
+        config,
+        &state.base_url,
+        content_type.as_deref(),
+        &body,
+        since_start,
+    );
     let username = match &verdict {
         Verdict::Grant { username } => Some(username.as_str()),
         Verdict::Reject { username, .. } => username.as_deref(),
@@ -238,6 +282,7 @@ async fn token(state: &State, req: Request<Incoming>, in_second: u64) -> Answer 
             let (org_id, user_id) = (ids::org_id(&username), ids::user_id(&username));
             let token = format!("{}!AQ0A{}", &org_id[..15], random_token());
             state.stats.granted(&username, &token);
+            state.sessions.open(&token, &username);
             let body = serde_json::json!({
                 "access_token": token,
                 "signature": "emulated",

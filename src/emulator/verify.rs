@@ -62,6 +62,7 @@ impl Verifier {
     pub(crate) fn judge(
         &self,
         config: &EmulatorConfig,
+        own_url: &str,
         content_type: Option<&str>,
         body: &[u8],
         since_start: Duration,
@@ -94,9 +95,12 @@ impl Verifier {
             return reject(400, "invalid_client_id", "client identifier invalid", None);
         }
         let aud_ok = match &claims.aud {
+            // Its own URL is accepted too: `sf` logs in with aud = the login URL it was given.
             Some(serde_json::Value::String(a)) => config
                 .audiences
                 .iter()
+                .map(String::as_str)
+                .chain([own_url])
                 .any(|x| x.trim_end_matches('/') == a.trim_end_matches('/')),
             _ => false,
         };
@@ -128,7 +132,7 @@ impl Verifier {
             (Some(user), _) => user.clone(),
             (None, Some(delay)) => super::User {
                 replication_delay: delay,
-                scripted: None,
+                ..super::User::default()
             },
             (None, None) => return reject(400, "invalid_grant", "invalid user", Some(&username)),
         };

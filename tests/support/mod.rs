@@ -11,6 +11,8 @@ use std::time::Duration;
 use fleetauth::emulator::{self, test_keys, EmulatorConfig, EmulatorHandle, User};
 use tokio::io::AsyncWriteExt;
 
+pub mod sf;
+
 pub const CLIENT_ID: &str = test_keys::CLIENT_ID;
 
 pub fn fixture(path: &str) -> PathBuf {
@@ -121,6 +123,7 @@ pub async fn fleetauth(args: &[String], stdin: Option<&str>) -> Run {
         .env_remove("SFDX_HUB_KEY")
         .env_remove("SFDX_HUB_KEY_BASE64")
         .env_remove("SF_AUDIENCE_URL")
+        .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true")
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

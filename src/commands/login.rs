@@ -1,0 +1,183 @@
+//! `fleetauth login`: one org, with `sf org login jwt`'s flags, written into the Salesforce
+//! CLI's state (auth file, alias, `target-org` / `target-dev-hub`). Typically the Dev Hub
+//! itself, before `grant --sf --dev-hub-username`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::assertion::Signer;
+use crate::cli::LoginArgs;
+use crate::credentials;
+use crate::exit::Exit;
+use crate::fleet::{Fleet, Limits, Sinks, Status};
+use crate::input::{check_username, Origin, Target};
+use crate::retry::Policy;
+use crate::sfstate::handoff::Handoff;
+use crate::sfstate::{probe, SfState};
+use crate::token::TokenClient;
+use crate::urls;
+
+pub async fn run(args: LoginArgs) -> Exit {
+    let json_out = args.json;
+    match login(args).await {
+        Ok((exit, value, line)) => {
+            if json_out {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                );
+            } else if exit == Exit::Success {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            exit
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            if json_out {
+                println!(
+                    "{}",
+                    json!({"status": 2, "name": "UsageError", "message": message, "warnings": []})
+                );
+            }
+            Exit::Usage
+        }
+    }
+}
+
+/// The default `aud` for a login URL: sandboxes and scratch orgs use test, the rest login.
+fn audience_for(host: &url::Url) -> &'static str {
+    let h = host.host_str().unwrap_or_default();
+    if h == "test.salesforce.com" || h.contains(".sandbox.") || h.contains(".scratch.") {
+        "https://test.salesforce.com"
+    } else {
+        "https://login.salesforce.com"
+    }
+}
+
+async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
+    let env = |var: &str| std::env::var(var).ok();
+    check_username(&args.username)?;
+    let client_id = args
+        .client_id
+        .clone()
+        .filter(|c| !c.trim().is_empty())
+        .ok_or("no consumer key: pass --client-id (-i) or set SFDX_CLIENT_ID")?;
+    let host = urls::token_host(&args.instance_url).map_err(|e| format!("--instance-url: {e}"))?;
+    if host
+        .host_str()
+        .is_some_and(|h| h.ends_with(".lightning.force.com"))
+    {
+        return Err("Invalid instance URL. It should NOT be a lightning domain: use the My Domain (.my.salesforce.com) or login URL".into());
+    }
+    let audience = env("SF_AUDIENCE_URL").unwrap_or_else(|| audience_for(&host).to_string());
+    let key = credentials::load(args.jwt_key_file.as_deref(), env).map_err(|e| e.to_string())?;
+    let home = match &args.sf_home {
+        Some(h) => h.clone(),
+        None => env("HOME")
+            .map(Into::into)
+            .ok_or("$HOME is not set: pass --sf-home DIR")?,
+    };
+    let state = SfState::open(&home, &env, &key).map_err(|e| e.to_string())?;
+    let warnings = state.notes.clone();
+    let state = Arc::new(state);
+    let handoff = Handoff {
+        state: Arc::clone(&state),
+        http: probe::client(args.request_timeout).map_err(|e| e.to_string())?,
+        login_url: host.as_str().to_string(),
+        client_id: client_id.clone(),
+        dev_hub: None,
+        alias_prefix: None,
+        probe_dev_hub: true,
+    };
+    let client = TokenClient::new(args.request_timeout, 1).map_err(|e| e.to_string())?;
+    let fleet = Arc::new(Fleet::new(
+        client,
+        Signer::new(key, client_id, audience),
+        Policy {
+            replication_budget: Duration::from_secs(30),
+            ..Policy::default()
+        },
+        Limits {
+            concurrency: 1,
+            rate: 10.0,
+            rate_limited_pause: Duration::from_secs(5),
+            grace: Duration::from_secs(1),
+        },
+        host,
+        Sinks {
+            out: None,
+            sf: Some(handoff),
+        },
+        crate::interrupt_token(),
+    ));
+    let target = Target {
+        username: args.username.clone(),
+        alias: args.alias.clone(),
+        instance_url: None,
+        origin: Origin::Entry(1),
+        record: vec![args.username.clone()],
+    };
+    let outcome = fleet.run(vec![target], |_| {}).await.remove(0);
+    match outcome.status {
+        Status::Authorized => {
+            let name = args.alias.clone().unwrap_or_else(|| args.username.clone());
+            let mut entries = Vec::new();
+            if args.set_default {
+                entries.push(("target-org", name.clone()));
+            }
+            if args.set_default_dev_hub {
+                entries.push(("target-dev-hub", name));
+            }
+            let cwd = std::env::current_dir().unwrap_or_else(|_| home.clone());
+            state
+                .set_config(&cwd, &entries)
+                .map_err(|e| e.to_string())?;
+            // The result is the auth file as written, without the token.
+            let path = state.auth_path(&args.username);
+            let mut result: Value = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_else(|| json!({}));
+            if let Some(m) = result.as_object_mut() {
+                m.remove("accessToken");
+                if let Some(alias) = &args.alias {
+                    m.insert("alias".into(), json!(alias));
+                }
+            }
+            let line = format!(
+                "Successfully authorized {} with org ID {}",
+                args.username,
+                outcome.org_id.clone().unwrap_or_default()
+            );
+            Ok((
+                Exit::Success,
+                json!({"status": 0, "result": result, "warnings": warnings}),
+                line,
+            ))
+        }
+        Status::Pending => Ok((
+            Exit::Interrupted,
+            json!({"status": 130, "name": "Interrupted", "message": "interrupted", "warnings": warnings}),
+            "interrupted".into(),
+        )),
+        Status::Failed | Status::Skipped => {
+            let (message, hint) = outcome
+                .error
+                .map(|e| (format!("{}: {}", e.code, e.description), e.hint))
+                .unwrap_or_else(|| ("the login failed".into(), None));
+            let line = match &hint {
+                Some(h) => format!("Error (JwtGrantError): {message}\nfix: {h}"),
+                None => format!("Error (JwtGrantError): {message}"),
+            };
+            Ok((
+                Exit::SomeFailed,
+                json!({"status": 1, "name": "JwtGrantError", "message": message, "hint": hint, "exitCode": 1, "warnings": warnings}),
+                line,
+            ))
+        }
+    }
+}

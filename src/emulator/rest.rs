@@ -1,0 +1,217 @@
+//! The REST calls `sf` makes after a login and on later commands (reference sf-cli.md §8.3,
+//! §8.4): API versions, the Dev Hub probe, the Organization query, ScratchOrgInfo on a hub,
+//! and simple SOQL. Sessions can be expired (401 `INVALID_SESSION_ID`) so that a test can make
+//! `sf` refresh its token through the JWT flow.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+
+use super::server::ids;
+use super::EmulatorConfig;
+
+/// Issued access tokens and whom they belong to.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    by_token: Mutex<HashMap<String, (String, bool)>>,
+}
+
+impl Sessions {
+    pub(crate) fn open(&self, token: &str, username: &str) {
+        self.lock()
+            .insert(token.to_string(), (username.to_string(), true));
+    }
+
+    /// Every session issued so far now answers 401.
+    pub(crate) fn expire_all(&self) -> usize {
+        let mut map = self.lock();
+        map.values_mut().for_each(|(_, valid)| *valid = false);
+        map.len()
+    }
+
+    fn user(&self, token: &str) -> Option<String> {
+        self.lock()
+            .get(token)
+            .filter(|(_, valid)| *valid)
+            .map(|(u, _)| u.clone())
+    }
+
+    fn users(&self) -> Vec<String> {
+        self.lock().values().map(|(u, _)| u.clone()).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, bool)>> {
+        self.by_token
+            .lock()
+            .expect("sessions lock is never poisoned")
+    }
+}
+
+/// Status and JSON body of a REST answer.
+pub(crate) type RestAnswer = (u16, Value);
+
+fn rest_error(status: u16, code: &str, message: &str) -> RestAnswer {
+    (status, json!([{"message": message, "errorCode": code}]))
+}
+
+fn query_result(records: Vec<Value>) -> RestAnswer {
+    (
+        200,
+        json!({"totalSize": records.len(), "done": true, "records": records}),
+    )
+}
+
+/// Trial expiration of every emulated scratch org.
+const TRIAL_EXPIRATION: &str = "2026-12-31T00:00:00.000+0000";
+const EXPIRATION_DATE: &str = "2026-12-31";
+
+pub(crate) fn handle(
+    config: &EmulatorConfig,
+    sessions: &Sessions,
+    base_url: &str,
+    path: &str,
+    query: Option<&str>,
+    authorization: Option<&str>,
+) -> RestAnswer {
+    if path == "/services/data" || path == "/services/data/" {
+        return (
+            200,
+            json!([
+                {"label": "Winter '25", "url": "/services/data/v62.0", "version": "62.0"},
+                {"label": "Spring '25", "url": "/services/data/v63.0", "version": "63.0"}
+            ]),
+        );
+    }
+    let token = authorization.and_then(|a| {
+        a.strip_prefix("Bearer ")
+            .or_else(|| a.strip_prefix("OAuth "))
+    });
+    let Some(username) = token.and_then(|t| sessions.user(t.trim())) else {
+        return rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid");
+    };
+    let rest = path.trim_start_matches("/services/data/");
+    let (version, resource) = rest.split_once('/').unwrap_or((rest, ""));
+    if !version.starts_with('v') {
+        return rest_error(404, "NOT_FOUND", "The requested resource does not exist");
+    }
+    match resource {
+        "" => (
+            200,
+            json!({"sobjects": format!("/services/data/{version}/sobjects"), "query": format!("/services/data/{version}/query")}),
+        ),
+        "query" | "query/" | "tooling/query" | "tooling/query/" => {
+            let mut params = query
+                .and_then(|q| serde_urlencoded::from_str::<HashMap<String, String>>(q).ok())
+                .unwrap_or_default();
+            let soql = params.remove("q").unwrap_or_default();
+            if params.get("columns").is_some_and(|c| c == "true") {
+                return (200, columns(&soql));
+            }
+            if resource.starts_with("tooling") {
+                return query_result(vec![]);
+            }
+            soql_answer(config, sessions, base_url, &username, &soql)
+        }
+        _ => rest_error(404, "NOT_FOUND", "The requested resource does not exist"),
+    }
+}
+
+/// `?columns=true`: the column metadata `sf data query` asks for, from the SELECT list.
+fn columns(soql: &str) -> Value {
+    let lower = soql.to_ascii_lowercase();
+    let select = lower.find("select").map_or(0, |i| i + 6);
+    let from = lower.find(" from ").unwrap_or(soql.len());
+    let names: Vec<Value> = soql
+        .get(select..from)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            json!({"aggregate": false, "apexType": null, "booleanType": false, "columnName": c, "custom": false,
+                   "displayName": c, "foreignKeyName": null, "insertable": false, "joinColumns": [],
+                   "numberType": false, "textType": true, "updatable": false})
+        })
+        .collect();
+    json!({"columnMetadata": names, "entityName": "", "groupBy": false, "idSelected": true, "keyPrefix": null})
+}
+
+fn is_dev_hub(config: &EmulatorConfig, username: &str) -> bool {
+    config.users.get(username).is_some_and(|u| u.dev_hub)
+}
+
+fn soql_answer(
+    config: &EmulatorConfig,
+    sessions: &Sessions,
+    base_url: &str,
+    username: &str,
+    soql: &str,
+) -> RestAnswer {
+    let lower = soql.to_ascii_lowercase();
+    let (org_id, _) = (ids::org_id(username), ids::user_id(username));
+    let hub = is_dev_hub(config, username);
+    if lower.contains("from scratchorginfo") {
+        if !hub {
+            return rest_error(
+                400,
+                "INVALID_TYPE",
+                "sObject type 'ScratchOrgInfo' is not supported.",
+            );
+        }
+        // The scratch orgs named in the WHERE clause, by their 15-character ids.
+        let wanted: Vec<&str> = soql
+            .split('\'')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.len() == 15)
+            .collect();
+        let mut known: Vec<String> = sessions.users();
+        known.extend(config.users.keys().cloned());
+        known.sort();
+        known.dedup();
+        let records = known
+            .iter()
+            .filter(|u| !is_dev_hub(config, u))
+            .filter_map(|u| {
+                let id15 = ids::org_id(u)[..15].to_string();
+                wanted.contains(&id15.as_str()).then(|| {
+                    json!({
+                        "attributes": {"type": "ScratchOrgInfo"},
+                        "Id": ids::with_checksum(&format!("2SR{}", &id15[3..])),
+                        "CreatedDate": "2026-11-23T00:00:00.000+0000",
+                        "Edition": "Developer",
+                        "Status": "Active",
+                        "ExpirationDate": EXPIRATION_DATE,
+                        "Namespace": null,
+                        "OrgName": "Emulated Scratch Org",
+                        "CreatedBy": {"Username": username},
+                        "SignupUsername": u,
+                        "LoginUrl": base_url,
+                        "ScratchOrg": id15,
+                    })
+                })
+            })
+            .collect();
+        return query_result(records);
+    }
+    if lower.contains("from organization") {
+        let record = json!({
+            "attributes": {"type": "Organization", "url": format!("/services/data/v63.0/sobjects/Organization/{org_id}")},
+            "Id": org_id,
+            "Name": if hub { "Emulated Dev Hub" } else { "Emulated Scratch Org" },
+            "InstanceName": "EMU1",
+            "IsSandbox": !hub,
+            "TrialExpirationDate": if hub { Value::Null } else { json!(TRIAL_EXPIRATION) },
+            "NamespacePrefix": null,
+            "OrganizationType": "Developer Edition",
+        });
+        return query_result(vec![record]);
+    }
+    if lower.contains("from user") {
+        return query_result(vec![
+            json!({"attributes": {"type": "User"}, "Id": ids::user_id(username), "Username": username}),
+        ]);
+    }
+    query_result(vec![])
+}

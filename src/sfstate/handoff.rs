@@ -1,0 +1,70 @@
+//! The hand-off of one authorized org to the Salesforce CLI: probe the org as sf does, write
+//! its auth file and aliases. Called by the fleet after each grant when `--sf` is given.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{probe, SfAuth, SfState, SfStateError};
+use crate::input::Target;
+use crate::token::Grant;
+
+#[derive(Debug)]
+pub struct Handoff {
+    pub state: Arc<SfState>,
+    pub http: reqwest::Client,
+    /// `loginUrl` as sf stores it for `-r URL`: href form, trailing slash.
+    pub login_url: String,
+    pub client_id: String,
+    /// Recorded as `devHubUsername` on scratch orgs.
+    pub dev_hub: Option<String>,
+    /// `P` gives the aliases `P1..Pn` in list order.
+    pub alias_prefix: Option<String>,
+    /// Ask each org whether it is a Dev Hub (for `fleetauth login`; fleet orgs are scratch orgs).
+    pub probe_dev_hub: bool,
+}
+
+impl Handoff {
+    /// Probe the org, then write its auth file and aliases. `index` is its place in the list.
+    pub async fn record(
+        &self,
+        index: usize,
+        target: &Target,
+        grant: &Grant,
+    ) -> Result<PathBuf, SfStateError> {
+        let details = probe::describe(&self.http, &grant.instance_url, &grant.access_token).await;
+        let is_dev_hub = self.probe_dev_hub
+            && probe::is_dev_hub(&self.http, &grant.instance_url, &grant.access_token).await;
+        let mut aliases: Vec<(String, String)> = Vec::new();
+        if let Some(alias) = &target.alias {
+            aliases.push((alias.clone(), target.username.clone()));
+        }
+        if let Some(prefix) = &self.alias_prefix {
+            aliases.push((format!("{prefix}{}", index + 1), target.username.clone()));
+        }
+        let state = Arc::clone(&self.state);
+        let (username, login_url, client_id, dev_hub) = (
+            target.username.clone(),
+            self.login_url.clone(),
+            self.client_id.clone(),
+            self.dev_hub.clone(),
+        );
+        let grant = grant.clone();
+        tokio::task::spawn_blocking(move || {
+            let path = state.write_auth(&SfAuth {
+                access_token: grant.access_token.expose(),
+                org_id: &grant.org_id,
+                login_url: &login_url,
+                client_id: &client_id,
+                instance_url: &grant.instance_url,
+                is_dev_hub,
+                username: &username,
+                details: details.as_ref(),
+                dev_hub: dev_hub.as_deref(),
+            })?;
+            state.add_aliases(&aliases)?;
+            Ok(path)
+        })
+        .await
+        .map_err(|e| SfStateError::Io(format!("the writer task failed: {e}")))?
+    }
+}

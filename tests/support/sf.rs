@@ -1,0 +1,86 @@
+//! The pinned Salesforce CLI for the compatibility tests: installed once by npm from the
+//! committed `.ci/sf/package.json` and lockfile into a cache folder, then run with `HOME` in a
+//! temp dir. A missing `npm` or a failed install fails the test (never a skip).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn lock_hash(lock: &[u8]) -> u64 {
+    // FNV-1a: stable across Rust versions, unlike DefaultHasher.
+    lock.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// The `sf` executable, installing it on first use.
+pub fn sf_bin() -> &'static Path {
+    static SF: OnceLock<PathBuf> = OnceLock::new();
+    SF.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("FLEETAUTH_SF_BIN") {
+            return PathBuf::from(bin);
+        }
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/sf");
+        let lock = std::fs::read(source.join("package-lock.json")).expect(".ci/sf/package-lock.json is committed");
+        let cache_root = std::env::var_os("FLEETAUTH_SF_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/fleetauth")))
+            .expect("HOME or FLEETAUTH_SF_CACHE is set");
+        let dir = cache_root.join(format!("sf-cli-{:016x}", lock_hash(&lock)));
+        let bin = dir.join("node_modules/.bin/sf");
+        if bin.is_file() {
+            return bin;
+        }
+        std::fs::create_dir_all(&dir).expect("create the sf cache folder");
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(source.join(file), dir.join(file)).expect("copy the sf package files");
+        }
+        eprintln!("installing the pinned Salesforce CLI into {} (once)", dir.display());
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm must be installed to run the Salesforce CLI compatibility tests (Node 20 with npm)");
+        assert!(status.success(), "npm ci of the pinned Salesforce CLI failed ({status})");
+        assert!(bin.is_file(), "npm ci did not produce {}", bin.display());
+        bin
+    })
+}
+
+/// An `sf` command with `HOME` = `home` and the environment the tests need.
+pub fn sf(home: &Path, args: &[&str]) -> Command {
+    let bin = sf_bin();
+    let path = format!(
+        "{}:{}",
+        bin.parent()
+            .expect("sf lives in node_modules/.bin")
+            .display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .current_dir(home)
+        .env("HOME", home)
+        .env("PATH", path)
+        .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true")
+        .env("SF_DISABLE_TELEMETRY", "true")
+        .env("SF_AUTOUPDATE_DISABLE", "true")
+        .env("SF_SKIP_NEW_VERSION_CHECK", "true")
+        .env_remove("SF_TARGET_ORG")
+        .env_remove("SF_TARGET_DEV_HUB");
+    cmd
+}
+
+/// Run `sf ... --json` and parse its stdout.
+pub fn sf_json(home: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all: Vec<&str> = args.to_vec();
+    all.push("--json");
+    let out = sf(home, &all).output().expect("sf runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "sf {args:?} printed no JSON ({e}); stdout: {stdout}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
