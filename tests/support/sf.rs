@@ -6,13 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-fn lock_hash(lock: &[u8]) -> u64 {
-    // FNV-1a: stable across Rust versions, unlike DefaultHasher.
-    lock.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
 /// The `sf` executable, installing it on first use.
 pub fn sf_bin() -> &'static Path {
     static SF: OnceLock<PathBuf> = OnceLock::new();
@@ -26,12 +19,15 @@ pub fn sf_bin() -> &'static Path {
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/fleetauth")))
             .expect("HOME or FLEETAUTH_SF_CACHE is set");
-        let dir = cache_root.join(format!("sf-cli-{:016x}", lock_hash(&lock)));
+        // One cache folder (shared with benches/side_by_side.sh), reinstalled when the lockfile changes.
+        let dir = cache_root.join("sf-cli");
         let bin = dir.join("node_modules/.bin/sf");
-        if bin.is_file() {
+        if bin.is_file() && std::fs::read(dir.join("package-lock.json")).is_ok_and(|l| l == lock) {
             return bin;
         }
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the sf cache folder");
+
         for file in ["package.json", "package-lock.json"] {
             std::fs::copy(source.join(file), dir.join(file)).expect("copy the sf package files");
         }
