@@ -72,7 +72,17 @@ pub struct GrantArgs {
     /// Time limit of one token request.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+    /// Skip orgs whose auth file in --out-dir is younger than this (resume a run).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub fresh_for: Duration,
+    /// Grant every org, even those with a fresh auth file.
+    #[arg(long)]
+    pub force: bool,
+    /// Bound the whole run: when it passes, the run ends like an interruption (exit 130).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub deadline: Option<Duration>,
     /// Where the auth files, report.json and failed.csv go (created 0700).
+
     #[arg(long, default_value = "fleetauth-out")]
     pub out_dir: PathBuf,
     /// Write the report here instead of <out-dir>/report.json; a .csv path writes CSV.

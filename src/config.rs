@@ -43,6 +43,9 @@ pub struct GrantConfig {
     pub report: Option<PathBuf>,
     pub output: Output,
     pub sf: Option<SfOptions>,
+    /// Skip orgs authorized more recently than this (`None` with `--force`).
+    pub fresh_for: Option<Duration>,
+    pub deadline: Option<Duration>,
 }
 
 /// Where and how to hand the orgs to the Salesforce CLI.
@@ -151,6 +154,8 @@ impl GrantConfig {
                 json: args.json,
             },
             sf,
+            fresh_for: (!args.force).then_some(args.fresh_for),
+            deadline: args.deadline,
         })
     }
 }

@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::assertion::Signer;
 use crate::input::Target;
 use crate::retry::{Decision, History, Policy};
 use crate::sfstate::handoff::Handoff;
+use crate::stop::{StopReason, Stopper};
 use crate::store::{AuthRecord, OutDir};
 use crate::token::{ErrorKind, Grant, GrantError, TokenClient};
 use crate::urls;
@@ -159,7 +159,7 @@ pub struct Fleet {
     limiter: DefaultDirectRateLimiter,
     permits: Semaphore,
     throttle: Throttle,
-    cancel: CancellationToken,
+    stop: Stopper,
 }
 
 impl Fleet {
@@ -170,7 +170,7 @@ impl Fleet {
         limits: Limits,
         fallback: Url,
         sinks: Sinks,
-        cancel: CancellationToken,
+        stop: Stopper,
     ) -> Self {
         let burst = NonZeroU32::new(u32::try_from(limits.concurrency).unwrap_or(u32::MAX))
             .unwrap_or(NonZeroU32::MIN);
@@ -191,7 +191,7 @@ impl Fleet {
             limits,
             fallback,
             sinks,
-            cancel,
+            stop,
         }
     }
 
@@ -211,9 +211,10 @@ impl Fleet {
         let mut queue = targets.into_iter().enumerate();
         let mut set = JoinSet::new();
         let mut grace_deadline: Option<tokio::time::Instant> = None;
+        let mut watch = MisconfigWatch::default();
         let started = Instant::now();
         loop {
-            while set.len() < width && !self.cancel.is_cancelled() {
+            while set.len() < width && !self.stop.is_stopped() {
                 let Some((index, target)) = queue.next() else {
                     break;
                 };
@@ -230,6 +231,9 @@ impl Fleet {
                 joined = set.join_next() => match joined {
                     None => break,
                     Some(Ok((index, outcome))) => {
+                        if let Some(reason) = watch.observe(&outcome, total) {
+                            self.stop.stop(reason);
+                        }
                         let event = Event::Finished { index, outcome: Box::new(outcome) };
                         observe(&event);
                         if let Event::Finished { index, outcome } = event {
@@ -239,7 +243,7 @@ impl Fleet {
                     // A task that panicked or was aborted leaves its org pending.
                     Some(Err(_)) => {}
                 },
-                () = self.cancel.cancelled(), if grace_deadline.is_none() => {
+                () = self.stop.stopped(), if grace_deadline.is_none() => {
                     grace_deadline = Some(tokio::time::Instant::now() + self.limits.grace);
                 }
                 () = sleep_until_opt(grace_deadline) => {
@@ -253,9 +257,25 @@ impl Fleet {
             observe(&event);
         }
         let elapsed = started.elapsed();
+        // After a fleet-wide misconfiguration, the orgs never tried failed for the same reason.
+        let unattempted = match self.stop.reason() {
+            Some(StopReason::Misconfigured { error, failures }) => Some(GrantError {
+                description: format!(
+                    "not attempted: the first {failures} orgs all failed with `{}: {}`, so the run stopped",
+                    error.code, error.description
+                ),
+                ..error.clone()
+            }),
+            _ => None,
+        };
         outcomes
             .into_iter()
-            .map(|o| o.unwrap_or_else(|| Outcome::pending(0, elapsed)))
+            .map(|o| match (o, &unattempted) {
+                (Some(o), _) if o.status != Status::Pending || unattempted.is_none() => o,
+                (Some(o), Some(e)) => Outcome::failed(o.attempts, o.elapsed, e.clone()),
+                (None, Some(e)) => Outcome::failed(0, Duration::ZERO, e.clone()),
+                (o, None) => o.unwrap_or_else(|| Outcome::pending(0, elapsed)),
+            })
             .collect()
     }
 
@@ -330,7 +350,7 @@ impl Fleet {
                     }
                     let slept = tokio::select! {
                         () = tokio::time::sleep(delay) => true,
-                        () = self.cancel.cancelled() => false,
+                        () = self.stop.stopped() => false,
                     };
                     if waiting {
                         let _ = events.send(Event::Resumed);
@@ -352,7 +372,7 @@ impl Fleet {
     ) -> Option<Result<Grant, GrantError>> {
         let _permit = tokio::select! {
             permit = self.permits.acquire() => permit.expect("the semaphore is never closed"),
-            () = self.cancel.cancelled() => return None,
+            () = self.stop.stopped() => return None,
         };
         let admitted = async {
             if let Some(until) = self.throttle.paused_until() {
@@ -364,7 +384,7 @@ impl Fleet {
         };
         tokio::select! {
             () = admitted => {}
-            () = self.cancel.cancelled() => return None,
+            () = self.stop.stopped() => return None,
         }
         history.attempts += 1;
         let assertion = match self.signer.sign(username) {
@@ -473,6 +493,47 @@ impl Fleet {
         })
         .await
         .map_err(|e| format!("the writer task failed: {e}"))?
+    }
+}
+
+/// How many identical permanent failures, before any success, stop the run.
+pub const MISCONFIG_THRESHOLD: usize = 5;
+
+/// Watches the first results: when they all fail with the same permanent error, the fault is
+/// the configuration (consumer key, key, audience), not the orgs.
+#[derive(Debug, Default)]
+struct MisconfigWatch {
+    first: Option<(String, String)>,
+    count: usize,
+    disarmed: bool,
+}
+
+impl MisconfigWatch {
+    fn observe(&mut self, outcome: &Outcome, total: usize) -> Option<StopReason> {
+        if self.disarmed || total <= MISCONFIG_THRESHOLD {
+            return None;
+        }
+        let error = match (&outcome.status, &outcome.error) {
+            (Status::Failed, Some(e)) if e.kind == ErrorKind::Permanent => e,
+            (Status::Pending, _) => return None,
+            _ => {
+                self.disarmed = true;
+                return None;
+            }
+        };
+        let key = (error.code.clone(), error.description.clone());
+        if self.first.get_or_insert_with(|| key.clone()) != &key {
+            self.disarmed = true;
+            return None;
+        }
+        self.count += 1;
+        (self.count >= MISCONFIG_THRESHOLD).then(|| {
+            self.disarmed = true;
+            StopReason::Misconfigured {
+                error: error.clone(),
+                failures: self.count,
+            }
+        })
     }
 }
 

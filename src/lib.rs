@@ -20,18 +20,18 @@ pub mod report;
 pub mod retry;
 pub mod secret;
 pub mod sfstate;
+pub mod stop;
 pub mod store;
 pub mod token;
 pub mod urls;
 
 use std::io::Write;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::cli::{Cli, Command};
 use crate::commands::grant::{Finished, SetupError};
 use crate::config::{GrantConfig, Output};
 use crate::exit::Exit;
+use crate::stop::Stopper;
 
 /// Run one command to its exit code.
 pub async fn run(cli: Cli) -> Exit {
@@ -43,7 +43,9 @@ pub async fn run(cli: Cli) -> Exit {
             };
             let result = async {
                 let config = GrantConfig::from_args(args, |var| std::env::var(var).ok())?;
-                commands::grant::run(config, interrupt_token()).await
+                let stop = Stopper::new();
+                stop.on_signals().after(config.deadline);
+                commands::grant::run(config, stop).await
             }
             .await;
             present(result, output)
@@ -52,31 +54,6 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Emulate(args) => commands::emulate::run(args).await,
     }
-}
-
-/// A token cancelled by the first SIGINT or SIGTERM.
-pub fn interrupt_token() -> CancellationToken {
-    let token = CancellationToken::new();
-    let trigger = token.clone();
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let terminated = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = terminated => {}
-        }
-        eprintln!("fleetauth: interrupted; finishing requests in flight, then writing the report");
-        trigger.cancel();
-    });
-    token
 }
 
 /// Print a run's result (summary on stderr, the `--json` envelope on stdout) and pick the exit code.

@@ -1,7 +1,9 @@
 //! Stage 2: plan. Decide, before anything is sent, which targets are granted: each username
-//! once (compared case-insensitively), the repeats reported as skipped.
+//! once (compared case-insensitively), and not again while its auth file from an earlier run
+//! is fresh (resume after an interruption or a partial failure).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use crate::input::{OrgList, Origin, Target};
 
@@ -11,22 +13,32 @@ pub struct Plan {
     pub grant: Vec<Target>,
     /// Repeated rows and the origin of the row that is granted instead.
     pub duplicates: Vec<(Target, Origin)>,
+    /// Targets authorized recently enough by an earlier run: their auth file and why skipped.
+    pub fresh: Vec<(Target, PathBuf, String)>,
 }
 
-pub fn plan(list: &OrgList) -> Plan {
+/// Plan `list`. `fresh` says, for a target, where its still-fresh auth file is and why it
+/// counts as fresh (`None`: grant it).
+pub fn plan(list: &OrgList, fresh: impl Fn(&Target) -> Option<(PathBuf, String)>) -> Plan {
     let mut seen: HashMap<String, Origin> = HashMap::with_capacity(list.targets.len());
-    let mut grant = Vec::with_capacity(list.targets.len());
-    let mut duplicates = Vec::new();
+    let mut plan = Plan {
+        grant: Vec::with_capacity(list.targets.len()),
+        duplicates: Vec::new(),
+        fresh: Vec::new(),
+    };
     for target in &list.targets {
-        match seen.get(&target.username.to_lowercase()) {
-            Some(first) => duplicates.push((target.clone(), *first)),
-            None => {
-                seen.insert(target.username.to_lowercase(), target.origin);
-                grant.push(target.clone());
-            }
+        let key = target.username.to_lowercase();
+        if let Some(first) = seen.get(&key) {
+            plan.duplicates.push((target.clone(), *first));
+            continue;
+        }
+        seen.insert(key, target.origin);
+        match fresh(target) {
+            Some((file, why)) => plan.fresh.push((target.clone(), file, why)),
+            None => plan.grant.push(target.clone()),
         }
     }
-    Plan { grant, duplicates }
+    plan
 }
 
 #[cfg(test)]
@@ -42,11 +54,22 @@ mod tests {
             Format::Csv,
         )
         .unwrap();
-        let plan = plan(&list);
+        let plan = plan(&list, |_| None);
         let names: Vec<_> = plan.grant.iter().map(|t| t.username.as_str()).collect();
         assert_eq!(names, ["a@x.com", "B@x.com", "c@x.com"]);
         assert_eq!(plan.duplicates.len(), 2);
         assert_eq!(plan.duplicates[0].1, Origin::Line(1));
         assert_eq!(plan.duplicates[1].1, Origin::Line(2));
+    }
+
+    #[test]
+    fn fresh_targets_are_skipped_and_the_rest_granted() {
+        let list = parse("l.csv", "a@x.com\nb@x.com\n", Format::Csv).unwrap();
+        let plan = plan(&list, |t| {
+            (t.username == "a@x.com").then(|| ("a.json".into(), "fresh".into()))
+        });
+        assert_eq!(plan.grant.len(), 1);
+        assert_eq!(plan.grant[0].username, "b@x.com");
+        assert_eq!(plan.fresh[0].0.username, "a@x.com");
     }
 }

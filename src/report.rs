@@ -103,6 +103,19 @@ impl Report {
                 note: None,
             })
             .collect();
+        orgs.extend(plan.fresh.iter().map(|(target, file, why)| OrgReport {
+            username: target.username.clone(),
+            alias: target.alias.clone(),
+            status: Status::Skipped,
+            attempts: 0,
+            org_id: None,
+            instance_url: None,
+            auth_file: Some(file.clone()),
+            sf_auth_file: None,
+            elapsed_ms: 0,
+            error: None,
+            note: Some(why.clone()),
+        }));
         orgs.extend(plan.duplicates.iter().map(|(target, first)| OrgReport {
             username: target.username.clone(),
             alias: target.alias.clone(),

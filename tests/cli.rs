@@ -320,6 +320,10 @@ async fn a_fleet_through_every_fault_kind_is_authorized_and_granted_once() {
     let mut cfg = config(&users.iter().map(String::as_str).collect::<Vec<_>>());
     cfg.faults = Fault::ALL.iter().map(|&f| (f, 0.05)).collect();
     cfg.slow_delay = Duration::from_secs(2);
+    cfg.login_rate = Some(60);
+    for u in users.iter().take(10) {
+        cfg.users.get_mut(u).unwrap().replication_delay = Duration::from_secs(2);
+    }
     let emu = start(cfg).await;
     let ws = Workspace::with_users(&users);
     let args = ws.grant_args(
@@ -750,4 +754,92 @@ async fn sigint_writes_the_report_with_pending_orgs_and_exits_130() {
         })
         .count();
     assert_eq!(leftovers, 0);
+
+    // The same command again grants exactly the pending orgs: nobody is granted twice.
+    let run = fleetauth(
+        &ws.grant_args(&emu, &["--rate", "50", "--concurrency", "8"]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let again = ws.report();
+    assert_eq!(again["summary"]["skipped"].as_u64().unwrap(), authorized);
+    assert_eq!(again["summary"]["authorized"].as_u64().unwrap(), pending);
+    let grants = grants(&emu);
+    assert!(
+        users.iter().all(|u| grants.get(u) == Some(&1)),
+        "{grants:?}"
+    );
+    assert_eq!(ws.auth_files().len(), 30);
+
+    // --force grants them all again.
+    let run = fleetauth(
+        &ws.grant_args(&emu, &["--rate", "100", "--concurrency", "8", "--force"]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(grants_of(&emu, &users).iter().all(|&n| n == 2));
+}
+
+fn grants_of(emu: &fleetauth::emulator::EmulatorHandle, users: &[String]) -> Vec<u64> {
+    let grants = grants(emu);
+    users
+        .iter()
+        .map(|u| grants.get(u).copied().unwrap_or(0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deadline_ends_the_run_like_an_interruption() {
+    let users = usernames("deadline", 20);
+    let mut cfg = config(&users.iter().map(String::as_str).collect::<Vec<_>>());
+    cfg.latency = Duration::from_millis(200);
+    let emu = start(cfg).await;
+    let ws = Workspace::with_users(&users);
+    let run = fleetauth(
+        &ws.grant_args(
+            &emu,
+            &["--rate", "4", "--concurrency", "1", "--deadline", "1s"],
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(run.stderr.contains("--deadline"), "{}", run.stderr);
+    let summary = &ws.report()["summary"];
+    assert!(summary["pending"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(
+        summary["authorized"].as_u64().unwrap() as usize,
+        ws.auth_files().len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_wide_misconfiguration_stops_the_run_early() {
+    let users = usernames("misconf", 40);
+    let emu = start(config(
+        &users.iter().map(String::as_str).collect::<Vec<_>>(),
+    ))
+    .await;
+    let ws = Workspace::with_users(&users);
+    let mut args = ws.grant_args(&emu, &["--concurrency", "2", "--rate", "20"]);
+    let client = args.iter().position(|a| a == CLIENT_ID).unwrap();
+    args[client] = "3MVGwrongKEY".into();
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let requests = emu.stats.snapshot().requests;
+    assert!(requests <= 5 + 2, "{requests} failing logins sent");
+    assert!(
+        run.stderr.contains("stopped early") && run.stderr.contains("consumer key is wrong"),
+        "{}",
+        run.stderr
+    );
+    let report = ws.report();
+    assert_eq!(report["summary"]["failed"], 40);
+    assert_eq!(report["summary"]["attempts"].as_u64().unwrap(), requests);
+    let untried = orgs(&report).iter().filter(|o| o["attempts"] == 0).count();
+    assert_eq!(untried as u64, 40 - requests);
+    let failed_csv = std::fs::read_to_string(ws.out.join("failed.csv")).unwrap();
+    assert_eq!(failed_csv.lines().count(), 41);
 }

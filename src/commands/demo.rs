@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use rand::Rng;
-use tokio_util::sync::CancellationToken;
 
 use crate::cli::{DemoArgs, GrantArgs};
 use crate::config::{GrantConfig, Output};
@@ -98,10 +97,14 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         quiet: false,
         json: false,
         sf: Default::default(),
+        fresh_for: std::time::Duration::from_secs(3600),
+        force: false,
+        deadline: None,
     };
     let config = GrantConfig::from_args(grant, |_| None)?;
-    let cancel: CancellationToken = crate::interrupt_token();
-    let result = crate::commands::grant::run(config, cancel).await;
+    let stop = crate::stop::Stopper::new();
+    stop.on_signals();
+    let result = crate::commands::grant::run(config, stop).await;
     let exit = crate::present(
         result,
         Output {

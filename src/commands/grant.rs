@@ -3,8 +3,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::config::{ConfigError, GrantConfig, SfOptions};
 use crate::exit::Exit;
 use crate::fleet::{Fleet, Sinks};
@@ -14,6 +12,7 @@ use crate::progress::{self, Progress};
 use crate::report::Report;
 use crate::sfstate::handoff::Handoff;
 use crate::sfstate::{SfState, SfStateError};
+use crate::stop::{StopReason, Stopper};
 use crate::store::{OutDir, StoreError};
 use crate::token::TokenClient;
 
@@ -37,12 +36,16 @@ pub enum SetupError {
 pub struct Finished {
     pub report: Report,
     pub warnings: Vec<String>,
-    pub interrupted: bool,
+    /// Why the run ended early, if it did.
+    pub stopped: Option<StopReason>,
 }
 
 impl Finished {
     pub fn exit(&self) -> Exit {
-        if self.interrupted {
+        if matches!(
+            self.stopped,
+            Some(StopReason::Interrupted | StopReason::Deadline(_))
+        ) {
             Exit::Interrupted
         } else if self.report.summary.failed > 0 || self.report.summary.pending > 0 {
             Exit::SomeFailed
@@ -52,14 +55,14 @@ impl Finished {
     }
 }
 
-/// Run a grant to the end, or until `cancel` fires.
-pub async fn run(config: GrantConfig, cancel: CancellationToken) -> Result<Finished, SetupError> {
+/// Run a grant to the end, or until `stop` fires.
+pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupError> {
     let started_at = time::OffsetDateTime::now_utc();
     let started = Instant::now();
 
     // Read and check the list, and plan the run: nothing is sent before this passes.
     let list = input::read(&config.orgs, config.format)?;
-    let plan = plan::plan(&list);
+    let plan = plan::plan(&list, |target| fresh_auth_file(&config, &target.username));
     let mut warnings: Vec<String> = plan
         .duplicates
         .iter()
@@ -102,7 +105,7 @@ pub async fn run(config: GrantConfig, cancel: CancellationToken) -> Result<Finis
             out: Some(out.clone()),
             sf,
         },
-        cancel.clone(),
+        stop.clone(),
     ));
     let outcomes = fleet
         .run(plan.grant.clone(), |event| progress.observe(event))
@@ -124,10 +127,41 @@ pub async fn run(config: GrantConfig, cancel: CancellationToken) -> Result<Finis
         Ok(false) => {}
         Err(e) => warnings.push(e.to_string()),
     }
+    let stopped = stop.reason().cloned();
+    if let Some(StopReason::Misconfigured { error, failures }) = &stopped {
+        warnings.insert(
+            0,
+            format!(
+                "stopped early: the first {failures} orgs all failed with `{}: {}`; the rest were not tried, to keep Salesforce from blocking this machine for failed logins. Fix: {}",
+                error.code,
+                error.description,
+                error.hint.as_deref().unwrap_or("see the error")
+            ),
+        );
+    }
     Ok(Finished {
         report,
         warnings,
-        interrupted: cancel.is_cancelled(),
+        stopped,
+    })
+}
+
+/// The target's auth file from an earlier run, if younger than `--fresh-for`.
+fn fresh_auth_file(config: &GrantConfig, username: &str) -> Option<(std::path::PathBuf, String)> {
+    let limit = config.fresh_for?;
+    let path = config.out_dir.join(format!("{username}.json"));
+    let meta = std::fs::symlink_metadata(&path)
+        .ok()
+        .filter(|m| m.is_file())?;
+    let age = meta.modified().ok()?.elapsed().unwrap_or_default();
+    (age < limit).then(|| {
+        let age = std::time::Duration::from_secs(age.as_secs());
+        let note = format!(
+            "authorized {} ago by an earlier run (younger than --fresh-for {}); --force grants it again",
+            humantime::format_duration(age),
+            humantime::format_duration(limit)
+        );
+        (path, note)
     })
 }
 

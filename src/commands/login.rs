@@ -112,7 +112,11 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
             out: None,
             sf: Some(handoff),
         },
-        crate::interrupt_token(),
+        {
+            let stop = crate::stop::Stopper::new();
+            stop.on_signals();
+            stop
+        },
     ));
     let target = Target {
         username: args.username.clone(),
