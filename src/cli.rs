@@ -47,6 +47,12 @@ pub struct GrantArgs {
     /// The Dev Hub's private key (PEM). Else $SFDX_HUB_KEY (PEM text) or $SFDX_HUB_KEY_BASE64.
     #[arg(short = 'f', long)]
     pub jwt_key_file: Option<PathBuf>,
+    /// The environment variable holding the passphrase of an encrypted PKCS#8 key.
+    #[arg(long, value_name = "VAR")]
+    pub jwt_key_passphrase_env: Option<String>,
+    /// The certificate uploaded to the connected app: check the key matches it before sending anything.
+    #[arg(long, value_name = "server.crt")]
+    pub cert: Option<PathBuf>,
     /// Token host: POST to <URL>/services/oauth2/token. A row's own instance URL is tried first.
     #[arg(short = 'r', long, default_value = "https://test.salesforce.com")]
     pub instance_url: String,

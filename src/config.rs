@@ -128,7 +128,16 @@ impl GrantConfig {
             ))
         })?;
         let sf = SfOptions::from_args(args.sf, &env)?;
-        let key = credentials::load(args.jwt_key_file.as_deref(), &env)?;
+        let key = credentials::load_with(
+            args.jwt_key_file.as_deref(),
+            &env,
+            args.jwt_key_passphrase_env.as_deref(),
+        )?;
+        if let Some(cert) = &args.cert {
+            let pem = std::fs::read(cert)
+                .map_err(|e| usage(format!("cannot read --cert {}: {e}", cert.display())))?;
+            credentials::check_certificate(&key, &pem, &cert.display().to_string())?;
+        }
         let signer = Signer::new(key, client_id, urls::display(&audience));
         Ok(Self {
             orgs: args.orgs,

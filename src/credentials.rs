@@ -61,6 +61,10 @@ pub enum KeyError {
     Base64(String),
     #[error("{origin} is not a usable private key: {found}")]
     Unusable { origin: KeyOrigin, found: String },
+    #[error("the key {key} does not match the certificate {certificate}: Salesforce would answer `invalid assertion` for every org; pass the server.key that {certificate} was made from, or upload the matching certificate to the connected app")]
+    Mismatch { key: KeyOrigin, certificate: String },
+    #[error("${0} (named by --jwt-key-passphrase-env) is not set")]
+    NoPassphrase(String),
 }
 
 /// Load the key from `--jwt-key-file`, else `SFDX_HUB_KEY`, else `SFDX_HUB_KEY_BASE64`.
@@ -68,6 +72,23 @@ pub fn load(
     file: Option<&Path>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<SigningKey, KeyError> {
+    load_with(file, env, None)
+}
+
+/// [`load`], with the name of the environment variable holding an encrypted key's passphrase.
+pub fn load_with(
+    file: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+    passphrase_var: Option<&str>,
+) -> Result<SigningKey, KeyError> {
+    let passphrase = match passphrase_var {
+        Some(var) => Some(Secret::new(
+            env(var).ok_or_else(|| KeyError::NoPassphrase(var.to_string()))?,
+        )),
+        None => None,
+    };
+    let passphrase = passphrase.as_ref();
+    let parse = |bytes, origin| parse_with(bytes, origin, passphrase);
     if let Some(path) = file {
         let bytes = std::fs::read(path).map_err(|error| KeyError::Io {
             path: path.to_path_buf(),
@@ -91,6 +112,15 @@ pub fn load(
 
 /// Parse PEM text holding an RSA private key (PKCS#1 or PKCS#8) of at least 2048 bits.
 pub fn parse(bytes: Vec<u8>, origin: KeyOrigin) -> Result<SigningKey, KeyError> {
+    parse_with(bytes, origin, None)
+}
+
+/// [`parse`], decrypting an encrypted PKCS#8 key with `passphrase`.
+pub fn parse_with(
+    bytes: Vec<u8>,
+    origin: KeyOrigin,
+    passphrase: Option<&Secret<String>>,
+) -> Result<SigningKey, KeyError> {
     let unusable = |found: String| KeyError::Unusable {
         origin: origin.clone(),
         found,
@@ -102,18 +132,42 @@ pub fn parse(bytes: Vec<u8>, origin: KeyOrigin) -> Result<SigningKey, KeyError> 
         ));
     }
     // A bundle may hold the certificate too: use its private key.
-    let block = blocks
+    let found = blocks
         .iter()
         .find(|b| b.tag().ends_with("PRIVATE KEY"))
         .unwrap_or(&blocks[0]);
+    if found
+        .headers()
+        .get("Proc-Type")
+        .is_some_and(|v| v.contains("ENCRYPTED"))
+    {
+        return Err(unusable(
+            "a key encrypted in the legacy OpenSSL format; convert it to encrypted PKCS#8 with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in server.key -out server.p8.key` and pass --jwt-key-passphrase-env".into(),
+        ));
+    }
+    let decrypted;
+    let block = if found.tag() == "ENCRYPTED PRIVATE KEY" {
+        let Some(passphrase) = passphrase else {
+            return Err(unusable(
+                "an encrypted private key; name the environment variable holding its passphrase with --jwt-key-passphrase-env VAR".into(),
+            ));
+        };
+        let info = pkcs8::EncryptedPrivateKeyInfo::try_from(found.contents()).map_err(|e| {
+            unusable(format!(
+                "an encrypted key whose structure does not parse ({e})"
+            ))
+        })?;
+        let document = info.decrypt(passphrase.expose().as_bytes()).map_err(|_| {
+            unusable("an encrypted private key that this passphrase does not open (wrong passphrase, or an unsupported cipher)".into())
+        })?;
+        decrypted = pem::Pem::new("PRIVATE KEY", document.as_bytes().to_vec());
+        &decrypted
+    } else {
+        found
+    };
     let pair = match block.tag() {
         "RSA PRIVATE KEY" => RsaKeyPair::from_der(block.contents()),
         "PRIVATE KEY" => RsaKeyPair::from_pkcs8(block.contents()),
-        "ENCRYPTED PRIVATE KEY" => {
-            return Err(unusable(
-                "an encrypted private key; decrypt it first with `openssl pkcs8 -in server.key -out server-plain.key` and keep that file secret".into(),
-            ))
-        }
         "EC PRIVATE KEY" => {
             return Err(unusable(
                 "an EC key; Salesforce's JWT flow signs with RS256 only, so generate an RSA key (openssl genrsa 2048)".into(),
@@ -152,12 +206,49 @@ pub fn parse(bytes: Vec<u8>, origin: KeyOrigin) -> Result<SigningKey, KeyError> 
     // jsonwebtoken re-reads the chosen block; ring has already vouched for it.
     let encoding = EncodingKey::from_rsa_pem(pem::encode(block).as_bytes())
         .map_err(|e| unusable(format!("an RSA key jsonwebtoken cannot use ({e})")))?;
+    // What sf gets to re-read for refreshes: the key as it was given (decrypted: sf has no
+    // passphrase support).
+    let pem = if found.tag() == "ENCRYPTED PRIVATE KEY" {
+        pem::encode(block).into_bytes()
+    } else {
+        bytes
+    };
     Ok(SigningKey {
         encoding,
         bits,
         origin,
-        pem: Secret::new(bytes),
+        pem: Secret::new(pem),
     })
+}
+
+/// Check that `key` is the one whose certificate `cert_pem` (server.crt) holds, by signing a
+/// probe and verifying it with the certificate's public key.
+pub fn check_certificate(
+    key: &SigningKey,
+    cert_pem: &[u8],
+    cert_name: &str,
+) -> Result<(), KeyError> {
+    let unusable = |found: String| KeyError::Unusable {
+        origin: KeyOrigin::File(cert_name.into()),
+        found,
+    };
+    let decoding = jsonwebtoken::DecodingKey::from_rsa_pem(cert_pem)
+        .map_err(|e| unusable(format!("not an RSA certificate or public key ({e})")))?;
+    let probe = b"fleetauth key/certificate check";
+    let signature =
+        jsonwebtoken::crypto::sign(probe, &key.encoding, jsonwebtoken::Algorithm::RS256)
+            .map_err(|e| unusable(format!("cannot sign the probe ({e})")))?;
+    let matches =
+        jsonwebtoken::crypto::verify(&signature, probe, &decoding, jsonwebtoken::Algorithm::RS256)
+            .unwrap_or(false);
+    if matches {
+        Ok(())
+    } else {
+        Err(KeyError::Mismatch {
+            key: key.origin.clone(),
+            certificate: cert_name.to_string(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -213,6 +304,70 @@ mod tests {
             (v == "SFDX_HUB_KEY_BASE64").then(|| "%%%".to_string())
         });
         assert!(matches!(bad, Err(KeyError::Base64(_))));
+    }
+
+    #[test]
+    fn encrypted_pkcs8_keys_open_with_their_passphrase_only() {
+        let right = Secret::new("correct-horse".to_string());
+        let key = parse_with(fixture("server.encrypted.key"), origin(), Some(&right)).unwrap();
+        assert_eq!(key.bits, 2048);
+        assert!(
+            String::from_utf8_lossy(key.pem.expose()).starts_with("-----BEGIN PRIVATE KEY-----")
+        );
+        let wrong = Secret::new("battery-staple".to_string());
+        let err = parse_with(fixture("server.encrypted.key"), origin(), Some(&wrong)).unwrap_err();
+        assert!(
+            err.to_string().contains("passphrase does not open"),
+            "{err}"
+        );
+        let none = parse(fixture("server.encrypted.key"), origin()).unwrap_err();
+        assert!(
+            none.to_string().contains("--jwt-key-passphrase-env"),
+            "{none}"
+        );
+        let legacy = parse_with(
+            fixture("server.legacy-encrypted.key"),
+            origin(),
+            Some(&right),
+        )
+        .unwrap_err();
+        assert!(
+            legacy.to_string().contains("openssl pkcs8 -topk8"),
+            "{legacy}"
+        );
+        let missing = load_with(Some(Path::new("x")), |_| None, Some("NOPE")).unwrap_err();
+        assert!(matches!(missing, KeyError::NoPassphrase(_)));
+    }
+
+    #[test]
+    fn the_key_is_checked_against_the_certificate() {
+        let key = parse(fixture("server.key"), origin()).unwrap();
+        check_certificate(&key, &fixture("server.crt"), "server.crt").unwrap();
+        let other = parse(fixture("other.key"), origin()).unwrap();
+        let err = check_certificate(&other, &fixture("server.crt"), "server.crt").unwrap_err();
+        assert!(matches!(err, KeyError::Mismatch { .. }), "{err}");
+        let garbage = check_certificate(&key, b"nope", "nope.crt").unwrap_err();
+        assert!(
+            garbage.to_string().contains("not an RSA certificate"),
+            "{garbage}"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_key_loader(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let _ = parse(bytes, origin());
+        }
+
+        #[test]
+        fn arbitrary_pem_bodies_are_rejected_with_a_message(
+            tag in "(RSA PRIVATE KEY|PRIVATE KEY|ENCRYPTED PRIVATE KEY|CERTIFICATE|PUBLIC KEY|X)",
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+        ) {
+            let text = pem::encode(&pem::Pem::new(tag, body));
+            let err = parse(text.into_bytes(), origin()).expect_err("random bytes are not a key");
+            proptest::prop_assert!(!err.to_string().is_empty());
+        }
     }
 
     #[test]

@@ -547,6 +547,34 @@ mod tests {
         assert!(err.contains("l.json:entry 2"), "{err}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics_either_reader(text in "\\PC{0,400}") {
+            for format in [Format::Csv, Format::Json] {
+                if let Err(e) = parse("fuzz", &text, format) {
+                    proptest::prop_assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn every_accepted_username_is_a_plain_file_name(lines in proptest::collection::vec("[a-z./@\\\\ -]{0,20}", 1..10)) {
+            if let Ok(list) = parse("fuzz.csv", &lines.join("\n"), Format::Csv) {
+                for t in list.targets {
+                    let path = std::path::Path::new("/out").join(format!("{}.json", t.username));
+                    proptest::prop_assert_eq!(path.parent(), Some(std::path::Path::new("/out")));
+                    proptest::prop_assert!(!t.username.starts_with('.'));
+                }
+            }
+        }
+
+        #[test]
+        fn json_shaped_input_never_panics(entries in proptest::collection::vec("(\"[a-z@.]{0,12}\"|null|1|\\{\\}|\\[\\])", 0..8)) {
+            let text = format!("[{}]", entries.join(","));
+            let _ = parse("fuzz.json", &text, Format::Json);
+        }
+    }
+
     #[test]
     fn format_is_detected_from_extension_then_content() {
         assert_eq!(detect(Path::new("x.json"), "a@x.com"), Format::Json);

@@ -85,6 +85,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         format: None,
         client_id: Some(test_keys::CLIENT_ID.to_string()),
         jwt_key_file: Some(key),
+        jwt_key_passphrase_env: None,
+        cert: None,
         instance_url: emulator.url(),
         audience: "https://test.salesforce.com".into(),
         concurrency: 8,

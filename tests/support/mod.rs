@@ -117,6 +117,11 @@ pub struct Run {
 
 /// Run the real binary with `args` (and `stdin`), with a clean environment for credentials.
 pub async fn fleetauth(args: &[String], stdin: Option<&str>) -> Run {
+    fleetauth_env(args, stdin, &[]).await
+}
+
+/// [`fleetauth`] with extra environment variables.
+pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, &str)]) -> Run {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"));
     cmd.args(args)
         .env_remove("SFDX_CLIENT_ID")
@@ -132,6 +137,7 @@ pub async fn fleetauth(args: &[String], stdin: Option<&str>) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    cmd.envs(envs.iter().copied());
     let mut child = cmd.spawn().expect("the binary runs");
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(text.as_bytes()).await.expect("write stdin");
