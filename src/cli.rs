@@ -30,6 +30,11 @@ pub enum Command {
     Login(LoginArgs),
     /// Run the whole grant flow against the built-in emulator, in a temp dir.
     Demo(DemoArgs),
+    /// Measure a fleet run against the in-process emulator (wall time vs. the floor, CPU, memory).
+    #[command(
+        after_help = "Examples:\n  fleetauth bench --orgs 1000 --latency 100ms --concurrency 32 --rate 50\n  fleetauth bench --orgs 2000 --latency 0s --concurrency 64 --rate 100000\n  fleetauth bench --orgs 10000 --soak --concurrency 32 --rate 200"
+    )]
+    Bench(BenchArgs),
     /// Serve an emulated Salesforce token endpoint on 127.0.0.1 (for tests and trials).
     Emulate(EmulateArgs),
 }
@@ -170,6 +175,26 @@ pub struct DemoArgs {
     /// Keep the output here instead of a temp dir that is removed afterwards.
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// How many orgs.
+    #[arg(long, default_value_t = 1000)]
+    pub orgs: usize,
+    /// The emulator's latency per answer.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub latency: Duration,
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    #[arg(long, default_value_t = 50.0)]
+    pub rate: f64,
+    /// Inject every fault kind, replication delays and a login rate limit (the soak run).
+    #[arg(long)]
+    pub soak: bool,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -296,17 +296,24 @@ impl Fleet {
             .unwrap_or_else(|| self.fallback.clone());
         loop {
             let endpoint = urls::token_endpoint(&host);
-            let Some(result) = self
-                .attempt(&target.username, &endpoint, &mut history)
-                .await
+            // Boxed: the in-flight request is large, and only `concurrency` of them exist at
+            // once, while every waiting org's future would otherwise reserve room for one.
+            let Some(result) =
+                Box::pin(self.attempt(&target.username, &endpoint, &mut history)).await
             else {
                 return Outcome::pending(history.attempts, started.elapsed());
             };
             let error = match result {
                 Ok(grant) => {
-                    return self
-                        .authorized(index, &target, &host, grant, history.attempts, started)
-                        .await
+                    return Box::pin(self.authorized(
+                        index,
+                        &target,
+                        &host,
+                        grant,
+                        history.attempts,
+                        started,
+                    ))
+                    .await
                 }
                 Err(error) => error,
             };

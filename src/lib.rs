@@ -52,6 +52,7 @@ pub async fn run(cli: Cli) -> Exit {
         }
         Command::Login(args) => commands::login::run(args).await,
         Command::Demo(args) => commands::demo::run(args).await,
+        Command::Bench(args) => commands::bench::run(args).await,
         Command::Emulate(args) => commands::emulate::run(args).await,
     }
 }

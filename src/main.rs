@@ -4,7 +4,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = fleetauth::cli::Cli::parse();
+    // File writes (auth files, fsync) run on blocking threads: a few are enough, and every
+    // extra thread costs a stack and an allocator arena.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(8)
         .enable_all()
         .build()
     {

@@ -1,5 +1,6 @@
 //! One module per subcommand; each turns its flags into a run and an exit code.
 
+pub mod bench;
 pub mod demo;
 pub mod emulate;
 pub mod grant;
