@@ -29,13 +29,38 @@ pub enum Command {
     /// Log in to one org (for example the Dev Hub) and write the Salesforce CLI's state, like `sf org login jwt`.
     Login(LoginArgs),
     /// Run the whole grant flow against the built-in emulator, in a temp dir.
+    #[command(after_help = "Example:\n  fleetauth demo --orgs 100 --out-dir demo-out")]
     Demo(DemoArgs),
+    /// Check the setup without sending anything: key, certificate, list, URLs, the claims to send.
+    #[command(
+        after_help = "Examples:\n  fleetauth check orgs.csv -i \"$CONSUMER_KEY\" -f server.key --cert server.crt\n  fleetauth check orgs.csv -i \"$CONSUMER_KEY\" -f server.key -r https://login.salesforce.com --audience https://login.salesforce.com --online hub@acme.com"
+    )]
+    Check(CheckArgs),
+    /// Write server.key and a self-signed server.crt for the Dev Hub's connected app.
+    #[command(
+        after_help = "Example:\n  fleetauth keygen --out-dir keys --common-name \"fleetauth CI\""
+    )]
+    Keygen(KeygenArgs),
+    /// Print shell completions.
+    #[command(
+        after_help = "Example:\n  fleetauth completions bash > /etc/bash_completion.d/fleetauth"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  fleetauth man > /usr/local/share/man/man1/fleetauth.1")]
+    Man,
     /// Measure a fleet run against the in-process emulator (wall time vs. the floor, CPU, memory).
     #[command(
         after_help = "Examples:\n  fleetauth bench --orgs 1000 --latency 100ms --concurrency 32 --rate 50\n  fleetauth bench --orgs 2000 --latency 0s --concurrency 64 --rate 100000\n  fleetauth bench --orgs 10000 --soak --concurrency 32 --rate 200"
     )]
     Bench(BenchArgs),
     /// Serve an emulated Salesforce token endpoint on 127.0.0.1 (for tests and trials).
+    #[command(
+        after_help = "Example:\n  fleetauth emulate --port 18443 --latency 100ms --fault 503=0.05 --dev-hub hub@example.com"
+    )]
     Emulate(EmulateArgs),
 }
 
@@ -89,6 +114,9 @@ pub struct GrantArgs {
     /// Grant every org, even those with a fresh auth file.
     #[arg(long)]
     pub force: bool,
+    /// Take only share K of N of the list (a CI matrix job); the shares are disjoint and complete.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::plan::Shard>,
     /// Bound the whole run: when it passes, the run ends like an interruption (exit 130).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub deadline: Option<Duration>,
@@ -178,6 +206,54 @@ pub struct DemoArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The org list: a .csv or .json file, or `-` for standard input.
+    pub orgs: PathBuf,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    #[arg(short = 'i', long, env = "SFDX_CLIENT_ID", hide_env_values = true)]
+    pub client_id: Option<String>,
+    #[arg(short = 'f', long)]
+    pub jwt_key_file: Option<PathBuf>,
+    #[arg(long, value_name = "VAR")]
+    pub jwt_key_passphrase_env: Option<String>,
+    /// The certificate uploaded to the connected app.
+    #[arg(long, value_name = "server.crt")]
+    pub cert: Option<PathBuf>,
+    #[arg(short = 'r', long, default_value = "https://test.salesforce.com")]
+    pub instance_url: String,
+    #[arg(
+        long,
+        env = "SF_AUDIENCE_URL",
+        default_value = "https://test.salesforce.com"
+    )]
+    pub audience: String,
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::plan::Shard>,
+    /// Perform one real grant as this user and diagnose the answer.
+    #[arg(long, value_name = "USERNAME")]
+    pub online: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where server.key and server.crt go.
+    #[arg(long, default_value = ".")]
+    pub out_dir: PathBuf,
+    /// Key size: 2048 or 4096.
+    #[arg(long, default_value_t = 2048, value_parser = parse_bits)]
+    pub bits: usize,
+    /// Days the certificate is valid.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    #[arg(long, default_value = "fleetauth")]
+    pub common_name: String,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct BenchArgs {
     /// How many orgs.
     #[arg(long, default_value_t = 1000)]
@@ -229,4 +305,12 @@ pub struct EmulateArgs {
     /// A Dev Hub user (repeatable): it can query ScratchOrgInfo and sees every scratch org.
     #[arg(long = "dev-hub", value_name = "USERNAME")]
     pub dev_hubs: Vec<String>,
+}
+
+fn parse_bits(s: &str) -> Result<usize, String> {
+    match s {
+        "2048" => Ok(2048),
+        "4096" => Ok(4096),
+        _ => Err("use 2048 or 4096".into()),
+    }
 }

@@ -46,6 +46,7 @@ pub struct GrantConfig {
     /// Skip orgs authorized more recently than this (`None` with `--force`).
     pub fresh_for: Option<Duration>,
     pub deadline: Option<Duration>,
+    pub shard: Option<crate::plan::Shard>,
 }
 
 /// Where and how to hand the orgs to the Salesforce CLI.
@@ -165,6 +166,7 @@ impl GrantConfig {
             sf,
             fresh_for: (!args.force).then_some(args.fresh_for),
             deadline: args.deadline,
+            shard: args.shard,
         })
     }
 }

@@ -5,7 +5,6 @@
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -105,38 +104,60 @@ pub enum Event {
 /// Slows the whole run after a `login rate exceeded`.
 #[derive(Debug)]
 struct Throttle {
-    pause_until: Mutex<Option<Instant>>,
+    state: Mutex<ThrottleState>,
+}
+
+#[derive(Debug)]
+struct ThrottleState {
+    /// No request starts before this.
+    pause_until: Option<Instant>,
     /// Each request takes this many limiter cells: the effective rate is `rate / slowdown`.
-    slowdown: AtomicU32,
+    slowdown: u32,
+    last_change: Instant,
 }
 
 const MAX_SLOWDOWN: u32 = 8;
+/// After this long without a `login rate exceeded`, the rate steps back up (doubles).
+const RECOVER_AFTER: Duration = Duration::from_secs(30);
 
 impl Throttle {
-    fn trip(&self, pause: Duration) -> u32 {
-        let until = Instant::now() + pause;
-        let mut guard = self
-            .pause_until
-            .lock()
-            .expect("throttle lock is never poisoned");
-        if guard.is_none_or(|t| t < until) {
-            *guard = Some(until);
+    fn new() -> Self {
+        Self {
+            state: Mutex::new(ThrottleState {
+                pause_until: None,
+                slowdown: 1,
+                last_change: Instant::now(),
+            }),
         }
-        drop(guard);
-        let old = self
-            .slowdown
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
-                Some((f * 2).min(MAX_SLOWDOWN))
-            })
-            .unwrap_or(MAX_SLOWDOWN);
-        (old * 2).min(MAX_SLOWDOWN)
     }
 
-    fn paused_until(&self) -> Option<Instant> {
-        *self
-            .pause_until
-            .lock()
-            .expect("throttle lock is never poisoned")
+    fn lock(&self) -> std::sync::MutexGuard<'_, ThrottleState> {
+        self.state.lock().expect("throttle lock is never poisoned")
+    }
+
+    /// A request was rate limited: pause and halve the rate, once per pause window (the other
+    /// requests of the same burst do not slow the run down again). Returns the new slowdown.
+    fn trip(&self, pause: Duration) -> Option<u32> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        if st.pause_until.is_some_and(|until| now < until) {
+            return None;
+        }
+        st.pause_until = Some(now + pause);
+        st.slowdown = (st.slowdown * 2).min(MAX_SLOWDOWN);
+        st.last_change = now;
+        Some(st.slowdown)
+    }
+
+    /// When the next request may start, and how many limiter cells it takes.
+    fn admission(&self) -> (Option<Instant>, u32) {
+        let now = Instant::now();
+        let mut st = self.lock();
+        if st.slowdown > 1 && now.duration_since(st.last_change) >= RECOVER_AFTER {
+            st.slowdown /= 2;
+            st.last_change = now;
+        }
+        (st.pause_until.filter(|&until| now < until), st.slowdown)
     }
 }
 
@@ -182,10 +203,7 @@ impl Fleet {
             client,
             permits: Semaphore::new(limits.concurrency),
             limiter: RateLimiter::direct(quota),
-            throttle: Throttle {
-                pause_until: Mutex::new(None),
-                slowdown: AtomicU32::new(1),
-            },
+            throttle: Throttle::new(),
             signer,
             policy,
             limits,
@@ -322,8 +340,9 @@ impl Fleet {
                 continue;
             }
             if error.kind == ErrorKind::RateLimited {
-                let factor = self.throttle.trip(self.limits.rate_limited_pause);
-                let _ = events.send(Event::SlowedDown { factor });
+                if let Some(factor) = self.throttle.trip(self.limits.rate_limited_pause) {
+                    let _ = events.send(Event::SlowedDown { factor });
+                }
             }
             history.elapsed = started.elapsed();
             match self
@@ -382,10 +401,11 @@ impl Fleet {
             () = self.stop.stopped() => return None,
         };
         let admitted = async {
-            if let Some(until) = self.throttle.paused_until() {
+            let (pause, cells) = self.throttle.admission();
+            if let Some(until) = pause {
                 tokio::time::sleep_until(until.into()).await;
             }
-            for _ in 0..self.throttle.slowdown.load(Ordering::Relaxed) {
+            for _ in 0..cells {
                 self.limiter.until_ready().await;
             }
         };

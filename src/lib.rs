@@ -53,6 +53,23 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Login(args) => commands::login::run(args).await,
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Bench(args) => commands::bench::run(args).await,
+        Command::Check(args) => commands::check::run(args).await,
+        Command::Keygen(args) => commands::keygen::run(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "fleetauth", &mut std::io::stdout());
+            Exit::Success
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => Exit::Success,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Exit::Usage
+                }
+            }
+        }
         Command::Emulate(args) => commands::emulate::run(args).await,
     }
 }

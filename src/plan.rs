@@ -19,7 +19,11 @@ pub struct Plan {
 
 /// Plan `list`. `fresh` says, for a target, where its still-fresh auth file is and why it
 /// counts as fresh (`None`: grant it).
-pub fn plan(list: &OrgList, fresh: impl Fn(&Target) -> Option<(PathBuf, String)>) -> Plan {
+pub fn plan(
+    list: &OrgList,
+    shard: Option<Shard>,
+    fresh: impl Fn(&Target) -> Option<(PathBuf, String)>,
+) -> Plan {
     let mut seen: HashMap<String, Origin> = HashMap::with_capacity(list.targets.len());
     let mut plan = Plan {
         grant: Vec::with_capacity(list.targets.len()),
@@ -28,6 +32,9 @@ pub fn plan(list: &OrgList, fresh: impl Fn(&Target) -> Option<(PathBuf, String)>
     };
     for target in &list.targets {
         let key = target.username.to_lowercase();
+        if shard.is_some_and(|s| !s.contains(&key)) {
+            continue;
+        }
         if let Some(first) = seen.get(&key) {
             plan.duplicates.push((target.clone(), *first));
             continue;
@@ -39,6 +46,52 @@ pub fn plan(list: &OrgList, fresh: impl Fn(&Target) -> Option<(PathBuf, String)>
         }
     }
     plan
+}
+
+/// One share of a list split across the jobs of a CI matrix: `K/N`, K from 1 to N. Every
+/// username (case-insensitively) falls in exactly one share, the same on every machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn contains(&self, username: &str) -> bool {
+        // FNV-1a: stable across machines, builds and Rust versions.
+        let hash = username
+            .to_lowercase()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+        hash % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!("--shard {s}: write K/N with 1 <= K <= N, e.g. 2/4 (the second of four jobs)")
+        };
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
 }
 
 #[cfg(test)]
@@ -54,7 +107,7 @@ mod tests {
             Format::Csv,
         )
         .unwrap();
-        let plan = plan(&list, |_| None);
+        let plan = plan(&list, None, |_| None);
         let names: Vec<_> = plan.grant.iter().map(|t| t.username.as_str()).collect();
         assert_eq!(names, ["a@x.com", "B@x.com", "c@x.com"]);
         assert_eq!(plan.duplicates.len(), 2);
@@ -63,9 +116,43 @@ mod tests {
     }
 
     #[test]
+    fn shards_are_disjoint_and_together_complete() {
+        let text: String = (0..2000).map(|i| format!("user{i}@x.com\n")).collect();
+        let list = parse("l.csv", &text, Format::Csv).unwrap();
+        let mut seen = std::collections::HashMap::new();
+        for k in 1..=7 {
+            let shard: Shard = format!("{k}/7").parse().unwrap();
+            let part = plan(&list, Some(shard), |_| None);
+            assert!(
+                part.grant.len() > 200,
+                "shard {shard} is lopsided: {}",
+                part.grant.len()
+            );
+            for t in part.grant {
+                assert!(
+                    seen.insert(t.username, k).is_none(),
+                    "granted in two shards"
+                );
+            }
+        }
+        assert_eq!(seen.len(), 2000, "every org is in some shard");
+        // Case does not move an org to another shard.
+        let s: Shard = "3/7".parse().unwrap();
+        assert_eq!(s.contains("User5@X.com"), s.contains("user5@x.com"));
+    }
+
+    #[test]
+    fn shard_syntax() {
+        assert_eq!("2/4".parse::<Shard>(), Ok(Shard { index: 2, count: 4 }));
+        for bad in ["0/4", "5/4", "1/0", "2", "a/b", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn fresh_targets_are_skipped_and_the_rest_granted() {
         let list = parse("l.csv", "a@x.com\nb@x.com\n", Format::Csv).unwrap();
-        let plan = plan(&list, |t| {
+        let plan = plan(&list, None, |t| {
             (t.username == "a@x.com").then(|| ("a.json".into(), "fresh".into()))
         });
         assert_eq!(plan.grant.len(), 1);

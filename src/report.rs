@@ -37,6 +37,9 @@ pub struct Summary {
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub finished_at: OffsetDateTime,
+    /// `K/N` when the run took one share of the list (`--shard`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +146,7 @@ impl Report {
             elapsed_ms: ms(elapsed),
             started_at,
             finished_at: started_at + elapsed,
+            shard: None,
         };
         Self { summary, orgs }
     }

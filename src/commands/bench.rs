@@ -145,6 +145,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
         fresh_for: Duration::from_secs(3600),
         force: false,
         deadline: None,
+        shard: None,
         out_dir: temp.path().join("out"),
         report: None,
         quiet: true,

@@ -102,6 +102,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         fresh_for: std::time::Duration::from_secs(3600),
         force: false,
         deadline: None,
+        shard: None,
     };
     let config = GrantConfig::from_args(grant, |_| None)?;
     let stop = crate::stop::Stopper::new();

@@ -62,7 +62,9 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
 
     // Read and check the list, and plan the run: nothing is sent before this passes.
     let list = input::read(&config.orgs, config.format)?;
-    let plan = plan::plan(&list, |target| fresh_auth_file(&config, &target.username));
+    let plan = plan::plan(&list, config.shard, |target| {
+        fresh_auth_file(&config, &target.username)
+    });
     let mut warnings: Vec<String> = plan
         .duplicates
         .iter()
@@ -113,7 +115,8 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     progress.finish();
 
     // Report: report.json (or --report), and failed.csv for the next run.
-    let report = Report::build(&plan, outcomes, started_at, started.elapsed());
+    let mut report = Report::build(&plan, outcomes, started_at, started.elapsed());
+    report.summary.shard = config.shard.map(|s| s.to_string());
     if let Err(e) = report.write(&report_path) {
         warnings.push(format!("{e}; the report is only on stdout with --json"));
     }

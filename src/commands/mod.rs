@@ -1,7 +1,9 @@
 //! One module per subcommand; each turns its flags into a run and an exit code.
 
 pub mod bench;
+pub mod check;
 pub mod demo;
 pub mod emulate;
 pub mod grant;
+pub mod keygen;
 pub mod login;

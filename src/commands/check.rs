@@ -1,0 +1,132 @@
+//! `fleetauth check`: everything `grant` validates, without the network: the key (and that it
+//! matches the certificate), the list, the URLs; then the claims it would send for the first
+//! org. `--online USERNAME` performs one real grant and turns its error into a diagnosis.
+
+use std::time::{Duration, SystemTime};
+
+use crate::assertion::MAX_LIFETIME;
+use crate::cli::{CheckArgs, GrantArgs};
+use crate::config::GrantConfig;
+use crate::exit::Exit;
+use crate::input;
+use crate::plan;
+use crate::token::{ErrorKind, TokenClient};
+use crate::urls;
+
+pub async fn run(args: CheckArgs) -> Exit {
+    match check(args).await {
+        Ok(true) => Exit::Success,
+        Ok(false) => Exit::Usage,
+        Err(message) => {
+            println!("NOT READY  {message}");
+            Exit::Usage
+        }
+    }
+}
+
+async fn check(args: CheckArgs) -> Result<bool, String> {
+    let online = args.online.clone();
+    let grant = GrantArgs {
+        orgs: args.orgs,
+        format: args.format,
+        client_id: args.client_id,
+        jwt_key_file: args.jwt_key_file,
+        jwt_key_passphrase_env: args.jwt_key_passphrase_env,
+        cert: args.cert.clone(),
+        instance_url: args.instance_url,
+        audience: args.audience,
+        concurrency: 1,
+        rate: 1.0,
+        replication_timeout: Duration::from_secs(300),
+        max_retries: 0,
+        request_timeout: Duration::from_secs(30),
+        fresh_for: Duration::ZERO,
+        force: true,
+        shard: args.shard,
+        deadline: None,
+        out_dir: "fleetauth-out".into(),
+        report: None,
+        quiet: true,
+        json: false,
+        sf: Default::default(),
+    };
+    let config =
+        GrantConfig::from_args(grant, |var| std::env::var(var).ok()).map_err(|e| e.to_string())?;
+    let key = config.signer.key();
+    println!("ok  key        {}: RSA {} bits", key.origin, key.bits);
+    match &args.cert {
+        Some(cert) => println!("ok  certificate {}: matches the key", cert.display()),
+        None => println!(
+            "--  certificate not checked (pass --cert server.crt to check the key against it)"
+        ),
+    }
+    println!(
+        "ok  token host {} (fallback for rows with their own instance URL)",
+        urls::token_endpoint(&config.host)
+    );
+    println!("ok  audience   {}", config.signer.audience());
+
+    let list = input::read(&config.orgs, config.format).map_err(|e| e.to_string())?;
+    let plan = plan::plan(&list, config.shard, |_| None);
+    let with_url = plan
+        .grant
+        .iter()
+        .filter(|t| t.instance_url.is_some())
+        .count();
+    println!(
+        "ok  list       {}: {} rows, {} orgs to grant{}, {} repeated, {} with their own instance URL",
+        list.source,
+        list.targets.len(),
+        plan.grant.len(),
+        config.shard.map(|s| format!(" in shard {s}")).unwrap_or_default(),
+        plan.duplicates.len(),
+        with_url
+    );
+    for (t, first) in &plan.duplicates {
+        println!(
+            "    {}:{}: {} repeats {first}",
+            list.source, t.origin, t.username
+        );
+    }
+    if let Some(first) = plan.grant.first() {
+        let claims = config.signer.claims(&first.username, SystemTime::now());
+        println!(
+            "ok  claims     for the first org (signed afresh per attempt, exp = now + {} s):\n    {}",
+            MAX_LIFETIME.as_secs(),
+            serde_json::to_string(&claims).unwrap_or_default()
+        );
+    }
+
+    let Some(username) = online else {
+        println!("READY  (nothing was sent; --online USERNAME tries one real grant)");
+        return Ok(true);
+    };
+    input::check_username(&username)?;
+    let client = TokenClient::new(config.request_timeout, 1).map_err(|e| e.to_string())?;
+    let assertion = config.signer.sign(&username).map_err(|e| e.to_string())?;
+    match client
+        .request(&urls::token_endpoint(&config.host), &assertion)
+        .await
+    {
+        Ok(grant) => {
+            println!(
+                "ok  online     {username} granted: org {} at {}",
+                grant.org_id, grant.instance_url
+            );
+            println!("READY");
+            Ok(true)
+        }
+        Err(e) => {
+            println!("NO  online     {username}: {}: {}", e.code, e.description);
+            let diagnosis = match e.kind {
+                ErrorKind::ReplicationDelay => "the user is not pre-authorized: in the connected app set Permitted Users to \"Admin approved users are pre-authorized\" and add the user's profile or a permission set (a brand-new org may also still be replicating: try again in a few minutes)".to_string(),
+                ErrorKind::RateLimited => "the user exceeded 3,600 logins in the last hour; wait, then check again".to_string(),
+                ErrorKind::Transient => "Salesforce or the network failed; nothing is known about the setup yet: check again".to_string(),
+                ErrorKind::Permanent => e.hint.unwrap_or_else(|| "see the error".into()),
+            };
+            println!("    fix: {diagnosis}");
+            println!("NOT READY");
+            Ok(false)
+        }
+    }
+}
