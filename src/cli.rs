@@ -314,3 +314,24 @@ fn parse_bits(s: &str) -> Result<usize, String> {
         _ => Err("use 2048 or 4096".into()),
     }
 }
+
+impl GrantArgs {
+    /// What `fleetauth grant ORGS` gets with no other flag: the defaults, in one place, for the
+    /// commands that run a grant themselves (demo, bench, check).
+    pub fn defaults(orgs: &std::path::Path) -> Self {
+        let args = [
+            std::ffi::OsStr::new("fleetauth"),
+            "grant".as_ref(),
+            orgs.as_os_str(),
+        ];
+        match Cli::try_parse_from(args).map(|cli| cli.command) {
+            Ok(Command::Grant(mut grant)) => {
+                // Defaults only: nothing from the environment.
+                grant.client_id = None;
+                grant.audience = "https://test.salesforce.com".into();
+                grant
+            }
+            _ => unreachable!("`fleetauth grant <path>` always parses"),
+        }
+    }
+}

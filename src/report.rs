@@ -75,6 +75,24 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+impl OrgReport {
+    fn skipped(target: &crate::input::Target, auth_file: Option<PathBuf>, note: String) -> Self {
+        Self {
+            username: target.username.clone(),
+            alias: target.alias.clone(),
+            status: Status::Skipped,
+            attempts: 0,
+            org_id: None,
+            instance_url: None,
+            auth_file,
+            sf_auth_file: None,
+            elapsed_ms: 0,
+            error: None,
+            note: Some(note),
+        }
+    }
+}
+
 impl Report {
     /// One row per listed org: the granted ones with their outcome, then the repeats.
     pub fn build(
@@ -106,34 +124,15 @@ impl Report {
                 note: None,
             })
             .collect();
-        orgs.extend(plan.fresh.iter().map(|(target, file, why)| OrgReport {
-            username: target.username.clone(),
-            alias: target.alias.clone(),
-            status: Status::Skipped,
-            attempts: 0,
-            org_id: None,
-            instance_url: None,
-            auth_file: Some(file.clone()),
-            sf_auth_file: None,
-            elapsed_ms: 0,
-            error: None,
-            note: Some(why.clone()),
+        orgs.extend(plan.fresh.iter().map(|(target, file, why)| {
+            OrgReport::skipped(target, Some(file.clone()), why.clone())
         }));
-        orgs.extend(plan.duplicates.iter().map(|(target, first)| OrgReport {
-            username: target.username.clone(),
-            alias: target.alias.clone(),
-            status: Status::Skipped,
-            attempts: 0,
-            org_id: None,
-            instance_url: None,
-            auth_file: None,
-            sf_auth_file: None,
-            elapsed_ms: 0,
-            error: None,
-            note: Some(format!(
+        orgs.extend(plan.duplicates.iter().map(|(target, first)| {
+            let why = format!(
                 "{} repeats the username of {first}; granted once",
                 target.origin
-            )),
+            );
+            OrgReport::skipped(target, None, why)
         }));
         let count = |s: Status| orgs.iter().filter(|o| o.status == s).count();
         let summary = Summary {

@@ -129,28 +129,16 @@ async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
     std::fs::write(&orgs, list)?;
     crate::store::write_atomic(&key, test_keys::PRIVATE_KEY.as_bytes(), 0o600)?;
     let grant = GrantArgs {
-        orgs,
-        format: None,
         client_id: Some(test_keys::CLIENT_ID.to_string()),
         jwt_key_file: Some(key),
-        jwt_key_passphrase_env: None,
-        cert: None,
         instance_url: emu.url.clone(),
-        audience: "https://test.salesforce.com".into(),
         concurrency: args.concurrency,
         rate: args.rate,
-        replication_timeout: Duration::from_secs(300),
         max_retries: if args.soak { 10 } else { 5 },
         request_timeout,
-        fresh_for: Duration::from_secs(3600),
-        force: false,
-        deadline: None,
-        shard: None,
         out_dir: temp.path().join("out"),
-        report: None,
         quiet: true,
-        json: false,
-        sf: Default::default(),
+        ..GrantArgs::defaults(&orgs)
     };
     let config = GrantConfig::from_args(grant, |_| None)?;
     let (cpu_before, _) = process_usage();

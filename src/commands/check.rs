@@ -2,7 +2,7 @@
 //! matches the certificate), the list, the URLs; then the claims it would send for the first
 //! org. `--online USERNAME` performs one real grant and turns its error into a diagnosis.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::assertion::MAX_LIFETIME;
 use crate::cli::{CheckArgs, GrantArgs};
@@ -27,7 +27,6 @@ pub async fn run(args: CheckArgs) -> Exit {
 async fn check(args: CheckArgs) -> Result<bool, String> {
     let online = args.online.clone();
     let grant = GrantArgs {
-        orgs: args.orgs,
         format: args.format,
         client_id: args.client_id,
         jwt_key_file: args.jwt_key_file,
@@ -35,20 +34,8 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
         cert: args.cert.clone(),
         instance_url: args.instance_url,
         audience: args.audience,
-        concurrency: 1,
-        rate: 1.0,
-        replication_timeout: Duration::from_secs(300),
-        max_retries: 0,
-        request_timeout: Duration::from_secs(30),
-        fresh_for: Duration::ZERO,
-        force: true,
         shard: args.shard,
-        deadline: None,
-        out_dir: "fleetauth-out".into(),
-        report: None,
-        quiet: true,
-        json: false,
-        sf: Default::default(),
+        ..GrantArgs::defaults(&args.orgs)
     };
     let config =
         GrantConfig::from_args(grant, |var| std::env::var(var).ok()).map_err(|e| e.to_string())?;

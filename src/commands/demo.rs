@@ -81,28 +81,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         out_dir.display()
     );
     let grant = GrantArgs {
-        orgs,
-        format: None,
         client_id: Some(test_keys::CLIENT_ID.to_string()),
         jwt_key_file: Some(key),
-        jwt_key_passphrase_env: None,
-        cert: None,
         instance_url: emulator.url(),
-        audience: "https://test.salesforce.com".into(),
-        concurrency: 8,
-        rate: 10.0,
         replication_timeout: Duration::from_secs(60),
-        max_retries: 5,
         request_timeout: Duration::from_secs(10),
         out_dir: out_dir.clone(),
-        report: None,
-        quiet: false,
-        json: false,
-        sf: Default::default(),
-        fresh_for: std::time::Duration::from_secs(3600),
-        force: false,
-        deadline: None,
-        shard: None,
+        ..GrantArgs::defaults(&orgs)
     };
     let config = GrantConfig::from_args(grant, |_| None)?;
     let stop = crate::stop::Stopper::new();
