@@ -92,6 +92,16 @@ impl OutDir {
 /// Write `bytes` to `path` through a temp file in the same directory: the path holds either
 /// the old content or the new, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
+    write_via_temp(path, bytes, mode, true).map(|_| ())
+}
+
+/// [`write_atomic`], but only if `path` does not exist yet (then `Ok(false)`): for files another
+/// program may be creating at the same moment, where the first one must win.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, StoreError> {
+    write_via_temp(path, bytes, mode, false)
+}
+
+fn write_via_temp(path: &Path, bytes: &[u8], mode: u32, clobber: bool) -> Result<bool, StoreError> {
     let err = |error| StoreError::Write {
         path: path.to_path_buf(),
         error,
@@ -110,12 +120,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreErr
             .map_err(err)?;
     }
     tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    if clobber {
+        tmp.persist(path).map_err(|e| err(e.error))?;
+        return Ok(true);
+    }
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(err(e.error)),
+    }
 }
 
-/// The per-org auth file. Holds the access token: written 0600, never printed.
-#[derive(Debug, Serialize)]
+/// The per-org auth file. Holds the access token: written 0600, never printed (no `Debug`).
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthRecord<'a> {
     pub username: &'a str,

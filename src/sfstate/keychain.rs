@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::crypto::SfKey;
 use super::SfStateError;
-use crate::store::write_atomic;
+use crate::store::write_new;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Keychain {
@@ -66,8 +66,18 @@ impl Keychain {
             ));
         }
         let key = SfKey::generate(truthy(env("SF_CRYPTO_V2")));
-        self.write(key.stored())?;
-        Ok((key, true))
+        match self.write(key.stored()) {
+            Ok(()) => Ok((key, true)),
+            // Someone else's key won the race: use it, as every token depends on one key.
+            Err(SfStateError::Raced) => {
+                let stored = self.read()?.ok_or(SfStateError::Raced)?;
+                Ok((
+                    SfKey::parse(&stored).map_err(|e| SfStateError::Key(e.to_string()))?,
+                    false,
+                ))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn read(&self) -> Result<Option<String>, SfStateError> {
@@ -114,7 +124,11 @@ impl Keychain {
                 let mut ser = serde_json::Serializer::with_formatter(&mut body, formatter);
                 file.serialize(&mut ser)
                     .expect("key.json always serializes");
-                write_atomic(path, &body, 0o600).map_err(|e| SfStateError::Io(e.to_string()))
+                // Never replace a key.json that appeared meanwhile (an sf beside us).
+                write_new(path, &body, 0o600)
+                    .map_err(|e| SfStateError::Io(e.to_string()))?
+                    .then_some(())
+                    .ok_or(SfStateError::Raced)
             }
             Keychain::SecretTool(tool) => {
                 let mut child = Command::new(tool)

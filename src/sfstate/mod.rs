@@ -30,6 +30,8 @@ pub enum SfStateError {
     Key(String),
     #[error("Salesforce CLI state: {0}")]
     Io(String),
+    #[error("another process created the Salesforce CLI key at the same moment")]
+    Raced,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> SfStateError {
@@ -50,8 +52,7 @@ pub struct SfState {
     pub notes: Vec<String>,
 }
 
-/// One org as `sf org login jwt` records it.
-#[derive(Debug)]
+/// One org as `sf org login jwt` records it. Holds the access token, so it has no `Debug`.
 pub struct SfAuth<'a> {
     pub access_token: &'a str,
     pub org_id: &'a str,

@@ -284,3 +284,93 @@ async fn grant_refuses_a_dev_hub_that_sf_does_not_know() {
     );
     assert_eq!(emu.stats.snapshot().requests, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fleetauth_and_a_running_sf_write_the_same_state_without_losing_entries() {
+    let scratch = usernames("beside", 24);
+    let mut cfg = emulator_config(
+        &scratch,
+        &["test-side1@example.com", "test-side2@example.com"],
+    );
+    cfg.latency = std::time::Duration::from_millis(150);
+    let emu = start(cfg).await;
+    let ws = Workspace::with_users(&scratch);
+    let home = ws.dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let sf_login = |user: &str, alias: &str| {
+        sf(
+            &home,
+            &[
+                "org",
+                "login",
+                "jwt",
+                "-o",
+                user,
+                "-i",
+                CLIENT_ID,
+                "-f",
+                ws.key.to_str().unwrap(),
+                "-r",
+                &emu.url(),
+                "-a",
+                alias,
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    // sf creates the key first; then both write auth files, aliases and locks at the same time.
+    assert!(sf_login("test-side1@example.com", "side1")
+        .wait()
+        .unwrap()
+        .success());
+    let beside = sf_login("test-side2@example.com", "side2");
+    let run = fleetauth(
+        &ws.grant_args(
+            &emu,
+            &[
+                "--sf-home",
+                home.to_str().unwrap(),
+                "--alias-prefix",
+                "fa",
+                "--rate",
+                "8",
+                "--concurrency",
+                "2",
+            ],
+        ),
+        None,
+    )
+    .await;
+    let out = beside.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "sf: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let aliases: Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join(".sfdx/alias.json")).unwrap())
+            .unwrap();
+    let aliases = aliases["orgs"].as_object().unwrap();
+    assert_eq!(aliases["side1"], "test-side1@example.com");
+    assert_eq!(aliases["side2"], "test-side2@example.com");
+    for (i, user) in scratch.iter().enumerate() {
+        assert_eq!(
+            aliases[&format!("fa{}", i + 1)],
+            user.as_str(),
+            "alias fa{} lost",
+            i + 1
+        );
+    }
+    assert!(!std::fs::read_dir(home.join(".sfdx")).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".lock")));
+    assert!(query_ok(&home, "side2"));
+    assert!(query_ok(&home, "fa24"));
+}
