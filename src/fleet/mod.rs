@@ -5,7 +5,7 @@
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -21,6 +21,13 @@ use crate::stop::{StopReason, Stopper};
 use crate::store::{AuthRecord, OutDir};
 use crate::token::{ErrorKind, Grant, GrantError, TokenClient};
 use crate::urls;
+
+mod throttle;
+mod watch;
+
+use throttle::Throttle;
+use watch::MisconfigWatch;
+pub use watch::MISCONFIG_THRESHOLD;
 
 /// How hard to push, validated by `config`.
 #[derive(Debug, Clone)]
@@ -71,7 +78,7 @@ impl Outcome {
         }
     }
 
-    fn failed(attempts: u32, elapsed: Duration, error: GrantError) -> Self {
+    pub(crate) fn failed(attempts: u32, elapsed: Duration, error: GrantError) -> Self {
         Self {
             status: Status::Failed,
             error: Some(error),
@@ -99,66 +106,6 @@ pub enum Event {
         index: usize,
         outcome: Box<Outcome>,
     },
-}
-
-/// Slows the whole run after a `login rate exceeded`.
-#[derive(Debug)]
-struct Throttle {
-    state: Mutex<ThrottleState>,
-}
-
-#[derive(Debug)]
-struct ThrottleState {
-    /// No request starts before this.
-    pause_until: Option<Instant>,
-    /// Each request takes this many limiter cells: the effective rate is `rate / slowdown`.
-    slowdown: u32,
-    last_change: Instant,
-}
-
-const MAX_SLOWDOWN: u32 = 8;
-/// After this long without a `login rate exceeded`, the rate steps back up (doubles).
-const RECOVER_AFTER: Duration = Duration::from_secs(30);
-
-impl Throttle {
-    fn new() -> Self {
-        Self {
-            state: Mutex::new(ThrottleState {
-                pause_until: None,
-                slowdown: 1,
-                last_change: Instant::now(),
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ThrottleState> {
-        self.state.lock().expect("throttle lock is never poisoned")
-    }
-
-    /// A request was rate limited: pause and halve the rate, once per pause window (the other
-    /// requests of the same burst do not slow the run down again). Returns the new slowdown.
-    fn trip(&self, pause: Duration) -> Option<u32> {
-        let now = Instant::now();
-        let mut st = self.lock();
-        if st.pause_until.is_some_and(|until| now < until) {
-            return None;
-        }
-        st.pause_until = Some(now + pause);
-        st.slowdown = (st.slowdown * 2).min(MAX_SLOWDOWN);
-        st.last_change = now;
-        Some(st.slowdown)
-    }
-
-    /// When the next request may start, and how many limiter cells it takes.
-    fn admission(&self) -> (Option<Instant>, u32) {
-        let now = Instant::now();
-        let mut st = self.lock();
-        if st.slowdown > 1 && now.duration_since(st.last_change) >= RECOVER_AFTER {
-            st.slowdown /= 2;
-            st.last_change = now;
-        }
-        (st.pause_until.filter(|&until| now < until), st.slowdown)
-    }
 }
 
 /// Where each grant is stored.
@@ -520,47 +467,6 @@ impl Fleet {
         })
         .await
         .map_err(|e| format!("the writer task failed: {e}"))?
-    }
-}
-
-/// How many identical permanent failures, before any success, stop the run.
-pub const MISCONFIG_THRESHOLD: usize = 5;
-
-/// Watches the first results: when they all fail with the same permanent error, the fault is
-/// the configuration (consumer key, key, audience), not the orgs.
-#[derive(Debug, Default)]
-struct MisconfigWatch {
-    first: Option<(String, String)>,
-    count: usize,
-    disarmed: bool,
-}
-
-impl MisconfigWatch {
-    fn observe(&mut self, outcome: &Outcome, total: usize) -> Option<StopReason> {
-        if self.disarmed || total <= MISCONFIG_THRESHOLD {
-            return None;
-        }
-        let error = match (&outcome.status, &outcome.error) {
-            (Status::Failed, Some(e)) if e.kind == ErrorKind::Permanent => e,
-            (Status::Pending, _) => return None,
-            _ => {
-                self.disarmed = true;
-                return None;
-            }
-        };
-        let key = (error.code.clone(), error.description.clone());
-        if self.first.get_or_insert_with(|| key.clone()) != &key {
-            self.disarmed = true;
-            return None;
-        }
-        self.count += 1;
-        (self.count >= MISCONFIG_THRESHOLD).then(|| {
-            self.disarmed = true;
-            StopReason::Misconfigured {
-                error: error.clone(),
-                failures: self.count,
-            }
-        })
     }
 }
 

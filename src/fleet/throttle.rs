@@ -1,0 +1,85 @@
+//! The run-wide brake after a `login rate exceeded`: pause, then halve the rate (down to 1/8),
+//! and step back up after a quiet spell.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Slows the whole run after a `login rate exceeded`.
+#[derive(Debug)]
+pub(super) struct Throttle {
+    state: Mutex<ThrottleState>,
+}
+
+#[derive(Debug)]
+pub(super) struct ThrottleState {
+    /// No request starts before this.
+    pause_until: Option<Instant>,
+    /// Each request takes this many limiter cells: the effective rate is `rate / slowdown`.
+    slowdown: u32,
+    last_change: Instant,
+}
+
+const MAX_SLOWDOWN: u32 = 8;
+/// After this long without a `login rate exceeded`, the rate steps back up (doubles).
+const RECOVER_AFTER: Duration = Duration::from_secs(30);
+
+impl Throttle {
+    pub(super) fn new() -> Self {
+        Self {
+            state: Mutex::new(ThrottleState {
+                pause_until: None,
+                slowdown: 1,
+                last_change: Instant::now(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ThrottleState> {
+        self.state.lock().expect("throttle lock is never poisoned")
+    }
+
+    /// A request was rate limited: pause and halve the rate, once per pause window (the other
+    /// requests of the same burst do not slow the run down again). Returns the new slowdown.
+    pub(super) fn trip(&self, pause: Duration) -> Option<u32> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        if st.pause_until.is_some_and(|until| now < until) {
+            return None;
+        }
+        st.pause_until = Some(now + pause);
+        st.slowdown = (st.slowdown * 2).min(MAX_SLOWDOWN);
+        st.last_change = now;
+        Some(st.slowdown)
+    }
+
+    /// When the next request may start, and how many limiter cells it takes.
+    pub(super) fn admission(&self) -> (Option<Instant>, u32) {
+        let now = Instant::now();
+        let mut st = self.lock();
+        if st.slowdown > 1 && now.duration_since(st.last_change) >= RECOVER_AFTER {
+            st.slowdown /= 2;
+            st.last_change = now;
+        }
+        (st.pause_until.filter(|&until| now < until), st.slowdown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_burst_of_rate_limited_answers_slows_the_run_once() {
+        let t = Throttle::new();
+        assert_eq!(t.admission(), (None, 1));
+        assert_eq!(t.trip(Duration::from_millis(50)), Some(2));
+        assert_eq!(t.trip(Duration::from_millis(50)), None, "same pause window");
+        let (pause, cells) = t.admission();
+        assert!(pause.is_some());
+        assert_eq!(cells, 2);
+        std::thread::sleep(Duration::from_millis(60));
+        for expected in [4, 8, 8] {
+            assert_eq!(t.trip(Duration::ZERO), Some(expected));
+        }
+    }
+}
