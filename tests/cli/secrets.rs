@@ -1,0 +1,128 @@
+//! Keys and secrets: encrypted keys, the certificate check, and no secret in any output.
+
+use std::time::Duration;
+
+use fleetauth::emulator::{Fault, Scripted};
+
+use crate::support::*;
+
+// --- secrets -----------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_token_or_key_bytes_reach_stdout_stderr_or_the_reports() {
+    let users = usernames("secret", 6);
+    let mut cfg = config(&users.iter().map(String::as_str).collect::<Vec<_>>());
+    cfg.users.get_mut(&users[0]).unwrap().scripted = Some(Scripted {
+        status: 400,
+        error: "invalid_grant".into(),
+        description: "invalid assertion".into(),
+    });
+    // Every failure kind: a permanent error, a replication budget spent, and every fault.
+    cfg.users.get_mut(&users[1]).unwrap().replication_delay = Duration::from_secs(3600);
+    cfg.faults = Fault::ALL.iter().map(|&f| (f, 0.08)).collect();
+    cfg.slow_delay = Duration::from_secs(1);
+    let emu = start(cfg).await;
+    let ws = Workspace::with_users(&users);
+    let report_csv = ws.dir.path().join("r.csv");
+    let mut seen = String::new();
+    let timeouts = [
+        "--replication-timeout",
+        "2s",
+        "--request-timeout",
+        "300ms",
+        "--max-retries",
+        "8",
+        "--force",
+    ];
+    for extra in [
+        vec!["--json"],
+        vec!["--report", report_csv.to_str().unwrap()],
+    ] {
+        let extra: Vec<&str> = extra.into_iter().chain(timeouts).collect();
+        let run = fleetauth(&ws.grant_args(&emu, &extra), None).await;
+        seen.push_str(&run.stdout);
+        seen.push_str(&run.stderr);
+    }
+    for file in ["report.json", "failed.csv"] {
+        seen.push_str(&std::fs::read_to_string(ws.out.join(file)).unwrap_or_default());
+    }
+    seen.push_str(&std::fs::read_to_string(&report_csv).unwrap());
+    let tokens = emu.stats.snapshot().tokens;
+    assert!(!tokens.is_empty());
+    for token in &tokens {
+        assert!(!seen.contains(token.as_str()), "an access token leaked");
+        let secret_part = token.split('!').nth(1).unwrap();
+        assert!(
+            !seen.contains(secret_part),
+            "part of an access token leaked"
+        );
+    }
+    let key = fleetauth::emulator::test_keys::PRIVATE_KEY;
+    for line in key.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!seen.contains(line), "a line of the private key leaked");
+    }
+    assert!(!seen.contains("eyJ"), "an assertion (JWT) leaked");
+}
+
+// --- keys --------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_encrypted_key_is_opened_with_the_passphrase_from_the_named_variable() {
+    let emu = start(config(&["test-enc1@example.com"])).await;
+    let ws = Workspace::with_users(&["test-enc1@example.com".to_string()]);
+    let mut args = ws.grant_args(&emu, &["--jwt-key-passphrase-env", "HUB_KEY_PASS"]);
+    let f = args.iter().position(|a| a == "-f").unwrap();
+    args[f + 1] = fixture("keys/server.encrypted.key").display().to_string();
+    let run = fleetauth_env(&args, None, &[("HUB_KEY_PASS", "correct-horse")]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("correct-horse"));
+    let wrong = fleetauth_env(&args, None, &[("HUB_KEY_PASS", "nope")]).await;
+    assert_eq!(wrong.code, 2);
+    assert!(
+        wrong.stderr.contains("passphrase does not open"),
+        "{}",
+        wrong.stderr
+    );
+    assert_eq!(emu.stats.snapshot().requests, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_that_does_not_match_the_certificate_is_refused_before_anything_is_sent() {
+    let emu = start(config(&["test-cert1@example.com"])).await;
+    let ws = Workspace::with_users(&["test-cert1@example.com".to_string()]);
+    let cert = fixture("keys/server.crt").display().to_string();
+    let good = fleetauth(&ws.grant_args(&emu, &["--cert", &cert]), None).await;
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    let mut args = ws.grant_args(&emu, &["--cert", &cert, "--force"]);
+    let f = args.iter().position(|a| a == "-f").unwrap();
+    args[f + 1] = fixture("keys/other.key").display().to_string();
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("does not match the certificate"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        emu.stats.snapshot().requests,
+        1,
+        "only the good run sent a request"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_from_the_environment_never_reaches_the_output() {
+    let emu = start(config(&["test-envkey1@example.com"])).await;
+    let ws = Workspace::with_users(&["test-envkey1@example.com".to_string()]);
+    let mut args = ws.grant_args(&emu, &["--json"]);
+    let f = args.iter().position(|a| a == "-f").unwrap();
+    args.drain(f..f + 2);
+    let pem = fleetauth::emulator::test_keys::PRIVATE_KEY;
+    let run = fleetauth_env(&args, None, &[("SFDX_HUB_KEY", pem)]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let seen = format!("{}{}", run.stdout, run.stderr);
+    assert!(pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .all(|l| !seen.contains(l)));
+}
