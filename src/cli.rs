@@ -71,28 +71,8 @@ pub struct GrantArgs {
     /// Force the list's format instead of detecting it.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// The connected app's consumer key.
-    #[arg(short = 'i', long, env = "SFDX_CLIENT_ID", hide_env_values = true)]
-    pub client_id: Option<String>,
-    /// The Dev Hub's private key (PEM). Else $SFDX_HUB_KEY (PEM text) or $SFDX_HUB_KEY_BASE64.
-    #[arg(short = 'f', long)]
-    pub jwt_key_file: Option<PathBuf>,
-    /// The environment variable holding the passphrase of an encrypted PKCS#8 key.
-    #[arg(long, value_name = "VAR")]
-    pub jwt_key_passphrase_env: Option<String>,
-    /// The certificate uploaded to the connected app: check the key matches it before sending anything.
-    #[arg(long, value_name = "server.crt")]
-    pub cert: Option<PathBuf>,
-    /// Token host: POST to <URL>/services/oauth2/token. A row's own instance URL is tried first.
-    #[arg(short = 'r', long, default_value = "https://test.salesforce.com")]
-    pub instance_url: String,
-    /// The assertion's `aud`.
-    #[arg(
-        long,
-        env = "SF_AUDIENCE_URL",
-        default_value = "https://test.salesforce.com"
-    )]
-    pub audience: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Token requests in flight at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
@@ -205,29 +185,42 @@ pub struct DemoArgs {
     pub out_dir: Option<PathBuf>,
 }
 
+/// Who and where to grant: the connected app, the key, the token host and the audience.
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// The connected app's consumer key.
+    #[arg(short = 'i', long, env = "SFDX_CLIENT_ID", hide_env_values = true)]
+    pub client_id: Option<String>,
+    /// The Dev Hub's private key (PEM). Else $SFDX_HUB_KEY (PEM text) or $SFDX_HUB_KEY_BASE64.
+    #[arg(short = 'f', long)]
+    pub jwt_key_file: Option<PathBuf>,
+    /// The environment variable holding the passphrase of an encrypted PKCS#8 key.
+    #[arg(long, value_name = "VAR")]
+    pub jwt_key_passphrase_env: Option<String>,
+    /// The certificate uploaded to the connected app: check the key matches it before sending anything.
+    #[arg(long, value_name = "server.crt")]
+    pub cert: Option<PathBuf>,
+    /// Token host: POST to <URL>/services/oauth2/token. A row's own instance URL is tried first.
+    #[arg(short = 'r', long, default_value = "https://test.salesforce.com")]
+    pub instance_url: String,
+    /// The assertion's `aud`.
+    #[arg(
+        long,
+        env = "SF_AUDIENCE_URL",
+        hide_env_values = true,
+        default_value = "https://test.salesforce.com"
+    )]
+    pub audience: String,
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The org list: a .csv or .json file, or `-` for standard input.
     pub orgs: PathBuf,
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    #[arg(short = 'i', long, env = "SFDX_CLIENT_ID", hide_env_values = true)]
-    pub client_id: Option<String>,
-    #[arg(short = 'f', long)]
-    pub jwt_key_file: Option<PathBuf>,
-    #[arg(long, value_name = "VAR")]
-    pub jwt_key_passphrase_env: Option<String>,
-    /// The certificate uploaded to the connected app.
-    #[arg(long, value_name = "server.crt")]
-    pub cert: Option<PathBuf>,
-    #[arg(short = 'r', long, default_value = "https://test.salesforce.com")]
-    pub instance_url: String,
-    #[arg(
-        long,
-        env = "SF_AUDIENCE_URL",
-        default_value = "https://test.salesforce.com"
-    )]
-    pub audience: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::plan::Shard>,
     /// Perform one real grant as this user and diagnose the answer.
@@ -327,8 +320,8 @@ impl GrantArgs {
         match Cli::try_parse_from(args).map(|cli| cli.command) {
             Ok(Command::Grant(mut grant)) => {
                 // Defaults only: nothing from the environment.
-                grant.client_id = None;
-                grant.audience = "https://test.salesforce.com".into();
+                grant.target.client_id = None;
+                grant.target.audience = "https://test.salesforce.com".into();
                 grant
             }
             _ => unreachable!("`fleetauth grant <path>` always parses"),

@@ -99,6 +99,7 @@ impl GrantConfig {
     ) -> Result<Self, ConfigError> {
         let usage = |m: String| ConfigError::Usage(m);
         let client_id = args
+            .target
             .client_id
             .map(|c| c.trim().to_string())
             .filter(|c| !c.is_empty())
@@ -120,21 +121,21 @@ impl GrantConfig {
                 "--request-timeout must be longer than zero, e.g. 30s".into(),
             ));
         }
-        let host = urls::token_host(&args.instance_url)
+        let host = urls::token_host(&args.target.instance_url)
             .map_err(|e| usage(format!("--instance-url: {e}")))?;
-        let audience = Url::parse(args.audience.trim()).map_err(|e| {
+        let audience = Url::parse(args.target.audience.trim()).map_err(|e| {
             usage(format!(
                 "--audience `{}` is not a URL ({e}); scratch orgs use https://test.salesforce.com",
-                args.audience
+                args.target.audience
             ))
         })?;
         let sf = SfOptions::from_args(args.sf, &env)?;
         let key = credentials::load_with(
-            args.jwt_key_file.as_deref(),
+            args.target.jwt_key_file.as_deref(),
             &env,
-            args.jwt_key_passphrase_env.as_deref(),
+            args.target.jwt_key_passphrase_env.as_deref(),
         )?;
-        if let Some(cert) = &args.cert {
+        if let Some(cert) = &args.target.cert {
             let pem = std::fs::read(cert)
                 .map_err(|e| usage(format!("cannot read --cert {}: {e}", cert.display())))?;
             credentials::check_certificate(&key, &pem, &cert.display().to_string())?;

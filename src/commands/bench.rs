@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde_json::json;
 
-use crate::cli::{BenchArgs, GrantArgs};
+use crate::cli::{BenchArgs, GrantArgs, TargetArgs};
 use crate::config::GrantConfig;
 use crate::emulator::{self, test_keys, EmulatorConfig, Fault, StatsSnapshot, User};
 use crate::exit::Exit;
@@ -129,9 +129,12 @@ async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
     std::fs::write(&orgs, list)?;
     crate::store::write_atomic(&key, test_keys::PRIVATE_KEY.as_bytes(), 0o600)?;
     let grant = GrantArgs {
-        client_id: Some(test_keys::CLIENT_ID.to_string()),
-        jwt_key_file: Some(key),
-        instance_url: emu.url.clone(),
+        target: TargetArgs {
+            client_id: Some(test_keys::CLIENT_ID.to_string()),
+            jwt_key_file: Some(key),
+            instance_url: emu.url.clone(),
+            ..GrantArgs::defaults(&orgs).target
+        },
         concurrency: args.concurrency,
         rate: args.rate,
         max_retries: if args.soak { 10 } else { 5 },

@@ -28,12 +28,7 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
     let online = args.online.clone();
     let grant = GrantArgs {
         format: args.format,
-        client_id: args.client_id,
-        jwt_key_file: args.jwt_key_file,
-        jwt_key_passphrase_env: args.jwt_key_passphrase_env,
-        cert: args.cert.clone(),
-        instance_url: args.instance_url,
-        audience: args.audience,
+        target: args.target.clone(),
         shard: args.shard,
         ..GrantArgs::defaults(&args.orgs)
     };
@@ -41,7 +36,7 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
         GrantConfig::from_args(grant, |var| std::env::var(var).ok()).map_err(|e| e.to_string())?;
     let key = config.signer.key();
     println!("ok  key        {}: RSA {} bits", key.origin, key.bits);
-    match &args.cert {
+    match &args.target.cert {
         Some(cert) => println!("ok  certificate {}: matches the key", cert.display()),
         None => println!(
             "--  certificate not checked (pass --cert server.crt to check the key against it)"

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::cli::{DemoArgs, GrantArgs};
+use crate::cli::{DemoArgs, GrantArgs, TargetArgs};
 use crate::config::{GrantConfig, Output};
 use crate::emulator::{self, test_keys, EmulatorConfig, Fault, User};
 use crate::exit::Exit;
@@ -81,9 +81,12 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         out_dir.display()
     );
     let grant = GrantArgs {
-        client_id: Some(test_keys::CLIENT_ID.to_string()),
-        jwt_key_file: Some(key),
-        instance_url: emulator.url(),
+        target: TargetArgs {
+            client_id: Some(test_keys::CLIENT_ID.to_string()),
+            jwt_key_file: Some(key),
+            instance_url: emulator.url(),
+            ..GrantArgs::defaults(&orgs).target
+        },
         replication_timeout: Duration::from_secs(60),
         request_timeout: Duration::from_secs(10),
         out_dir: out_dir.clone(),
