@@ -51,8 +51,11 @@ async fn keygen_writes_a_pair_the_emulator_accepts_and_never_overwrites_it() {
     cfg.certificate_pem = cert;
     let emu = start(cfg).await;
     let mut grant = ws.grant_args(&emu, &["--cert", dir.join("server.crt").to_str().unwrap()]);
-    let f = grant.iter().position(|a| a == "-f").unwrap();
-    grant[f + 1] = dir.join("server.key").display().to_string();
+    set_flag(
+        &mut grant,
+        "-f",
+        dir.join("server.key").display().to_string(),
+    );
     let run = fleetauth(&grant, None).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(grants(&emu)["test-kg1@example.com"], 1);
@@ -65,8 +68,7 @@ fn check_args(
 ) -> Vec<String> {
     let mut args = ws.grant_args(emu, extra);
     args[0] = "check".into();
-    let out = args.iter().position(|a| a == "--out-dir").unwrap();
-    args.drain(out..out + 2);
+    drop_flag(&mut args, "--out-dir");
     args
 }
 
@@ -109,8 +111,11 @@ async fn check_validates_everything_offline_and_prints_the_claims_but_no_secret(
 
     // Not ready: a key that does not match the certificate; a bad row.
     let mut mismatch = check_args(&ws, &emu, &["--cert", &cert]);
-    let f = mismatch.iter().position(|a| a == "-f").unwrap();
-    mismatch[f + 1] = fixture("keys/other.key").display().to_string();
+    set_flag(
+        &mut mismatch,
+        "-f",
+        fixture("keys/other.key").display().to_string(),
+    );
     let run = fleetauth(&mismatch, None).await;
     assert_eq!(run.code, 2);
     assert!(
@@ -156,8 +161,7 @@ async fn check_online_grants_once_and_diagnoses_the_setting_to_fix() {
         run.stdout
     );
     let mut wrong = check_args(&ws, &emu, &["--online", "hub-ok@example.com"]);
-    let i = wrong.iter().position(|a| a == CLIENT_ID).unwrap();
-    wrong[i] = "3MVGwrong".into();
+    set_flag(&mut wrong, "-i", "3MVGwrong");
     let run = fleetauth(&wrong, None).await;
     assert_eq!(run.code, 2);
     assert!(
@@ -184,8 +188,11 @@ async fn shards_of_a_ci_matrix_cover_every_org_exactly_once() {
     for k in 1..=4 {
         let shard = format!("{k}/4");
         let mut args = ws.grant_args(&emu, &["--shard", &shard, "--rate", "100"]);
-        let out = args.iter().position(|a| a == "--out-dir").unwrap();
-        args[out + 1] = ws.dir.path().join(format!("out{k}")).display().to_string();
+        set_flag(
+            &mut args,
+            "--out-dir",
+            ws.dir.path().join(format!("out{k}")).display().to_string(),
+        );
         let run = fleetauth(&args, None).await;
         assert_eq!(run.code, 0, "{}", run.stderr);
         let report: Value = serde_json::from_str(

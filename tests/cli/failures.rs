@@ -18,8 +18,7 @@ async fn a_permanent_error_costs_exactly_one_request_and_explains_the_fix() {
     .await;
     let ws = Workspace::with_users(&users);
     let mut args = ws.grant_args(&emu, &[]);
-    let client = args.iter().position(|a| a == CLIENT_ID).unwrap();
-    args[client] = "3MVGwrongKEY".into();
+    set_flag(&mut args, "-i", "3MVGwrongKEY");
     let run = fleetauth(&args, None).await;
     assert_eq!(run.code, 1);
     let stats = emu.stats.snapshot();
@@ -340,8 +339,7 @@ async fn a_fleet_wide_misconfiguration_stops_the_run_early() {
     .await;
     let ws = Workspace::with_users(&users);
     let mut args = ws.grant_args(&emu, &["--concurrency", "2", "--rate", "20"]);
-    let client = args.iter().position(|a| a == CLIENT_ID).unwrap();
-    args[client] = "3MVGwrongKEY".into();
+    set_flag(&mut args, "-i", "3MVGwrongKEY");
     let run = fleetauth(&args, None).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let requests = emu.stats.snapshot().requests;

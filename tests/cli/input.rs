@@ -135,10 +135,7 @@ async fn bad_input_exits_2_with_a_clear_message_and_sends_nothing() {
     let emu = start(config(&["test-ok@example.com"])).await;
     type Tweak = Box<dyn Fn(&Workspace, &mut Vec<String>)>;
     let set = |flag: &'static str, value: String| -> Tweak {
-        Box::new(move |_, args: &mut Vec<String>| {
-            let i = args.iter().position(|a| a == flag).unwrap();
-            args[i + 1] = value.clone();
-        })
+        Box::new(move |_, args: &mut Vec<String>| set_flag(args, flag, value.clone()))
     };
     let cases: Vec<(&str, &str, Tweak, &str)> = vec![
         (
@@ -204,10 +201,7 @@ async fn bad_input_exits_2_with_a_clear_message_and_sends_nothing() {
         (
             "no client id",
             "test-ok@example.com\n",
-            Box::new(|_, args: &mut Vec<String>| {
-                let i = args.iter().position(|a| a == "-i").unwrap();
-                args.drain(i..i + 2);
-            }),
+            Box::new(|_, args: &mut Vec<String>| drop_flag(args, "-i")),
             "SFDX_CLIENT_ID",
         ),
         (

@@ -71,8 +71,11 @@ async fn an_encrypted_key_is_opened_with_the_passphrase_from_the_named_variable(
     let emu = start(config(&["test-enc1@example.com"])).await;
     let ws = Workspace::with_users(&["test-enc1@example.com".to_string()]);
     let mut args = ws.grant_args(&emu, &["--jwt-key-passphrase-env", "HUB_KEY_PASS"]);
-    let f = args.iter().position(|a| a == "-f").unwrap();
-    args[f + 1] = fixture("keys/server.encrypted.key").display().to_string();
+    set_flag(
+        &mut args,
+        "-f",
+        fixture("keys/server.encrypted.key").display().to_string(),
+    );
     let run = fleetauth_env(&args, None, &[("HUB_KEY_PASS", "correct-horse")]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!run.stderr.contains("correct-horse"));
@@ -94,8 +97,11 @@ async fn a_key_that_does_not_match_the_certificate_is_refused_before_anything_is
     let good = fleetauth(&ws.grant_args(&emu, &["--cert", &cert]), None).await;
     assert_eq!(good.code, 0, "{}", good.stderr);
     let mut args = ws.grant_args(&emu, &["--cert", &cert, "--force"]);
-    let f = args.iter().position(|a| a == "-f").unwrap();
-    args[f + 1] = fixture("keys/other.key").display().to_string();
+    set_flag(
+        &mut args,
+        "-f",
+        fixture("keys/other.key").display().to_string(),
+    );
     let run = fleetauth(&args, None).await;
     assert_eq!(run.code, 2);
     assert!(
@@ -115,8 +121,7 @@ async fn a_key_from_the_environment_never_reaches_the_output() {
     let emu = start(config(&["test-envkey1@example.com"])).await;
     let ws = Workspace::with_users(&["test-envkey1@example.com".to_string()]);
     let mut args = ws.grant_args(&emu, &["--json"]);
-    let f = args.iter().position(|a| a == "-f").unwrap();
-    args.drain(f..f + 2);
+    drop_flag(&mut args, "-f");
     let pem = fleetauth::emulator::test_keys::PRIVATE_KEY;
     let run = fleetauth_env(&args, None, &[("SFDX_HUB_KEY", pem)]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);

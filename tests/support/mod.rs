@@ -158,3 +158,21 @@ pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, 
 pub fn grants(emu: &EmulatorHandle) -> HashMap<String, u64> {
     emu.stats.snapshot().grants
 }
+
+/// Set the value that follows `flag` in `args` (e.g. `-f` → another key file).
+pub fn set_flag(args: &mut [String], flag: &str, value: impl Into<String>) {
+    let i = args
+        .iter()
+        .position(|a| a == flag)
+        .unwrap_or_else(|| panic!("{flag} is in the args"));
+    args[i + 1] = value.into();
+}
+
+/// Remove `flag` and its value from `args`.
+pub fn drop_flag(args: &mut Vec<String>, flag: &str) {
+    let i = args
+        .iter()
+        .position(|a| a == flag)
+        .unwrap_or_else(|| panic!("{flag} is in the args"));
+    args.drain(i..i + 2);
+}
