@@ -179,10 +179,7 @@ async fn check_online_grants_once_and_diagnoses_the_setting_to_fix() {
 #[tokio::test(flavor = "multi_thread")]
 async fn shards_of_a_ci_matrix_cover_every_org_exactly_once() {
     let users = usernames("shard", 40);
-    let emu = start(config(
-        &users.iter().map(String::as_str).collect::<Vec<_>>(),
-    ))
-    .await;
+    let emu = start(config(&users)).await;
     let ws = Workspace::with_users(&users);
     let mut covered = 0;
     for k in 1..=4 {

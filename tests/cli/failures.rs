@@ -12,10 +12,7 @@ use crate::{orgs, statuses};
 #[tokio::test(flavor = "multi_thread")]
 async fn a_permanent_error_costs_exactly_one_request_and_explains_the_fix() {
     let users = usernames("perm", 5);
-    let emu = start(config(
-        &users.iter().map(String::as_str).collect::<Vec<_>>(),
-    ))
-    .await;
+    let emu = start(config(&users)).await;
     let ws = Workspace::with_users(&users);
     let mut args = ws.grant_args(&emu, &[]);
     set_flag(&mut args, "-i", "3MVGwrongKEY");
@@ -43,7 +40,7 @@ async fn a_permanent_error_costs_exactly_one_request_and_explains_the_fix() {
 #[tokio::test(flavor = "multi_thread")]
 async fn scripted_permanent_errors_are_reported_per_org_while_the_rest_succeed() {
     let users = usernames("mixed", 4);
-    let mut cfg = config(&users.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut cfg = config(&users);
     cfg.users.get_mut(&users[1]).unwrap().scripted = Some(Scripted {
         status: 400,
         error: "inactive_user".into(),
@@ -66,7 +63,7 @@ async fn scripted_permanent_errors_are_reported_per_org_while_the_rest_succeed()
 /// Every request gets `fault`: each org is tried exactly `expected_attempts` times, then fails.
 async fn always_failing(fault: Fault, extra: &[&str], expected_attempts: u64, code: &str) {
     let users = usernames(fault.name(), 2);
-    let mut cfg = config(&users.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut cfg = config(&users);
     cfg.faults = vec![(fault, 1.0)];
     cfg.slow_delay = Duration::from_secs(3);
     let emu = start(cfg).await;
@@ -154,7 +151,7 @@ async fn requests_beyond_the_timeout_are_retried() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fleet_through_every_fault_kind_is_authorized_and_granted_once() {
     let users = usernames("faulty", 40);
-    let mut cfg = config(&users.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut cfg = config(&users);
     cfg.faults = Fault::ALL.iter().map(|&f| (f, 0.05)).collect();
     cfg.slow_delay = Duration::from_secs(2);
     cfg.login_rate = Some(60);
@@ -194,7 +191,7 @@ async fn a_fleet_through_every_fault_kind_is_authorized_and_granted_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn login_rate_exceeded_slows_the_run_down_and_every_org_gets_through() {
     let users = usernames("ratelimited", 16);
-    let mut cfg = config(&users.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut cfg = config(&users);
     cfg.login_rate = Some(4);
     let emu = start(cfg).await;
     let ws = Workspace::with_users(&users);
@@ -226,7 +223,7 @@ async fn login_rate_exceeded_slows_the_run_down_and_every_org_gets_through() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_writes_the_report_with_pending_orgs_and_exits_130() {
     let users = usernames("intr", 30);
-    let mut cfg = config(&users.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut cfg = config(&users);
     cfg.latency = Duration::from_millis(100);
     let emu = start(cfg).await;
     let ws = Workspace::with_users(&users);
@@ -308,7 +305,7 @@ fn grants_of(emu: &fleetauth::emulator::EmulatorHandle, users: &[String]) -> Vec
 #[tokio::test(flavor = "multi_thread")]
 async fn the_deadline_ends_the_run_like_an_interruption() {
     let users = usernames("deadline", 20);
-    let mut cfg = config(&users.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut cfg = config(&users);
     cfg.latency = Duration::from_millis(200);
     let emu = start(cfg).await;
     let ws = Workspace::with_users(&users);
@@ -333,10 +330,7 @@ async fn the_deadline_ends_the_run_like_an_interruption() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fleet_wide_misconfiguration_stops_the_run_early() {
     let users = usernames("misconf", 40);
-    let emu = start(config(
-        &users.iter().map(String::as_str).collect::<Vec<_>>(),
-    ))
-    .await;
+    let emu = start(config(&users)).await;
     let ws = Workspace::with_users(&users);
     let mut args = ws.grant_args(&emu, &["--concurrency", "2", "--rate", "20"]);
     set_flag(&mut args, "-i", "3MVGwrongKEY");

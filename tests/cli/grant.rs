@@ -15,10 +15,7 @@ use crate::support::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn happy_path_writes_one_private_auth_file_per_org_and_a_matching_report() {
     let users = usernames("happy", 12);
-    let emu = start(config(
-        &users.iter().map(String::as_str).collect::<Vec<_>>(),
-    ))
-    .await;
+    let emu = start(config(&users)).await;
     let ws = Workspace::with_users(&users);
     let run = fleetauth(&ws.grant_args(&emu, &[]), None).await;
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
@@ -89,7 +86,7 @@ async fn happy_path_writes_one_private_auth_file_per_org_and_a_matching_report()
 #[tokio::test(flavor = "multi_thread")]
 async fn replication_delay_is_waited_out_not_reported() {
     let users = usernames("late", 3);
-    let mut cfg = config(&[]);
+    let mut cfg = empty_config();
     for u in &users {
         cfg.users.insert(
             u.clone(),
@@ -120,7 +117,7 @@ async fn replication_delay_is_waited_out_not_reported() {
 #[tokio::test(flavor = "multi_thread")]
 async fn replication_delay_beyond_the_budget_fails_with_a_hint() {
     let users = usernames("never", 2);
-    let mut cfg = config(&[]);
+    let mut cfg = empty_config();
     for u in &users {
         cfg.users.insert(
             u.clone(),
@@ -160,7 +157,7 @@ async fn replication_delay_beyond_the_budget_fails_with_a_hint() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrency_limit_is_honoured() {
     let users = usernames("conc", 24);
-    let mut cfg = config(&users.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut cfg = config(&users);
     cfg.latency = Duration::from_millis(150);
     let emu = start(cfg).await;
     let ws = Workspace::with_users(&users);
@@ -177,10 +174,7 @@ async fn concurrency_limit_is_honoured() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limit_is_honoured() {
     let users = usernames("rate", 24);
-    let emu = start(config(
-        &users.iter().map(String::as_str).collect::<Vec<_>>(),
-    ))
-    .await;
+    let emu = start(config(&users)).await;
     let ws = Workspace::with_users(&users);
     let run = fleetauth(
         &ws.grant_args(&emu, &["--concurrency", "2", "--rate", "6"]),

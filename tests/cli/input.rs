@@ -50,7 +50,7 @@ async fn every_input_shape_in_fixtures_is_read_and_granted() {
         ("sf-org-list.json", 2),
         ("sf-org-create-scratch.json", 1),
     ];
-    let mut cfg = config(&[]);
+    let mut cfg = empty_config();
     cfg.any_user = Some(Duration::ZERO);
     let emu = start(cfg).await;
     for (file, n) in cases {
@@ -232,7 +232,7 @@ async fn bad_input_exits_2_with_a_clear_message_and_sends_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_mode_reports_usage_errors_on_stdout_as_json() {
-    let emu = start(config(&[])).await;
+    let emu = start(empty_config()).await;
     let ws = Workspace::new("orgs.csv", "nope\n");
     let run = fleetauth(&ws.grant_args(&emu, &["--json"]), None).await;
     assert_eq!(run.code, 2);

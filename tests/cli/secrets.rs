@@ -11,7 +11,7 @@ use crate::support::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn no_token_or_key_bytes_reach_stdout_stderr_or_the_reports() {
     let users = usernames("secret", 6);
-    let mut cfg = config(&users.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut cfg = config(&users);
     cfg.users.get_mut(&users[0]).unwrap().scripted = Some(Scripted {
         status: 400,
         error: "invalid_grant".into(),

@@ -22,11 +22,11 @@ pub fn fixture(path: &str) -> PathBuf {
 }
 
 /// An emulator config for the test key, knowing `users` (no replication delay).
-pub fn config(users: &[&str]) -> EmulatorConfig {
+pub fn config<S: AsRef<str>>(users: &[S]) -> EmulatorConfig {
     let mut config = EmulatorConfig::new(test_keys::CERTIFICATE.as_bytes().to_vec(), CLIENT_ID);
     config.users = users
         .iter()
-        .map(|u| (u.to_string(), User::default()))
+        .map(|u| (u.as_ref().to_string(), User::default()))
         .collect();
     config
 }
@@ -35,6 +35,11 @@ pub async fn start(config: EmulatorConfig) -> EmulatorHandle {
     emulator::start(config, 0)
         .await
         .expect("the emulator starts")
+}
+
+/// An emulator config for the test key that knows no user yet.
+pub fn empty_config() -> EmulatorConfig {
+    config::<&str>(&[])
 }
 
 /// `n` usernames like `test-<prefix><i>@example.com`.
