@@ -56,7 +56,12 @@ pub struct Outcome {
     pub status: Status,
     pub attempts: u32,
     pub org_id: Option<String>,
+    pub user_id: Option<String>,
     pub instance_url: Option<String>,
+    /// The host the grant was POSTed to (the row's instance URL or the fallback).
+    pub token_host: Option<String>,
+    /// When the token was issued.
+    pub issued_at: Option<time::OffsetDateTime>,
     pub auth_file: Option<PathBuf>,
     /// The org's auth file in the Salesforce CLI's state (`--sf`).
     pub sf_auth_file: Option<PathBuf>,
@@ -70,7 +75,10 @@ impl Outcome {
             status: Status::Pending,
             attempts,
             org_id: None,
+            user_id: None,
             instance_url: None,
+            token_host: None,
+            issued_at: None,
             auth_file: None,
             sf_auth_file: None,
             elapsed,
@@ -390,7 +398,10 @@ impl Fleet {
         let mut outcome = Outcome {
             status: Status::Authorized,
             org_id: Some(grant.org_id.clone()),
+            user_id: Some(grant.user_id.clone()),
             instance_url: Some(grant.instance_url.clone()),
+            token_host: Some(urls::display(host)),
+            issued_at: Some(time::OffsetDateTime::now_utc()),
             ..Outcome::pending(attempts, Duration::ZERO)
         };
         let store_failed = |code: &str, description: String, hint: &str| GrantError {
