@@ -20,6 +20,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only add noise to every match"
+)]
 pub enum Command {
     /// Grant an access token for every org in a list and write one auth file per org.
     #[command(
@@ -107,6 +111,15 @@ pub struct GrantArgs {
     /// Write the report here instead of <out-dir>/report.json; a .csv path writes CSV.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Also write the run as Markdown here: counts, each failed org with its fix, replication waits.
+    #[arg(long, value_name = "PATH")]
+    pub summary_md: Option<PathBuf>,
+    /// Also write the run as JUnit XML here: one testcase per org (GitLab and GitHub test reports).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Do not append the Markdown summary to $GITHUB_STEP_SUMMARY (done whenever it is set).
+    #[arg(long)]
+    pub no_step_summary: bool,
     /// No progress and no summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,

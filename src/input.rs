@@ -320,11 +320,15 @@ fn parse_json(source_name: &str, text: &str) -> Result<OrgList, InputError> {
                 Value::Object(o) if o.get("scratchOrgs").is_some_and(Value::is_array) => {
                     o["scratchOrgs"].as_array().into_iter().flatten().collect()
                 }
+                // fleetauth's own report.json (or its `--json` envelope): the hand-off.
+                Value::Object(o) if o.get("orgs").is_some_and(Value::is_array) => {
+                    o["orgs"].as_array().into_iter().flatten().collect()
+                }
                 Value::Object(o) if o.contains_key("username") => vec![body],
                 Value::Array(items) => items.iter().collect(),
                 _ => {
                     return Err(unknown(
-                        "an object with no `records`, `scratchOrgs` or `username`",
+                        "an object with no `records`, `scratchOrgs`, `orgs` or `username`",
                     ))
                 }
             }
@@ -525,6 +529,33 @@ mod tests {
             created.targets[0].instance_url.as_deref(),
             Some("https://c.scratch.my.salesforce.com")
         );
+    }
+
+    #[test]
+    fn a_fleetauth_report_is_an_org_list() {
+        let report = r#"{"summary":{"total":2},"orgs":[
+            {"username":"a@x.com","alias":"s1","status":"authorized","orgId":"00D","instanceUrl":"https://a.scratch.my.salesforce.com","tokenHost":"https://test.salesforce.com"},
+            {"username":"b@x.com","alias":null,"status":"failed","orgId":null,"instanceUrl":null}]}"#;
+        for text in [
+            report.to_string(),
+            format!(r#"{{"status":1,"result":{report},"warnings":[]}}"#),
+        ] {
+            let list = parse("report.json", &text, Format::Json).unwrap();
+            assert_eq!(usernames(&list), ["a@x.com", "b@x.com"]);
+            let a = &list.targets[0];
+            assert_eq!(a.alias.as_deref(), Some("s1"));
+            assert_eq!(
+                a.instance_url.as_deref(),
+                Some("https://a.scratch.my.salesforce.com")
+            );
+            assert_eq!(
+                (
+                    list.targets[1].alias.as_ref(),
+                    list.targets[1].instance_url.as_ref()
+                ),
+                (None, None)
+            );
+        }
     }
 
     #[test]

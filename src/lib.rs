@@ -41,11 +41,12 @@ pub async fn run(cli: Cli) -> Exit {
                 quiet: args.quiet,
                 json: args.json,
             };
+            let ci = commands::grant::CiReports::from_args(&args, |var| std::env::var(var).ok());
             let result = async {
                 let config = GrantConfig::from_args(args, |var| std::env::var(var).ok())?;
                 let stop = Stopper::new();
                 stop.on_signals().after(config.deadline);
-                commands::grant::run(config, stop).await
+                commands::grant::run_with(config, &ci, stop).await
             }
             .await;
             present(result, output)
@@ -80,7 +81,10 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
         Ok(finished) => {
             let exit = finished.exit();
             if !output.quiet {
-                eprint!("{}", finished.report.table());
+                eprint!(
+                    "{}",
+                    report::Formatter::format(&report::Table, &finished.report)
+                );
                 for w in &finished.warnings {
                     eprintln!("warning: {w}");
                 }

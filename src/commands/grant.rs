@@ -1,15 +1,17 @@
 //! `fleetauth grant`: the pipeline of a run, phase by phase.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::cli::GrantArgs;
 use crate::config::{ConfigError, GrantConfig, SfOptions};
 use crate::exit::Exit;
 use crate::fleet::{Fleet, Sinks};
 use crate::input::{self, InputError};
 use crate::plan;
 use crate::progress::{self, Progress};
-use crate::report::Report;
+use crate::report::{self, Issuer, JUnit, Markdown, Report};
 use crate::sfstate::handoff::Handoff;
 use crate::sfstate::{SfState, SfStateError};
 use crate::stop::{StopReason, Stopper};
@@ -55,8 +57,62 @@ impl Finished {
     }
 }
 
+/// Where the CI-facing reports of a run go, besides report.json: `--summary-md`, `--junit`,
+/// and `$GITHUB_STEP_SUMMARY` unless `--no-step-summary`.
+#[derive(Debug, Clone, Default)]
+pub struct CiReports {
+    pub summary_md: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub step_summary: Option<PathBuf>,
+}
+
+impl CiReports {
+    pub fn from_args(args: &GrantArgs, env: impl Fn(&str) -> Option<String>) -> Self {
+        Self {
+            summary_md: args.summary_md.clone(),
+            junit: args.junit.clone(),
+            step_summary: (!args.no_step_summary)
+                .then(|| env("GITHUB_STEP_SUMMARY"))
+                .flatten()
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+        }
+    }
+
+    /// Write each; a failure is a warning, never a lost run.
+    fn write(&self, report: &Report, warnings: &mut Vec<String>) {
+        if let Some(path) = &self.summary_md {
+            if let Err(e) = report::write(report, &Markdown, path) {
+                warnings.push(format!("--summary-md: {e}"));
+            }
+        }
+        if let Some(path) = &self.junit {
+            if let Err(e) = report::write(report, &JUnit, path) {
+                warnings.push(format!("--junit: {e}"));
+            }
+        }
+        if let Some(path) = &self.step_summary {
+            if let Err(e) = report::append(report, &Markdown, path) {
+                warnings.push(format!(
+                    "cannot append the summary to $GITHUB_STEP_SUMMARY ({}): {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+}
+
 /// Run a grant to the end, or until `stop` fires.
 pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupError> {
+    run_with(config, &CiReports::default(), stop).await
+}
+
+/// [`run`], also writing the CI-facing reports.
+pub async fn run_with(
+    config: GrantConfig,
+    ci: &CiReports,
+    stop: Stopper,
+) -> Result<Finished, SetupError> {
     let started_at = time::OffsetDateTime::now_utc();
     let started = Instant::now();
 
@@ -97,6 +153,11 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
             progress::Mode::Auto
         },
     );
+    let issuer = Issuer {
+        list: list.source.clone(),
+        client_id: config.signer.client_id().to_string(),
+        audience: config.signer.audience().to_string(),
+    };
     let fleet = Arc::new(Fleet::new(
         client,
         config.signer,
@@ -114,12 +175,13 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         .await;
     progress.finish();
 
-    // Report: report.json (or --report), and failed.csv for the next run.
-    let mut report = Report::build(&plan, outcomes, started_at, started.elapsed());
+    // Report: report.json (or --report), the CI reports, and failed.csv for the next run.
+    let mut report = Report::build(&plan, outcomes, &issuer, started_at, started.elapsed());
     report.summary.shard = config.shard.map(|s| s.to_string());
     if let Err(e) = report.write(&report_path) {
         warnings.push(format!("{e}; the report is only on stdout with --json"));
     }
+    ci.write(&report, &mut warnings);
     let failed_path = out.path().join("failed.csv");
     match report.write_failed(&list, &failed_path) {
         Ok(true) => warnings.push(format!(
@@ -169,7 +231,7 @@ fn fresh_auth_file(config: &GrantConfig, username: &str) -> Option<(std::path::P
 }
 
 /// Open the Salesforce CLI's state for `--sf`; the Dev Hub named must already be there.
-fn handoff(
+pub(crate) fn handoff(
     options: &SfOptions,
     config: &GrantConfig,
     warnings: &mut Vec<String>,

@@ -66,6 +66,8 @@ pub struct Outcome {
     /// The org's auth file in the Salesforce CLI's state (`--sf`).
     pub sf_auth_file: Option<PathBuf>,
     pub elapsed: Duration,
+    /// Time spent sleeping through replication-delay backoffs.
+    pub replication_wait: Duration,
     pub error: Option<GrantError>,
 }
 
@@ -82,6 +84,7 @@ impl Outcome {
             auth_file: None,
             sf_auth_file: None,
             elapsed,
+            replication_wait: Duration::ZERO,
             error: None,
         }
     }
@@ -259,6 +262,21 @@ impl Fleet {
         target: Target,
         events: &mpsc::UnboundedSender<Event>,
     ) -> Outcome {
+        let mut replication_wait = Duration::ZERO;
+        let mut outcome = self
+            .try_until_done(index, target, events, &mut replication_wait)
+            .await;
+        outcome.replication_wait = replication_wait;
+        outcome
+    }
+
+    async fn try_until_done(
+        &self,
+        index: usize,
+        target: Target,
+        events: &mpsc::UnboundedSender<Event>,
+        replication_wait: &mut Duration,
+    ) -> Outcome {
         let started = Instant::now();
         let mut history = History::default();
         // The org's own host first, when the list gave one; then the run's host.
@@ -329,11 +347,13 @@ impl Fleet {
                     if waiting {
                         let _ = events.send(Event::Waiting);
                     }
+                    let asleep = Instant::now();
                     let slept = tokio::select! {
                         () = tokio::time::sleep(delay) => true,
                         () = self.stop.stopped() => false,
                     };
                     if waiting {
+                        *replication_wait += asleep.elapsed();
                         let _ = events.send(Event::Resumed);
                     }
                     if !slept {

@@ -1,0 +1,180 @@
+//! The report as CSV (`--report x.csv`) and `failed.csv`, the next run's list. Every cell that a
+//! spreadsheet would run as a formula is neutralized.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::Path;
+
+use crate::input::OrgList;
+use crate::store::{write_atomic, StoreError};
+
+use super::{status_name, Formatter, Report};
+
+pub struct Csv;
+
+/// A cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so a spreadsheet shows
+/// it as text instead of running it (the list reader strips that `'` again).
+pub fn neutralize(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+fn writer() -> csv::Writer<Vec<u8>> {
+    csv::Writer::from_writer(Vec::new())
+}
+
+fn row<'a>(w: &mut csv::Writer<Vec<u8>>, cells: impl IntoIterator<Item = &'a str>) {
+    let cells: Vec<Cow<'_, str>> = cells.into_iter().map(neutralize).collect();
+    w.write_record(cells.iter().map(|c| c.as_bytes()))
+        .expect("writing to memory cannot fail");
+}
+
+fn finish(w: csv::Writer<Vec<u8>>) -> Vec<u8> {
+    w.into_inner().expect("flushing to memory cannot fail")
+}
+
+impl Formatter for Csv {
+    fn format(&self, report: &Report) -> String {
+        let mut w = writer();
+        row(
+            &mut w,
+            [
+                "username",
+                "alias",
+                "status",
+                "attempts",
+                "orgId",
+                "userId",
+                "instanceUrl",
+                "tokenHost",
+                "authFile",
+                "elapsedMs",
+                "replicationWaitMs",
+                "errorKind",
+                "errorCode",
+                "errorDescription",
+                "hint",
+                "note",
+            ],
+        );
+        for o in &report.orgs {
+            let kind = o
+                .error
+                .as_ref()
+                .and_then(|e| serde_json::to_value(e.kind).ok())
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            let auth_file = o
+                .auth_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let (attempts, elapsed, wait) = (
+                o.attempts.to_string(),
+                o.elapsed_ms.to_string(),
+                o.replication_wait_ms.to_string(),
+            );
+            let error = o.error.as_ref();
+            row(
+                &mut w,
+                [
+                    o.username.as_str(),
+                    o.alias.as_deref().unwrap_or_default(),
+                    status_name(o.status),
+                    &attempts,
+                    o.org_id.as_deref().unwrap_or_default(),
+                    o.user_id.as_deref().unwrap_or_default(),
+                    o.instance_url.as_deref().unwrap_or_default(),
+                    o.token_host.as_deref().unwrap_or_default(),
+                    &auth_file,
+                    &elapsed,
+                    &wait,
+                    &kind,
+                    error.map(|e| e.code.as_str()).unwrap_or_default(),
+                    error.map(|e| e.description.as_str()).unwrap_or_default(),
+                    error.and_then(|e| e.hint.as_deref()).unwrap_or_default(),
+                    o.note.as_deref().unwrap_or_default(),
+                ],
+            );
+        }
+        String::from_utf8(finish(w)).expect("every cell was a str")
+    }
+}
+
+impl Report {
+    /// `failed.csv`: the unfinished orgs with the input's own columns, ready to be the next
+    /// run's list. Removed when every org is done, so a stale one never lingers.
+    pub fn write_failed(&self, list: &OrgList, path: &Path) -> Result<bool, StoreError> {
+        let unfinished: HashSet<&str> = self.unfinished().map(|o| o.username.as_str()).collect();
+        if unfinished.is_empty() {
+            let _ = std::fs::remove_file(path);
+            return Ok(false);
+        }
+        let mut w = writer();
+        row(&mut w, list.columns.iter().map(String::as_str));
+        let mut written = HashSet::new();
+        for t in &list.targets {
+            if unfinished.contains(t.username.as_str()) && written.insert(t.username.to_lowercase())
+            {
+                row(&mut w, t.record.iter().map(String::as_str));
+            }
+        }
+        write_atomic(path, &finish(w), 0o600)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sample;
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralized_and_others_kept() {
+        for cell in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(neutralize(cell), format!("'{cell}"));
+        }
+        for cell in ["a@x.com", "", "'already", "1-2"] {
+            assert_eq!(neutralize(cell), cell);
+        }
+    }
+
+    #[test]
+    fn the_csv_report_has_no_live_formula() {
+        let text = Csv.format(&sample::report());
+        let mut r = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+        let cells: Vec<String> = r
+            .records()
+            .flat_map(|rec| rec.unwrap().iter().map(String::from).collect::<Vec<_>>())
+            .collect();
+        assert!(cells.contains(&"'=cmd@x.com".to_string()), "{text}");
+        assert!(cells.contains(&"'+1".to_string()), "{text}");
+        assert!(
+            cells
+                .iter()
+                .all(|c| !c.starts_with(['=', '+', '-', '@', '\t', '\r'])),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn failed_csv_keeps_the_input_columns_and_neutralizes_them() {
+        let list = crate::input::parse(
+            "l.csv",
+            "username,alias,note\nok@x.com,s1,fine\nbad@x.com,s2,=HYPERLINK(\"x\")\n",
+            crate::input::Format::Csv,
+        )
+        .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("failed.csv");
+        assert!(sample::report().write_failed(&list, &path).unwrap());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "username,alias,note\nbad@x.com,s2,\"'=HYPERLINK(\"\"x\"\")\"\n"
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! `report.json`: the report as pretty JSON, the hand-off another CI system reads back.
+
+use super::{Formatter, Report};
+
+pub struct Json;
+
+impl Formatter for Json {
+    fn format(&self, report: &Report) -> String {
+        let mut s = serde_json::to_string_pretty(report).expect("a report always serializes");
+        s.push('\n');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sample;
+    use super::*;
+
+    #[test]
+    fn every_org_carries_the_hand_off_fields() {
+        let v: serde_json::Value = serde_json::from_str(&Json.format(&sample::report())).unwrap();
+        let org = &v["orgs"][0];
+        for key in [
+            "username",
+            "alias",
+            "orgId",
+            "userId",
+            "instanceUrl",
+            "tokenHost",
+            "audience",
+            "clientId",
+            "issuedAt",
+            "replicationWaitMs",
+        ] {
+            assert!(org.get(key).is_some(), "{key} missing from {org}");
+        }
+        assert_eq!(v["summary"]["list"], "orgs.csv");
+    }
+}

@@ -1,0 +1,174 @@
+//! The run as Markdown, for `--summary-md` and `$GITHUB_STEP_SUMMARY`: counts, every unfinished
+//! org with its error and fix, the distribution of replication waits and the slowest ones.
+
+use std::fmt::Write as _;
+
+use crate::fleet::Status;
+
+use super::{seconds, waits, Formatter, Report};
+
+pub struct Markdown;
+
+const BAR_WIDTH: usize = 30;
+const SLOWEST: usize = 10;
+
+/// Text safe inside a table cell: Markdown and HTML punctuation escaped, one line.
+fn cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '~' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl Formatter for Markdown {
+    fn format(&self, report: &Report) -> String {
+        let s = &report.summary;
+        let mut out = String::new();
+        let verdict = if s.failed + s.pending == 0 {
+            "every org authorized"
+        } else {
+            "some orgs not authorized"
+        };
+        let _ = writeln!(
+            out,
+            "## fleetauth: {verdict}\n\n{} orgs from `{}`{} in {}, {} token requests.\n",
+            s.total,
+            cell(&s.list),
+            s.shard
+                .as_deref()
+                .map(|k| format!(" (shard {k})"))
+                .unwrap_or_default(),
+            seconds(s.elapsed_ms),
+            s.attempts
+        );
+        out.push_str("| authorized | failed | pending | skipped |\n|---:|---:|---:|---:|\n");
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |\n",
+            s.authorized, s.failed, s.pending, s.skipped
+        );
+        unfinished(report, &mut out);
+        waits_section(report, &mut out);
+        out
+    }
+}
+
+fn unfinished(report: &Report, out: &mut String) {
+    let orgs: Vec<_> = report.unfinished().collect();
+    if orgs.is_empty() {
+        return;
+    }
+    out.push_str(
+        "### Not authorized\n\n| org | alias | status | error | fix |\n|---|---|---|---|---|\n",
+    );
+    for o in orgs {
+        let (error, fix) = match &o.error {
+            Some(e) => (
+                format!("{}: {}", cell(&e.code), cell(&e.description)),
+                e.hint.as_deref().map(cell).unwrap_or_default(),
+            ),
+            None => (
+                "not finished (interrupted)".into(),
+                "re-run the same command".into(),
+            ),
+        };
+        let status = if o.status == Status::Pending {
+            "pending"
+        } else {
+            "failed"
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {status} | {error} | {fix} |",
+            cell(&o.username),
+            o.alias.as_deref().map(cell).unwrap_or_default()
+        );
+    }
+    out.push('\n');
+}
+
+fn waits_section(report: &Report, out: &mut String) {
+    let buckets = waits::distribution(report);
+    let tried: usize = buckets.iter().map(|b| b.orgs).sum();
+    if tried == 0 {
+        return;
+    }
+    let max = buckets.iter().map(|b| b.orgs).max().unwrap_or(0);
+    out.push_str("### Replication waits\n\nHow long each org waited for the replication delay before it could be used.\n\n| wait | orgs | |\n|---|---:|---|\n");
+    for b in &buckets {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            b.label,
+            b.orgs,
+            waits::bar(b.orgs, max, BAR_WIDTH, '█')
+        );
+    }
+    out.push('\n');
+    let slowest = waits::slowest(report, SLOWEST);
+    if slowest.is_empty() {
+        return;
+    }
+    out.push_str(
+        "#### Slowest\n\n| org | alias | waited | attempts | status |\n|---|---|---:|---:|---|\n",
+    );
+    for o in slowest {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            cell(&o.username),
+            o.alias.as_deref().map(cell).unwrap_or_default(),
+            seconds(o.replication_wait_ms),
+            o.attempts,
+            super::status_name(o.status)
+        );
+    }
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sample;
+    use super::*;
+
+    #[test]
+    fn lists_every_unfinished_org_with_its_fix() {
+        let text = Markdown.format(&sample::report());
+        assert!(text.contains("| bad@x.com |  | failed | invalid\\_client\\_id: client identifier \\<invalid\\> \\& \"odd\" | the consumer key is wrong \\| check it |"), "{text}");
+        assert!(
+            text.contains("| =cmd@x.com | +1 | pending | not finished"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("dup@x.com"),
+            "skipped orgs are counted, not listed"
+        );
+    }
+
+    #[test]
+    fn shows_the_distribution_and_the_slowest_waits() {
+        let text = Markdown.format(&sample::report());
+        assert!(text.contains("| 1-2 min | 1 | "), "{text}");
+        let slow = text
+            .find("| slow@x.com |  | 95.0 s |")
+            .expect("slowest listed");
+        let ok = text
+            .find("| ok@x.com | s1 | 12.0 s |")
+            .expect("second listed");
+        assert!(slow < ok, "longest first");
+    }
+
+    #[test]
+    fn cells_cannot_break_the_table_or_inject_html() {
+        assert_eq!(cell("a|b\n<script>"), "a\\|b \\<script\\>");
+    }
+}

@@ -1,0 +1,360 @@
+//! Stage 4: the report. One serializable [`Report`] (summary plus one row per listed org) and
+//! the [`Formatter`]s that print it: JSON, CSV, the terminal table, Markdown and JUnit, one file
+//! each. The report never knows how it is printed, and it holds no token and no key: a
+//! formatter gets only `&Report`, so nothing here can print a secret.
+//!
+//! `report.json` is also the hand-off to another CI system: every org carries what a receiver
+//! needs to take it over (username, alias, org and user id, instance URL, token host, audience,
+//! consumer key, when it was issued), and `input` reads it back as an org list.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::fleet::{Outcome, Status};
+use crate::plan::Plan;
+use crate::store::{write_atomic, StoreError};
+use crate::token::ErrorKind;
+
+mod csv;
+mod json;
+mod junit;
+mod markdown;
+mod table;
+pub mod waits;
+
+pub use self::csv::{neutralize, Csv};
+pub use json::Json;
+pub use junit::JUnit;
+pub use markdown::Markdown;
+pub use table::Table;
+
+/// One way of printing a report. Gets the report and nothing else.
+pub trait Formatter {
+    fn format(&self, report: &Report) -> String;
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub summary: Summary,
+    pub orgs: Vec<OrgReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// The org list the run read (`<stdin>` for `-`).
+    pub list: String,
+    pub total: usize,
+    pub authorized: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub pending: usize,
+    /// Token requests sent, retries included.
+    pub attempts: u64,
+    pub elapsed_ms: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+    /// `K/N` when the run took one share of the list (`--shard`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgReport {
+    pub username: String,
+    pub alias: Option<String>,
+    pub status: Status,
+    pub attempts: u32,
+    pub org_id: Option<String>,
+    pub user_id: Option<String>,
+    pub instance_url: Option<String>,
+    /// The host the token was granted by (the row's instance URL or `--instance-url`).
+    pub token_host: Option<String>,
+    /// The assertion's `aud` that worked.
+    pub audience: Option<String>,
+    /// The connected app's consumer key (`iss`).
+    pub client_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub issued_at: Option<OffsetDateTime>,
+    pub auth_file: Option<PathBuf>,
+    /// The org's auth file in the Salesforce CLI's state, with `--sf`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sf_auth_file: Option<PathBuf>,
+    pub elapsed_ms: u64,
+    /// Time spent waiting out the replication delay before the org could be used.
+    pub replication_wait_ms: u64,
+    pub error: Option<ErrorReport>,
+    /// Why a row was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorReport {
+    pub kind: ErrorKind,
+    pub code: String,
+    pub description: String,
+    pub hint: Option<String>,
+}
+
+/// Who granted: the run-level facts every authorized org shares.
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    /// The org list's name, as the user gave it.
+    pub list: String,
+    pub client_id: String,
+    pub audience: String,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The secret-free fields of an auth file written by an earlier run (its token is not read).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EarlierGrant {
+    org_id: Option<String>,
+    user_id: Option<String>,
+    instance_url: Option<String>,
+    login_url: Option<String>,
+    audience: Option<String>,
+    client_id: Option<String>,
+    issued_at: Option<String>,
+}
+
+impl EarlierGrant {
+    fn read(path: &Path) -> Self {
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl OrgReport {
+    fn skipped(target: &crate::input::Target, auth_file: Option<PathBuf>, note: String) -> Self {
+        // A fresh org from an earlier run keeps what a receiver needs in the hand-off.
+        let earlier = auth_file
+            .as_deref()
+            .map(EarlierGrant::read)
+            .unwrap_or_default();
+        let issued_at = earlier.issued_at.as_deref().and_then(|t| {
+            OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        });
+        Self {
+            username: target.username.clone(),
+            alias: target.alias.clone(),
+            status: Status::Skipped,
+            attempts: 0,
+            org_id: earlier.org_id,
+            user_id: earlier.user_id,
+            instance_url: earlier.instance_url,
+            token_host: earlier.login_url,
+            audience: earlier.audience,
+            client_id: earlier.client_id,
+            issued_at,
+            auth_file,
+            sf_auth_file: None,
+            elapsed_ms: 0,
+            replication_wait_ms: 0,
+            error: None,
+            note: Some(note),
+        }
+    }
+}
+
+impl Report {
+    /// One row per listed org: the granted ones with their outcome, then the repeats.
+    pub fn build(
+        plan: &Plan,
+        outcomes: Vec<Outcome>,
+        issuer: &Issuer,
+        started_at: OffsetDateTime,
+        elapsed: Duration,
+    ) -> Self {
+        let mut orgs: Vec<OrgReport> = plan
+            .grant
+            .iter()
+            .zip(outcomes)
+            .map(|(target, o)| {
+                let granted = o.status == Status::Authorized;
+                OrgReport {
+                    username: target.username.clone(),
+                    alias: target.alias.clone(),
+                    status: o.status,
+                    attempts: o.attempts,
+                    org_id: o.org_id,
+                    user_id: o.user_id,
+                    instance_url: o.instance_url,
+                    token_host: o.token_host,
+                    audience: granted.then(|| issuer.audience.clone()),
+                    client_id: granted.then(|| issuer.client_id.clone()),
+                    issued_at: o.issued_at,
+                    auth_file: o.auth_file,
+                    sf_auth_file: o.sf_auth_file,
+                    elapsed_ms: ms(o.elapsed),
+                    replication_wait_ms: ms(o.replication_wait),
+                    error: o.error.map(|e| ErrorReport {
+                        kind: e.kind,
+                        code: e.code,
+                        description: e.description,
+                        hint: e.hint,
+                    }),
+                    note: None,
+                }
+            })
+            .collect();
+        orgs.extend(plan.fresh.iter().map(|(target, file, why)| {
+            OrgReport::skipped(target, Some(file.clone()), why.clone())
+        }));
+        orgs.extend(plan.duplicates.iter().map(|(target, first)| {
+            let why = format!(
+                "{} repeats the username of {first}; granted once",
+                target.origin
+            );
+            OrgReport::skipped(target, None, why)
+        }));
+        let count = |s: Status| orgs.iter().filter(|o| o.status == s).count();
+        let summary = Summary {
+            list: issuer.list.clone(),
+            total: orgs.len(),
+            authorized: count(Status::Authorized),
+            failed: count(Status::Failed),
+            skipped: count(Status::Skipped),
+            pending: count(Status::Pending),
+            attempts: orgs.iter().map(|o| u64::from(o.attempts)).sum(),
+            elapsed_ms: ms(elapsed),
+            started_at,
+            finished_at: started_at + elapsed,
+            shard: None,
+        };
+        Self { summary, orgs }
+    }
+
+    /// Every org that has to run again: failed, or never finished.
+    pub fn unfinished(&self) -> impl Iterator<Item = &OrgReport> {
+        self.orgs
+            .iter()
+            .filter(|o| matches!(o.status, Status::Failed | Status::Pending))
+    }
+
+    /// The report in the format its path names: CSV for `.csv`, else JSON.
+    pub fn write(&self, path: &Path) -> Result<(), StoreError> {
+        let is_csv = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        if is_csv {
+            write(self, &Csv, path)
+        } else {
+            write(self, &Json, path)
+        }
+    }
+}
+
+/// Write `report` through `formatter` to `path`, atomically, mode 0600.
+pub fn write(report: &Report, formatter: &dyn Formatter, path: &Path) -> Result<(), StoreError> {
+    write_atomic(path, formatter.format(report).as_bytes(), 0o600)
+}
+
+/// Append `report` through `formatter` to `path` (for files a CI runner collects, like
+/// `$GITHUB_STEP_SUMMARY`), creating it if needed.
+pub fn append(report: &Report, formatter: &dyn Formatter, path: &Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(formatter.format(report).as_bytes())?;
+    file.flush()
+}
+
+/// A status as the report's JSON spells it.
+pub(crate) fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Authorized => "authorized",
+        Status::Failed => "failed",
+        Status::Skipped => "skipped",
+        Status::Pending => "pending",
+    }
+}
+
+/// Seconds with one decimal, for people.
+pub(crate) fn seconds(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+#[cfg(test)]
+pub(crate) mod sample {
+    //! A small report with one org of each kind, for the formatters' tests.
+    use super::*;
+
+    pub fn org(username: &str, status: Status) -> OrgReport {
+        OrgReport {
+            username: username.into(),
+            alias: None,
+            status,
+            attempts: 1,
+            org_id: None,
+            user_id: None,
+            instance_url: None,
+            token_host: None,
+            audience: None,
+            client_id: None,
+            issued_at: None,
+            auth_file: None,
+            sf_auth_file: None,
+            elapsed_ms: 1234,
+            replication_wait_ms: 0,
+            error: None,
+            note: None,
+        }
+    }
+
+    pub fn report() -> Report {
+        let mut ok = org("ok@x.com", Status::Authorized);
+        ok.alias = Some("s1".into());
+        ok.org_id = Some("00D000000000001AAA".into());
+        ok.instance_url = Some("https://ok.my.salesforce.com".into());
+        ok.replication_wait_ms = 12_000;
+        let mut slow = org("slow@x.com", Status::Authorized);
+        slow.replication_wait_ms = 95_000;
+        let mut bad = org("bad@x.com", Status::Failed);
+        bad.error = Some(ErrorReport {
+            kind: ErrorKind::Permanent,
+            code: "invalid_client_id".into(),
+            description: "client identifier <invalid> & \"odd\"".into(),
+            hint: Some("the consumer key is wrong | check it".into()),
+        });
+        let mut formula = org("=cmd@x.com", Status::Pending);
+        formula.alias = Some("+1".into());
+        let mut skipped = org("dup@x.com", Status::Skipped);
+        skipped.note = Some("line 3 repeats the username of line 2; granted once".into());
+        let orgs = vec![ok, slow, bad, formula, skipped];
+        let started_at = OffsetDateTime::UNIX_EPOCH;
+        Report {
+            summary: Summary {
+                list: "orgs.csv".into(),
+                total: orgs.len(),
+                authorized: 2,
+                failed: 1,
+                skipped: 1,
+                pending: 1,
+                attempts: 4,
+                elapsed_ms: 8123,
+                started_at,
+                finished_at: started_at + Duration::from_millis(8123),
+                shard: None,
+            },
+            orgs,
+        }
+    }
+}

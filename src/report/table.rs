@@ -1,0 +1,126 @@
+//! The end-of-run summary on the terminal: counts, every unfinished org with its fix, and a
+//! text histogram of the replication waits.
+
+use std::fmt::Write as _;
+
+use crate::fleet::Status;
+
+use super::{seconds, waits, Formatter, OrgReport, Report};
+
+pub struct Table;
+
+/// At most this many unfinished orgs are listed; the report has the rest.
+const LISTED: usize = 50;
+const BAR_WIDTH: usize = 30;
+
+impl Formatter for Table {
+    fn format(&self, report: &Report) -> String {
+        let s = &report.summary;
+        let mut out = format!(
+            "{} orgs in {}: {} authorized, {} failed, {} skipped{} ({} token requests)\n",
+            s.total,
+            seconds(s.elapsed_ms),
+            s.authorized,
+            s.failed,
+            s.skipped,
+            if s.pending > 0 {
+                format!(", {} pending", s.pending)
+            } else {
+                String::new()
+            },
+            s.attempts,
+        );
+        problems(report, &mut out);
+        histogram(report, &mut out);
+        out
+    }
+}
+
+fn problems(report: &Report, out: &mut String) {
+    let problems: Vec<&OrgReport> = report.unfinished().collect();
+    let width = problems
+        .iter()
+        .map(|o| o.username.len())
+        .max()
+        .unwrap_or(0)
+        .min(60);
+    for o in problems.iter().take(LISTED) {
+        let (what, hint) = match &o.error {
+            Some(e) => (format!("{}: {}", e.code, e.description), e.hint.clone()),
+            None => (
+                "not finished (interrupted)".to_string(),
+                Some("re-run the same command".to_string()),
+            ),
+        };
+        let status = if o.status == Status::Pending {
+            "PENDING"
+        } else {
+            "FAILED "
+        };
+        let _ = writeln!(out, "  {status} {:width$}  {what}", o.username);
+        if let Some(hint) = hint {
+            let _ = writeln!(out, "          {:width$}  fix: {hint}", "");
+        }
+    }
+    if problems.len() > LISTED {
+        let _ = writeln!(
+            out,
+            "  ... and {} more; see the report",
+            problems.len() - LISTED
+        );
+    }
+}
+
+/// Only when some org waited: otherwise a histogram says nothing.
+fn histogram(report: &Report, out: &mut String) {
+    if !waits::any(report) {
+        return;
+    }
+    let buckets = waits::distribution(report);
+    let max = buckets.iter().map(|b| b.orgs).max().unwrap_or(0);
+    let label_width = buckets.iter().map(|b| b.label.len()).max().unwrap_or(0);
+    let _ = writeln!(out, "replication waits (orgs per wait):");
+    for b in &buckets {
+        let _ = writeln!(
+            out,
+            "  {:label_width$}  {:>5}  {}",
+            b.label,
+            b.orgs,
+            waits::bar(b.orgs, max, BAR_WIDTH, '#')
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sample;
+    use super::*;
+
+    #[test]
+    fn lists_the_unfinished_with_their_fix_and_a_histogram() {
+        let text = Table.format(&sample::report());
+        assert!(text.starts_with("5 orgs in 8.1 s: 2 authorized, 1 failed, 1 skipped, 1 pending (4 token requests)\n"), "{text}");
+        assert!(text.contains("FAILED  bad@x.com"), "{text}");
+        assert!(
+            text.contains("fix: the consumer key is wrong | check it"),
+            "{text}"
+        );
+        assert!(text.contains("PENDING =cmd@x.com"), "{text}");
+        assert!(text.contains("replication waits"), "{text}");
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("1-2 min"))
+            .unwrap();
+        assert!(line.ends_with(&"#".repeat(BAR_WIDTH)), "{line}");
+    }
+
+    #[test]
+    fn no_histogram_when_nobody_waited() {
+        let mut report = sample::report();
+        report
+            .orgs
+            .iter_mut()
+            .for_each(|o| o.replication_wait_ms = 0);
+        assert!(!Table.format(&report).contains("replication waits"));
+    }
+}
