@@ -20,16 +20,17 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "parsed once per process; boxing would only add noise to every match"
-)]
 pub enum Command {
     /// Grant an access token for every org in a list and write one auth file per org.
     #[command(
         after_help = "Examples:\n  fleetauth grant orgs.csv --client-id \"$CONSUMER_KEY\" --jwt-key-file server.key\n  sf org list --json | fleetauth grant - --json > report.json\n  fleetauth grant fleetauth-out/failed.csv -i \"$CONSUMER_KEY\" -f server.key   # retry the failures"
     )]
     Grant(GrantArgs),
+    /// Print a usable access token for one org (reusing its fresh auth file, else granting one).
+    #[command(
+        after_help = "Examples:\n  export SF_ACCESS_TOKEN=$(fleetauth token ci3)            # an alias from the out dir's auth files\n  fleetauth token test-abc@example.com -i \"$CONSUMER_KEY\" -f server.key --verify\n  fleetauth token ci3 --format github                      # mask it, then export it to later steps\n  fleetauth token ci3 --format dotenv > org.env             # SF_ACCESS_TOKEN, SF_ORG_INSTANCE_URL, SF_USERNAME\n  fleetauth token ci3 --format cumulusci                    # CUMULUSCI_ORG_CI3={...}, no token\n\nExit codes: 0 printed, 1 the grant (or --verify) failed, 2 usage, configuration or unknown alias, 130 interrupted."
+    )]
+    Token(TokenArgs),
     /// Log in to one org (for example the Dev Hub) and write the Salesforce CLI's state, like `sf org login jwt`.
     Login(LoginArgs),
     /// Run the whole grant flow against the built-in emulator, in a temp dir.
@@ -145,6 +146,55 @@ pub struct SfArgs {
     /// The Dev Hub the orgs came from, already authorized in sf: recorded so sf treats them as scratch orgs.
     #[arg(long, value_name = "USERNAME")]
     pub dev_hub_username: Option<String>,
+}
+
+/// `fleetauth token`: one org's access token on stdout.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The org: its username, or an alias from the out dir's auth files (or sf's alias.json with --sf).
+    #[arg(value_name = "USERNAME|ALIAS")]
+    pub org: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Where the auth files are (and the new one goes).
+    #[arg(long, default_value = "fleetauth-out")]
+    pub out_dir: PathBuf,
+    /// Reuse the org's auth file while it is younger than this (sessions last 2 h by default).
+    #[arg(long, default_value = "90m", value_parser = humantime::parse_duration)]
+    pub max_age: Duration,
+    /// Check a reused token with one authenticated call; grant a new one if its session expired.
+    #[arg(long)]
+    pub verify: bool,
+    /// What to print: the token alone, or variables for dotenv, GitHub Actions or CumulusCI.
+    #[arg(long, value_enum, default_value = "token")]
+    pub format: TokenFormat,
+    /// Print {"status", "result", "warnings"} (the token included) on stdout instead.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Time limit of one request.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Also resolve aliases through sf's alias.json, and write a new grant into sf's state (~/.sfdx).
+    #[arg(long)]
+    pub sf: bool,
+    /// Use this directory instead of $HOME for the Salesforce CLI's state (implies --sf).
+    #[arg(long, value_name = "DIR")]
+    pub sf_home: Option<PathBuf>,
+    /// The Dev Hub the org came from, already authorized in sf (recorded with a new grant).
+    #[arg(long, value_name = "USERNAME")]
+    pub dev_hub_username: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenFormat {
+    /// The access token and a newline.
+    Token,
+    /// SF_ACCESS_TOKEN=, SF_ORG_INSTANCE_URL= and SF_USERNAME= lines.
+    Dotenv,
+    /// `::add-mask::<token>` on stdout, then the variables appended to $GITHUB_ENV.
+    Github,
+    /// CUMULUSCI_ORG_<NAME>={"username":…,"instance_url":…}, without the token.
+    Cumulusci,
 }
 
 /// `sf org login jwt`'s flags, for one org (for example the Dev Hub itself).

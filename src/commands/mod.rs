@@ -7,3 +7,4 @@ pub mod emulate;
 pub mod grant;
 pub mod keygen;
 pub mod login;
+pub mod token;

@@ -31,7 +31,7 @@ fn tried(report: &Report) -> impl Iterator<Item = &OrgReport> {
         .filter(|o| matches!(o.status, Status::Authorized | Status::Failed) && o.attempts > 0)
 }
 
-/// How many tried orgs fall in each bucket, every bucket listed.
+/// How many tried orgs fall in each bucket, from the first bucket to the longest wait's.
 pub fn distribution(report: &Report) -> Vec<Bucket> {
     let mut buckets: Vec<Bucket> = BUCKETS
         .iter()
@@ -44,6 +44,11 @@ pub fn distribution(report: &Report) -> Vec<Bucket> {
             .unwrap_or(BUCKETS.len() - 1);
         buckets[i].orgs += 1;
     }
+    let used = buckets
+        .iter()
+        .rposition(|b| b.orgs > 0)
+        .map_or(0, |i| i + 1);
+    buckets.truncate(used);
     buckets
 }
 
@@ -90,6 +95,11 @@ mod tests {
             "pending and skipped are not tried"
         );
         assert!(any(&report));
+        assert_eq!(
+            d.last().unwrap().label,
+            "1-2 min",
+            "no empty buckets past the longest wait"
+        );
     }
 
     #[test]

@@ -1,0 +1,361 @@
+//! `fleetauth token <USERNAME|ALIAS>`: a usable access token for one org, for the job that was
+//! handed the org: `SF_ACCESS_TOKEN=$(fleetauth token ci3)`. The org's auth file in the out dir
+//! is reused while it is younger than `--max-age` (and, with `--verify`, its session still
+//! answers); otherwise the fleet grants this one org, with `grant`'s retries, and rewrites it.
+//!
+//! The token goes to stdout (or `$GITHUB_ENV`) and nowhere else: never to stderr.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::cli::{GrantArgs, SfArgs, TokenArgs, TokenFormat};
+use crate::commands::grant::{handoff, SetupError};
+use crate::config::GrantConfig;
+use crate::exit::Exit;
+use crate::fleet::{Fleet, Sinks, Status};
+use crate::input::{self, Origin, Target};
+use crate::secret::Secret;
+use crate::stop::Stopper;
+use crate::store::OutDir;
+use crate::token::TokenClient;
+use crate::urls;
+
+mod export;
+
+/// An authenticated call that every session may make, cheap, and answered 401
+/// `INVALID_SESSION_ID` once the session is gone. (`/services/data` itself needs no session.)
+const VERIFY_PATH: &str = "/services/data/v62.0/";
+
+#[derive(Debug, thiserror::Error)]
+enum TokenError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("{0}")]
+    Failed(String),
+    #[error("interrupted before the grant finished")]
+    Interrupted,
+}
+
+impl TokenError {
+    fn exit(&self) -> Exit {
+        match self {
+            TokenError::Usage(_) | TokenError::Setup(_) => Exit::Usage,
+            TokenError::Failed(_) => Exit::SomeFailed,
+            TokenError::Interrupted => Exit::Interrupted,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            TokenError::Usage(_) => "UsageError",
+            TokenError::Setup(_) => "ConfigError",
+            TokenError::Failed(_) => "GrantError",
+            TokenError::Interrupted => "Interrupted",
+        }
+    }
+}
+
+impl From<crate::config::ConfigError> for TokenError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        TokenError::Setup(e.into())
+    }
+}
+
+impl From<crate::store::StoreError> for TokenError {
+    fn from(e: crate::store::StoreError) -> Self {
+        TokenError::Setup(e.into())
+    }
+}
+
+/// One org's token and what goes with it, read from its auth file.
+pub(crate) struct Issued {
+    pub username: String,
+    pub alias: Option<String>,
+    pub org_id: Option<String>,
+    pub instance_url: String,
+    pub access_token: Secret<String>,
+    pub issued_at: Option<String>,
+    pub auth_file: PathBuf,
+    /// Taken from an existing auth file rather than granted now.
+    pub reused: bool,
+}
+
+/// The fields of an auth file that `token` needs. Holds the token: no `Debug`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    username: String,
+    alias: Option<String>,
+    org_id: Option<String>,
+    instance_url: String,
+    access_token: String,
+    issued_at: Option<String>,
+}
+
+/// The auth file at `path` and its age, if there is a readable one.
+fn read_auth_file(path: &Path) -> Option<(Issued, Duration)> {
+    let meta = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.is_file())?;
+    let age = meta.modified().ok()?.elapsed().unwrap_or_default();
+    let stored: Stored = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let issued = Issued {
+        username: stored.username,
+        alias: stored.alias,
+        org_id: stored.org_id,
+        instance_url: stored.instance_url,
+        access_token: Secret::new(stored.access_token),
+        issued_at: stored.issued_at,
+        auth_file: path.to_path_buf(),
+        reused: true,
+    };
+    Some((issued, age))
+}
+
+pub async fn run(args: TokenArgs) -> Exit {
+    let (json, format) = (args.json, args.format);
+    let mut warnings = Vec::new();
+    let result = match token(args, &mut warnings).await {
+        Ok(issued) => export::print(&issued, format, json, &warnings).map_err(TokenError::Usage),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Exit::Success,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+            if json {
+                let envelope = json!({
+                    "status": e.exit() as u8,
+                    "name": e.name(),
+                    "message": e.to_string(),
+                    "warnings": warnings,
+                });
+                let mut out = std::io::stdout().lock();
+                let _ = serde_json::to_writer_pretty(&mut out, &envelope);
+                let _ = writeln!(out);
+            }
+            e.exit()
+        }
+    }
+}
+
+async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, TokenError> {
+    let env = |var: &str| std::env::var(var).ok();
+    // Everything that can be checked without sending anything, first.
+    if args.format == TokenFormat::Github && env("GITHUB_ENV").is_none_or(|v| v.is_empty()) {
+        return Err(TokenError::Usage(
+            "--format github appends to the file named by $GITHUB_ENV, which is not set: run it in a GitHub Actions step, or use --format dotenv".into(),
+        ));
+    }
+    let grant_args = GrantArgs {
+        target: args.target.clone(),
+        out_dir: args.out_dir.clone(),
+        request_timeout: args.request_timeout,
+        force: true,
+        quiet: true,
+        sf: SfArgs {
+            sf: args.sf,
+            sf_home: args.sf_home.clone(),
+            alias_prefix: None,
+            dev_hub_username: args.dev_hub_username.clone(),
+        },
+        ..GrantArgs::defaults(Path::new("-"))
+    };
+    let config = GrantConfig::from_args(grant_args, env)?;
+    let out = OutDir::open(&config.out_dir)?;
+    let sf_home = config.sf.as_ref().map(|s| s.home.clone());
+    let (username, alias) = resolve(&args.org, &out, sf_home.as_deref())?;
+    let path = out.auth_file(&username);
+
+    // Reuse the auth file while it is young enough (and, with --verify, still accepted).
+    let earlier = read_auth_file(&path);
+    let instance_url = earlier.as_ref().map(|(e, _)| e.instance_url.clone());
+    let alias = alias.or_else(|| earlier.as_ref().and_then(|(e, _)| e.alias.clone()));
+    if let Some((issued, _)) = earlier.filter(|(_, age)| *age < args.max_age) {
+        if !args.verify {
+            return Ok(issued);
+        }
+        match session_is_valid(&issued, config.request_timeout).await {
+            Ok(true) => return Ok(issued),
+            Ok(false) => eprintln!(
+                "fleetauth: the session of {username} has expired (401 INVALID_SESSION_ID); granting a new token"
+            ),
+            Err(e) => {
+                return Err(TokenError::Failed(format!(
+                    "cannot verify the token of {username}: {e}"
+                )))
+            }
+        }
+    }
+
+    // Grant this one org through the fleet: the same retries, files and sf state as `grant`.
+    let target = Target {
+        username: username.clone(),
+        alias,
+        instance_url,
+        origin: Origin::Entry(1),
+        record: Vec::new(),
+    };
+    grant(config, out, target, warnings).await?;
+    read_auth_file(&path)
+        .map(|(mut issued, _)| {
+            issued.reused = false;
+            issued
+        })
+        .ok_or_else(|| {
+            TokenError::Failed(format!(
+                "{username} was authorized, but its auth file {} cannot be read back",
+                path.display()
+            ))
+        })
+}
+
+async fn grant(
+    config: GrantConfig,
+    out: OutDir,
+    target: Target,
+    warnings: &mut Vec<String>,
+) -> Result<(), TokenError> {
+    let sf = match &config.sf {
+        Some(options) => Some(handoff(options, &config, warnings)?),
+        None => None,
+    };
+    let client = TokenClient::new(config.request_timeout, 1).map_err(SetupError::from)?;
+    let stop = Stopper::new();
+    stop.on_signals();
+    let fleet = Arc::new(Fleet::new(
+        client,
+        config.signer,
+        config.policy,
+        config.limits,
+        config.host,
+        Sinks { out: Some(out), sf },
+        stop,
+    ));
+    let username = target.username.clone();
+    let outcome = fleet
+        .run(vec![target], |_| {})
+        .await
+        .into_iter()
+        .next()
+        .expect("one outcome per target");
+    match (outcome.status, outcome.error) {
+        (Status::Authorized, _) => Ok(()),
+        (Status::Pending, _) => Err(TokenError::Interrupted),
+        (_, Some(e)) => Err(TokenError::Failed(format!(
+            "{username} was not authorized: {}: {}{}",
+            e.code,
+            e.description,
+            e.hint.map(|h| format!("\n  fix: {h}")).unwrap_or_default()
+        ))),
+        (_, None) => Err(TokenError::Failed(format!("{username} was not authorized"))),
+    }
+}
+
+/// The username an argument names: itself, or the org whose alias it is (in the out dir's auth
+/// files, then sf's alias.json). Also the alias, when it was one.
+fn resolve(
+    org: &str,
+    out: &OutDir,
+    sf_home: Option<&Path>,
+) -> Result<(String, Option<String>), TokenError> {
+    if org.contains('@') {
+        input::check_username(org).map_err(TokenError::Usage)?;
+        return Ok((org.to_string(), None));
+    }
+    #[derive(Deserialize)]
+    struct Named {
+        username: String,
+        alias: Option<String>,
+    }
+    let mut named: Vec<String> = std::fs::read_dir(out.path())
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            if !name.ends_with(".json") || name.starts_with('.') || name == "report.json" {
+                return None;
+            }
+            let file: Named = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+            (file.alias.as_deref() == Some(org)).then_some(file.username)
+        })
+        .collect();
+    named.sort();
+    named.dedup();
+    match named.as_slice() {
+        [one] => return Ok((one.clone(), Some(org.to_string()))),
+        [] => {}
+        many => {
+            return Err(TokenError::Usage(format!(
+                "the alias `{org}` names {} orgs in {}: {}; pass the username instead",
+                many.len(),
+                out.path().display(),
+                many.join(", ")
+            )))
+        }
+    }
+    if let Some(home) = sf_home {
+        let file = home.join(".sfdx/alias.json");
+        let aliases: Option<serde_json::Value> = std::fs::read(&file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(username) = aliases
+            .as_ref()
+            .and_then(|a| a["orgs"][org].as_str())
+            .map(str::to_string)
+        {
+            input::check_username(&username).map_err(|e| {
+                TokenError::Usage(format!("the alias `{org}` in {}: {e}", file.display()))
+            })?;
+            return Ok((username, Some(org.to_string())));
+        }
+    }
+    let looked = match sf_home {
+        Some(home) => format!(
+            "no auth file in {} has it, and {} does not list it",
+            out.path().display(),
+            home.join(".sfdx/alias.json").display()
+        ),
+        None => format!(
+            "no auth file in {} has it (add --sf to look in the Salesforce CLI's aliases too)",
+            out.path().display()
+        ),
+    };
+    Err(TokenError::Usage(format!(
+        "unknown alias `{org}`: {looked}; pass the org's username, or check --out-dir"
+    )))
+}
+
+/// One authenticated call with the token: `Ok(false)` when the session has expired (401).
+async fn session_is_valid(issued: &Issued, timeout: Duration) -> Result<bool, String> {
+    // The instance URL came from a file: hold it to the rule for token hosts, so a token never
+    // travels over plain http to anything but loopback.
+    let base = urls::token_host(&issued.instance_url)?;
+    let url = base
+        .join(VERIFY_PATH)
+        .map_err(|e| format!("`{}` is no base URL ({e})", issued.instance_url))?;
+    let http = crate::sfstate::probe::client(timeout).map_err(|e| e.to_string())?;
+    let response = http
+        .get(url.clone())
+        .bearer_auth(issued.access_token.expose())
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("GET {url} failed: {e}"))?;
+    match response.status().as_u16() {
+        200..=299 => Ok(true),
+        401 => Ok(false),
+        status => Err(format!("GET {url} answered {status}")),
+    }
+}
