@@ -8,6 +8,8 @@ mod ergonomics;
 mod failures;
 #[path = "cli/grant.rs"]
 mod grant;
+#[path = "cli/handoff.rs"]
+mod handoff;
 #[path = "cli/input.rs"]
 mod input;
 #[path = "cli/secrets.rs"]

@@ -95,6 +95,25 @@ impl Workspace {
         args
     }
 
+    /// `token <org> -i <client> -f <key> -r <emulator> --out-dir <out>` plus `extra`.
+    pub fn token_args(&self, emu: &EmulatorHandle, org: &str, extra: &[&str]) -> Vec<String> {
+        let mut args = self.grant_args(emu, extra);
+        args[0] = "token".into();
+        args[1] = org.into();
+        args
+    }
+
+    /// The access token in `username`'s auth file in the out dir.
+    pub fn auth_token(&self, username: &str) -> String {
+        let path = self.out.join(format!("{username}.json"));
+        let text = std::fs::read_to_string(&path).expect("the auth file exists");
+        let file: serde_json::Value = serde_json::from_str(&text).expect("the auth file is JSON");
+        file["accessToken"]
+            .as_str()
+            .expect("accessToken is a string")
+            .to_string()
+    }
+
     pub fn report(&self) -> serde_json::Value {
         let text =
             std::fs::read_to_string(self.out.join("report.json")).expect("report.json exists");
@@ -133,6 +152,8 @@ pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, 
         .env_remove("SFDX_HUB_KEY")
         .env_remove("SFDX_HUB_KEY_BASE64")
         .env_remove("SF_AUDIENCE_URL")
+        .env_remove("GITHUB_ENV")
+        .env_remove("GITHUB_STEP_SUMMARY")
         .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true")
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -180,4 +201,62 @@ pub fn drop_flag(args: &mut Vec<String>, flag: &str) {
         .position(|a| a == flag)
         .unwrap_or_else(|| panic!("{flag} is in the args"));
     args.drain(i..i + 2);
+}
+
+/// Parse dotenv lines back (`NAME=value`, the value bare or in matching single or double quotes).
+pub fn parse_dotenv(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let (name, value) = line.split_once('=').expect("NAME=value");
+            let unquoted = if value.len() >= 2
+                && ((value.starts_with('\'') && value.ends_with('\''))
+                    || (value.starts_with('"') && value.ends_with('"')))
+            {
+                let inner = &value[1..value.len() - 1];
+                if value.starts_with('"') {
+                    inner
+                        .replace("\\\"", "\"")
+                        .replace("\\$", "$")
+                        .replace("\\\\", "\\")
+                } else {
+                    inner.to_string()
+                }
+            } else {
+                value.to_string()
+            };
+            (name.to_string(), unquoted)
+        })
+        .collect()
+}
+
+/// Parse a `$GITHUB_ENV` file back as the runner does: `NAME=value` lines and
+/// `NAME<<DELIM` ... `DELIM` blocks.
+pub fn parse_github_env(text: &str) -> HashMap<String, String> {
+    let mut vars = HashMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let heredoc = match (line.find('='), line.find("<<")) {
+            (Some(eq), Some(here)) => here < eq,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if heredoc {
+            let (name, delimiter) = line.split_once("<<").expect("found above");
+            let mut value: Vec<&str> = Vec::new();
+            loop {
+                let next = lines
+                    .next()
+                    .expect("the heredoc is closed by its delimiter");
+                if next == delimiter {
+                    break;
+                }
+                value.push(next);
+            }
+            vars.insert(name.to_string(), value.join("\n"));
+        } else if let Some((name, value)) = line.split_once('=') {
+            vars.insert(name.to_string(), value.to_string());
+        }
+    }
+    vars
 }
