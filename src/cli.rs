@@ -23,12 +23,12 @@ pub struct Cli {
 pub enum Command {
     /// Grant an access token for every org in a list and write one auth file per org.
     #[command(
-        after_help = "Examples:\n  fleetauth grant orgs.csv --client-id \"$CONSUMER_KEY\" --jwt-key-file server.key\n  sf org list --json | fleetauth grant - --json > report.json\n  fleetauth grant fleetauth-out/failed.csv -i \"$CONSUMER_KEY\" -f server.key   # retry the failures"
+        after_help = "Examples:\n  fleetauth grant orgs.csv --client-id \"$CONSUMER_KEY\" --jwt-key-file server.key\n  sf org list --json | fleetauth grant - --json > report.json\n  fleetauth grant fleetauth-out/failed.csv -i \"$CONSUMER_KEY\" -f server.key   # retry the failures\n  fleetauth grant orgs.csv -i \"$CONSUMER_KEY\" -f server.key --junit junit.xml --summary-md sum.md\n  fleetauth grant report.json -i \"$CONSUMER_KEY\" -f server.key --sf   # another job's orgs\n\nIn GitHub Actions the summary also goes to $GITHUB_STEP_SUMMARY (unless --no-step-summary)."
     )]
     Grant(GrantArgs),
     /// Print a usable access token for one org (reusing its fresh auth file, else granting one).
     #[command(
-        after_help = "Examples:\n  export SF_ACCESS_TOKEN=$(fleetauth token ci3)            # an alias from the out dir's auth files\n  fleetauth token test-abc@example.com -i \"$CONSUMER_KEY\" -f server.key --verify\n  fleetauth token ci3 --format github                      # mask it, then export it to later steps\n  fleetauth token ci3 --format dotenv > org.env             # SF_ACCESS_TOKEN, SF_ORG_INSTANCE_URL, SF_USERNAME\n  fleetauth token ci3 --format cumulusci                    # CUMULUSCI_ORG_CI3={...}, no token\n\nExit codes: 0 printed, 1 the grant (or --verify) failed, 2 usage, configuration or unknown alias, 130 interrupted."
+        after_help = "Examples (consumer key and key from $SFDX_CLIENT_ID and $SFDX_HUB_KEY_BASE64, as in CI):\n  export SF_ACCESS_TOKEN=$(fleetauth token ci3)   # ci3: an alias in the out dir's auth files\n  fleetauth token test-abc@example.com --verify    # grant again if the session expired\n  fleetauth token ci3 --format github              # mask it, export it to the next steps\n  fleetauth token ci3 --format dotenv > org.env    # SF_ACCESS_TOKEN, SF_ORG_INSTANCE_URL, ...\n  fleetauth token ci3 --format cumulusci           # CUMULUSCI_ORG_CI3={...}, no token\n\nExit codes: 0 printed, 1 the grant or --verify failed, 2 usage or unknown alias, 130 interrupted."
     )]
     Token(TokenArgs),
     /// Log in to one org (for example the Dev Hub) and write the Salesforce CLI's state, like `sf org login jwt`.

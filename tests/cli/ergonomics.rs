@@ -226,7 +226,9 @@ async fn completions_and_man_page_are_generated() {
         "{}",
         &man.stdout[..200.min(man.stdout.len())]
     );
-    for sub in ["grant", "check", "keygen", "login", "emulate", "bench"] {
+    for sub in [
+        "grant", "check", "keygen", "login", "emulate", "bench", "token",
+    ] {
         let help = fleetauth(&[sub.to_string(), "--help".to_string()], None).await;
         assert!(
             help.stdout.contains("Example"),

@@ -117,6 +117,17 @@ async fn report_json_alone_hands_the_fleet_to_a_fresh_job_and_the_real_sf() {
     let b = Workspace::new("report.json", std::str::from_utf8(&report_bytes).unwrap());
     let home = b.dir.path().join("home");
     std::fs::create_dir(&home).unwrap();
+    let mut check = b.grant_args(&emu, &[]);
+    check[0] = "check".into();
+    check.truncate(check.len() - 2); // no --out-dir
+    let run = fleetauth(&check, None).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("3 rows, 3 orgs to grant, 0 repeated, 3 with their own instance URL"),
+        "{}",
+        run.stdout
+    );
     let args = b.grant_args(&emu, &["--sf", "--sf-home", home.to_str().unwrap()]);
     let run = fleetauth_env(&args, None, &[("HOME", home.to_str().unwrap())]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
