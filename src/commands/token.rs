@@ -18,7 +18,7 @@ use crate::commands::grant::{handoff, SetupError};
 use crate::config::GrantConfig;
 use crate::exit::Exit;
 use crate::fleet::{Fleet, Sinks, Status};
-use crate::input::{self, Origin, Target};
+use crate::input::{Origin, Target};
 use crate::secret::Secret;
 use crate::stop::Stopper;
 use crate::store::OutDir;
@@ -26,6 +26,9 @@ use crate::token::TokenClient;
 use crate::urls;
 
 mod export;
+mod resolve;
+
+use resolve::Resolved;
 
 /// An authenticated call that every session may make, cheap, and answered 401
 /// `INVALID_SESSION_ID` once the session is gone. (`/services/data` itself needs no session.)
@@ -174,12 +177,19 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
     let config = GrantConfig::from_args(grant_args, env)?;
     let out = OutDir::open(&config.out_dir)?;
     let sf_home = config.sf.as_ref().map(|s| s.home.clone());
-    let (username, alias) = resolve(&args.org, &out, sf_home.as_deref())?;
+    let Resolved {
+        username,
+        alias,
+        instance_url,
+    } = resolve::resolve(&args.org, &out, sf_home.as_deref()).map_err(TokenError::Usage)?;
     let path = out.auth_file(&username);
 
     // Reuse the auth file while it is young enough (and, with --verify, still accepted).
     let earlier = read_auth_file(&path);
-    let instance_url = earlier.as_ref().map(|(e, _)| e.instance_url.clone());
+    let instance_url = earlier
+        .as_ref()
+        .map(|(e, _)| e.instance_url.clone())
+        .or(instance_url);
     let alias = alias.or_else(|| earlier.as_ref().and_then(|(e, _)| e.alias.clone()));
     if let Some((issued, _)) = earlier.filter(|(_, age)| *age < args.max_age) {
         if !args.verify {
@@ -260,81 +270,6 @@ async fn grant(
         ))),
         (_, None) => Err(TokenError::Failed(format!("{username} was not authorized"))),
     }
-}
-
-/// The username an argument names: itself, or the org whose alias it is (in the out dir's auth
-/// files, then sf's alias.json). Also the alias, when it was one.
-fn resolve(
-    org: &str,
-    out: &OutDir,
-    sf_home: Option<&Path>,
-) -> Result<(String, Option<String>), TokenError> {
-    if org.contains('@') {
-        input::check_username(org).map_err(TokenError::Usage)?;
-        return Ok((org.to_string(), None));
-    }
-    #[derive(Deserialize)]
-    struct Named {
-        username: String,
-        alias: Option<String>,
-    }
-    let mut named: Vec<String> = std::fs::read_dir(out.path())
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            let name = path.file_name()?.to_str()?;
-            if !name.ends_with(".json") || name.starts_with('.') || name == "report.json" {
-                return None;
-            }
-            let file: Named = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-            (file.alias.as_deref() == Some(org)).then_some(file.username)
-        })
-        .collect();
-    named.sort();
-    named.dedup();
-    match named.as_slice() {
-        [one] => return Ok((one.clone(), Some(org.to_string()))),
-        [] => {}
-        many => {
-            return Err(TokenError::Usage(format!(
-                "the alias `{org}` names {} orgs in {}: {}; pass the username instead",
-                many.len(),
-                out.path().display(),
-                many.join(", ")
-            )))
-        }
-    }
-    if let Some(home) = sf_home {
-        let file = home.join(".sfdx/alias.json");
-        let aliases: Option<serde_json::Value> = std::fs::read(&file)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        if let Some(username) = aliases
-            .as_ref()
-            .and_then(|a| a["orgs"][org].as_str())
-            .map(str::to_string)
-        {
-            input::check_username(&username).map_err(|e| {
-                TokenError::Usage(format!("the alias `{org}` in {}: {e}", file.display()))
-            })?;
-            return Ok((username, Some(org.to_string())));
-        }
-    }
-    let looked = match sf_home {
-        Some(home) => format!(
-            "no auth file in {} has it, and {} does not list it",
-            out.path().display(),
-            home.join(".sfdx/alias.json").display()
-        ),
-        None => format!(
-            "no auth file in {} has it (add --sf to look in the Salesforce CLI's aliases too)",
-            out.path().display()
-        ),
-    };
-    Err(TokenError::Usage(format!(
-        "unknown alias `{org}`: {looked}; pass the org's username, or check --out-dir"
-    )))
 }
 
 /// One authenticated call with the token: `Ok(false)` when the session has expired (401).

@@ -268,6 +268,24 @@ async fn token_verify_mints_a_working_token_after_the_session_expired() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn token_in_a_fresh_job_finds_the_alias_and_instance_url_in_a_handed_over_report() {
+    let (emu, a, username) = one_granted_org("fresh").await;
+    // Job B: only report.json, in its own out dir; its fallback host answers nothing, so the
+    // grant works only if the report's instance URL is tried first.
+    let b = Workspace::new("unused.csv", "");
+    std::fs::create_dir(&b.out).unwrap();
+    std::fs::copy(a.out.join("report.json"), b.out.join("report.json")).unwrap();
+    let mut args = b.token_args(&emu, "ci1", &[]);
+    set_flag(&mut args, "-r", "http://127.0.0.1:9");
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(total_grants(&emu), 2, "job B granted its own token");
+    let token = b.auth_token(&username);
+    assert_eq!(run.stdout, format!("{token}\n"));
+    assert_ne!(token, a.auth_token(&username));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn token_with_an_unknown_alias_exits_2_with_a_clear_message_and_sends_nothing() {
     let (emu, ws, _) = one_granted_org("unknown").await;
     let run = fleetauth(&ws.token_args(&emu, "nope", &[]), None).await;
