@@ -591,3 +591,77 @@ async fn replication_waits_are_recorded_and_drawn() {
     }
     assert!(!slowest.contains(users[2].as_str()), "{summary}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resumed_run_keeps_the_hand_off_facts_of_the_fresh_orgs_it_skips() {
+    let users = usernames("resume", 2);
+    let emu = start(config(&users)).await;
+    let ws = Workspace::with_users(&users);
+    let run = fleetauth(&ws.grant_args(&emu, &[]), None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let first = ws.report();
+
+    // The second run skips both (fresh), and its report is still a complete hand-off.
+    let run = fleetauth(&ws.grant_args(&emu, &[]), None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(total_grants(&emu), 2, "nothing granted again");
+    let second = ws.report();
+    for (before, after) in orgs(&first).iter().zip(orgs(&second)) {
+        assert_eq!(after["status"], "skipped");
+        for key in [
+            "username",
+            "orgId",
+            "userId",
+            "instanceUrl",
+            "tokenHost",
+            "audience",
+            "clientId",
+        ] {
+            assert_eq!(after[key], before[key], "{key}");
+        }
+        assert!(after["issuedAt"].is_string(), "{after}");
+    }
+    assert_no_token_in(
+        &emu,
+        "the resumed run's report",
+        &std::fs::read(ws.out.join("report.json")).unwrap(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unwritable_ci_report_is_a_warning_not_a_lost_run() {
+    let users = usernames("unwritable", 1);
+    let emu = start(config(&users)).await;
+    let ws = Workspace::with_users(&users);
+    let nowhere = ws.dir.path().join("no/such/dir");
+    let (md, junit, step) = (
+        nowhere.join("s.md"),
+        nowhere.join("j.xml"),
+        nowhere.join("step.md"),
+    );
+    let run = fleetauth_env(
+        &ws.grant_args(
+            &emu,
+            &[
+                "--summary-md",
+                md.to_str().unwrap(),
+                "--junit",
+                junit.to_str().unwrap(),
+            ],
+        ),
+        None,
+        &[("GITHUB_STEP_SUMMARY", step.to_str().unwrap())],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for what in ["--summary-md", "--junit", "$GITHUB_STEP_SUMMARY"] {
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.starts_with("warning:") && l.contains(what)),
+            "no warning about {what}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(ws.report()["summary"]["authorized"], 1);
+}
