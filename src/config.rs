@@ -12,7 +12,8 @@ use crate::credentials::{self, KeyError};
 use crate::fleet::Limits;
 use crate::input::Format;
 use crate::retry::Policy;
-use crate::urls;
+use crate::tls::Network;
+use crate::urls::{self, HostPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -20,6 +21,8 @@ pub enum ConfigError {
     Usage(String),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// How a run talks to the terminal.
@@ -36,6 +39,8 @@ pub struct GrantConfig {
     pub signer: Signer,
     /// The run's token host (`--instance-url`), the fallback for rows with their own.
     pub host: Url,
+    /// Trust, proxy and the hosts data may name (`--ca-file`, `--allow-host`).
+    pub network: Network,
     pub policy: Policy,
     pub limits: Limits,
     pub request_timeout: Duration,
@@ -53,6 +58,8 @@ pub struct GrantConfig {
 #[derive(Debug, Clone)]
 pub struct SfOptions {
     pub home: PathBuf,
+    /// Re-point sf aliases that already name another username.
+    pub replace_aliases: bool,
     pub alias_prefix: Option<String>,
     pub dev_hub: Option<String>,
 }
@@ -84,6 +91,7 @@ impl SfOptions {
         }
         Ok(Some(Self {
             home,
+            replace_aliases: args.replace_aliases,
             alias_prefix: args.alias_prefix,
             dev_hub: args.dev_hub_username,
         }))
@@ -129,6 +137,10 @@ impl GrantConfig {
                 args.target.audience
             ))
         })?;
+        let hosts = HostPolicy::new(&args.target.allow_hosts)
+            .map_err(usage)?
+            .with_host_of(&host);
+        let network = Network::new(&args.target.ca_files, hosts, &env)?;
         let sf = SfOptions::from_args(args.sf, &env)?;
         let key = credentials::load_with(
             args.target.jwt_key_file.as_deref(),
@@ -146,6 +158,7 @@ impl GrantConfig {
             format: args.format,
             signer,
             host,
+            network,
             policy: Policy {
                 replication_budget: args.replication_timeout,
                 max_retries: args.max_retries,

@@ -8,12 +8,16 @@ mod ergonomics;
 mod failures;
 #[path = "cli/grant.rs"]
 mod grant;
+#[path = "cli/hostile.rs"]
+mod hostile;
 #[path = "cli/input.rs"]
 mod input;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/sf_cli.rs"]
 mod sf_cli;
+#[path = "cli/trust.rs"]
+mod trust;
 
 use serde_json::Value;
 

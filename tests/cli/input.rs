@@ -211,7 +211,7 @@ async fn bad_input_exits_2_with_a_clear_message_and_sends_nothing() {
                 std::fs::create_dir(&ws.out).unwrap();
                 std::fs::set_permissions(&ws.out, std::fs::Permissions::from_mode(0o777)).unwrap();
             }),
-            "writable by every user",
+            "writable by other users",
         ),
     ];
     for (name, list, tweak, expected) in cases {
