@@ -691,6 +691,39 @@ mod tests {
         }
 
         #[test]
+        fn every_username_written_is_read_back_and_case_folded_repeats_collapse_once(
+            names in proptest::collection::vec("[a-z][a-z0-9._+-]{0,10}@[a-z]{1,8}\\.(com|org|io)", 1..30),
+            upper in proptest::collection::vec(proptest::bool::ANY, 30),
+            as_json in proptest::bool::ANY,
+        ) {
+            // Some names repeated in another case.
+            let mut written: Vec<String> = names.clone();
+            for (i, name) in names.iter().enumerate() {
+                if upper[i] {
+                    written.push(name.to_uppercase());
+                }
+            }
+            let (text, format) = if as_json {
+                (serde_json::to_string(&written).unwrap(), Format::Json)
+            } else {
+                (written.join("\n") + "\n", Format::Csv)
+            };
+            let list = parse("prop", &text, format).unwrap();
+            let read: Vec<&str> = list.targets.iter().map(|t| t.username.as_str()).collect();
+            proptest::prop_assert_eq!(&read, &written.iter().map(String::as_str).collect::<Vec<_>>());
+            let plan = crate::plan::plan(&list, None, |_| None);
+            let mut distinct: Vec<String> = Vec::new();
+            for w in &written {
+                if !distinct.iter().any(|d| d.eq_ignore_ascii_case(w)) {
+                    distinct.push(w.clone());
+                }
+            }
+            let granted: Vec<&str> = plan.grant.iter().map(|t| t.username.as_str()).collect();
+            proptest::prop_assert_eq!(granted, distinct.iter().map(String::as_str).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(plan.duplicates.len(), written.len() - distinct.len());
+        }
+
+        #[test]
         fn json_shaped_input_never_panics(entries in proptest::collection::vec("(\"[a-z@.]{0,12}\"|null|1|\\{\\}|\\[\\])", 0..8)) {
             let text = format!("[{}]", entries.join(","));
             let _ = parse("fuzz.json", &text, Format::Json);

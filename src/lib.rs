@@ -42,10 +42,12 @@ pub async fn run(cli: Cli) -> Exit {
                 quiet: args.quiet,
                 json: args.json,
             };
+            // Signals first: a run waiting on its list (stdin) must still end on Ctrl-C.
+            let stop = Stopper::new();
+            stop.on_signals();
             let result = async {
                 let config = GrantConfig::from_args(args, |var| std::env::var(var).ok())?;
-                let stop = Stopper::new();
-                stop.on_signals().after(config.deadline);
+                stop.after(config.deadline);
                 commands::grant::run(config, stop).await
             }
             .await;

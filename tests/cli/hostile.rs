@@ -296,7 +296,8 @@ async fn a_signal_while_the_list_is_read_from_stdin_ends_the_run() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Long enough for the process to be waiting on stdin even on a loaded machine.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     kill(child.id().unwrap(), "INT");
     let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
         .await

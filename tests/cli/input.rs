@@ -65,7 +65,8 @@ async fn every_input_shape_in_fixtures_is_read_and_granted() {
     let aliased = Workspace::new("unused.csv", "");
     let mut args = aliased.grant_args(&emu, &[]);
     args[1] = fixture("lists/header.csv").display().to_string();
-    fleetauth(&args, None).await;
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
     let auth: Value = serde_json::from_str(
         &std::fs::read_to_string(aliased.out.join("test-hdr1@example.com.json")).unwrap(),
     )

@@ -384,3 +384,110 @@ async fn a_symlinked_or_shared_out_dir_is_refused_with_the_fix() {
     assert_eq!(emu.stats.snapshot().requests, 0);
     let _ = Duration::ZERO;
 }
+
+// --- the emulator answers as the recorded answers say ------------------------------------------
+
+/// The emulator's answers are the files in fixtures/answers: each recorded OAuth error, scripted
+/// for a user, comes back with the same status, content type and body; each fault page too.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emulator_answers_exactly_like_the_recorded_answers() {
+    use fleetauth::emulator::answers::RawAnswer;
+    use fleetauth::emulator::{Fault, Scripted};
+    let key = fleetauth::credentials::load(Some(&fixture("keys/server.key")), |_| None).unwrap();
+    let signer = fleetauth::assertion::Signer::new(
+        key,
+        CLIENT_ID.to_string(),
+        "https://test.salesforce.com".to_string(),
+    );
+    let http = fleetauth::tls::Network::defaults()
+        .unwrap()
+        .builder(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let post = |url: String, user: &str| {
+        let assertion = signer.sign(user).unwrap();
+        let form = [
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer".to_string(),
+            ),
+            ("assertion", assertion.expose().clone()),
+        ];
+        http.post(format!("{url}/services/oauth2/token"))
+            .form(&form)
+            .send()
+    };
+    let same = |what: &str, recorded: &RawAnswer, status: u16, ct: &str, body: &str| {
+        assert_eq!(status, recorded.status, "{what}");
+        assert_eq!(Some(ct), recorded.header("content-type"), "{what}");
+        let parsed = |b: &str| serde_json::from_str::<Value>(b).ok();
+        match (parsed(body), parsed(&recorded.body)) {
+            (Some(a), Some(b)) => assert_eq!(a, b, "{what}"),
+            _ => assert_eq!(body, recorded.body, "{what}"),
+        }
+    };
+    let root = fixture("answers");
+    let mut checked = 0;
+    for class in [
+        "replication_delay",
+        "rate_limited",
+        "permanent",
+        "fleet_wide",
+        "transient",
+    ] {
+        for file in std::fs::read_dir(root.join(class)).unwrap() {
+            let file = file.unwrap().path();
+            let recorded = RawAnswer::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            let Some(json) = serde_json::from_str::<Value>(&recorded.body)
+                .ok()
+                .filter(|j| j["error"].is_string())
+            else {
+                continue;
+            };
+            let user = "test-recorded@example.com";
+            let mut cfg = config(&[user]);
+            cfg.users.get_mut(user).unwrap().scripted = Some(Scripted {
+                status: recorded.status,
+                error: json["error"].as_str().unwrap().into(),
+                description: json["error_description"].as_str().unwrap().into(),
+            });
+            let emu = start(cfg).await;
+            let answer = post(emu.url(), user).await.unwrap();
+            let status = answer.status().as_u16();
+            let ct = answer.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            same(
+                &file.display().to_string(),
+                &recorded,
+                status,
+                &ct,
+                &answer.text().await.unwrap(),
+            );
+            checked += 1;
+        }
+    }
+    for (fault, name) in [
+        (Fault::Maintenance, "transient/maintenance-503.http"),
+        (Fault::NotReady, "transient/not-ready-420.http"),
+        (Fault::Truncated, "transient/truncated-200.http"),
+        (Fault::ServerError, "transient/unknown-error-500.http"),
+    ] {
+        let recorded =
+            RawAnswer::parse(&std::fs::read_to_string(root.join(name)).unwrap()).unwrap();
+        let user = "test-fault@example.com";
+        let mut cfg = config(&[user]);
+        cfg.faults = vec![(fault, 1.0)];
+        let emu = start(cfg).await;
+        let answer = post(emu.url(), user).await.unwrap();
+        let status = answer.status().as_u16();
+        let ct = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        same(name, &recorded, status, &ct, &answer.text().await.unwrap());
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} recorded answers checked");
+}
