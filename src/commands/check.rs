@@ -5,8 +5,8 @@
 use std::time::SystemTime;
 
 use crate::assertion::MAX_LIFETIME;
-use crate::cli::{CheckArgs, GrantArgs};
-use crate::config::GrantConfig;
+use crate::cli::CheckArgs;
+use crate::config::{GrantConfig, TargetConfig};
 use crate::exit::Exit;
 use crate::input;
 use crate::plan;
@@ -26,14 +26,11 @@ pub async fn run(args: CheckArgs) -> Exit {
 
 async fn check(args: CheckArgs) -> Result<bool, String> {
     let online = args.online.clone();
-    let grant = GrantArgs {
-        format: args.format,
-        target: args.target.clone(),
-        shard: args.shard,
-        ..GrantArgs::defaults(&args.orgs)
-    };
-    let config =
-        GrantConfig::from_args(grant, |var| std::env::var(var).ok()).map_err(|e| e.to_string())?;
+    let env = |var: &str| std::env::var(var).ok();
+    let target = TargetConfig::from_args(args.target.clone(), &env).map_err(|e| e.to_string())?;
+    let mut config = GrantConfig::new(args.orgs.clone(), target);
+    config.format = args.format;
+    config.shard = args.shard;
     let key = config.signer.key();
     crate::say_out!("ok  key        {}: RSA {} bits", key.origin, key.bits);
     match &args.target.cert {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::cli::{DemoArgs, GrantArgs, TargetArgs};
-use crate::config::{GrantConfig, Output};
+use crate::cli::DemoArgs;
+use crate::config::{GrantConfig, Output, TargetConfig};
 use crate::emulator::{self, test_keys, EmulatorConfig, Fault, User};
 use crate::exit::Exit;
 
@@ -80,19 +80,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         emulator.url(),
         out_dir.display()
     );
-    let grant = GrantArgs {
-        target: TargetArgs {
-            client_id: Some(test_keys::CLIENT_ID.to_string()),
-            jwt_key_file: Some(key),
-            instance_url: emulator.url(),
-            ..GrantArgs::defaults(&orgs).target
-        },
-        replication_timeout: Duration::from_secs(60),
-        request_timeout: Duration::from_secs(10),
-        out_dir: out_dir.clone(),
-        ..GrantArgs::defaults(&orgs)
-    };
-    let config = GrantConfig::from_args(grant, |_| None)?;
+    let mut config = GrantConfig::new(orgs, TargetConfig::emulator(&emulator.url(), &key)?);
+    config.policy.replication_budget = Duration::from_secs(60);
+    config.request_timeout = Duration::from_secs(10);
+    config.out_dir = out_dir.clone();
     let stop = crate::stop::Stopper::new();
     stop.on_signals();
     let result = crate::commands::grant::run(config, stop).await;
