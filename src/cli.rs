@@ -146,6 +146,10 @@ pub struct SfArgs {
     /// The Dev Hub the orgs came from, already authorized in sf: recorded so sf treats them as scratch orgs.
     #[arg(long, value_name = "USERNAME")]
     pub dev_hub_username: Option<String>,
+    /// Re-point an sf alias that already names another username (by default it is left as it
+    /// is, with a warning).
+    #[arg(long = "sf-replace-aliases")]
+    pub replace_aliases: bool,
 }
 
 /// `fleetauth token`: one org's access token on stdout.
@@ -274,6 +278,14 @@ pub struct TargetArgs {
         default_value = "https://test.salesforce.com"
     )]
     pub audience: String,
+    /// Also let list rows and token answers name this host (repeatable; `*.acme.com` for a
+    /// domain). Salesforce's own domains and loopback need no flag.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
+    /// Trust the CA certificates in this PEM file too (repeatable), e.g. a TLS-inspecting
+    /// proxy's. NODE_EXTRA_CA_CERTS, SSL_CERT_FILE and SSL_CERT_DIR are honoured as well.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    pub ca_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -390,4 +402,52 @@ impl GrantArgs {
             _ => unreachable!("`fleetauth grant <path>` always parses"),
         }
     }
+}
+
+/// A command line clap rejected: its message on stderr, and with `--json` the same envelope
+/// as any other setup error on stdout, so a pipeline reading stdout is never left empty.
+pub fn usage_error(e: clap::Error) -> crate::exit::Exit {
+    use clap::error::ErrorKind;
+    let _ = e.print();
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            crate::exit::Exit::Usage
+        } else {
+            crate::exit::Exit::Success
+        };
+    }
+    if std::env::args_os().any(|a| a == "--json") {
+        let message = e.kind().as_str().map_or_else(
+            || {
+                e.to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or("usage error")
+                    .to_string()
+            },
+            |kind| {
+                let first = e.to_string();
+                let detail = first
+                    .lines()
+                    .next()
+                    .unwrap_or(kind)
+                    .trim_start_matches("error: ");
+                detail.to_string()
+            },
+        );
+        let mut text = serde_json::to_string_pretty(&crate::error_envelope(
+            crate::exit::Exit::Usage,
+            "UsageError",
+            &message,
+        ))
+        .unwrap_or_default();
+        text.push('\n');
+        crate::say::out_raw(&text);
+    }
+    crate::exit::Exit::Usage
 }

@@ -7,12 +7,13 @@ use std::time::Duration;
 use url::Url;
 
 use crate::assertion::Signer;
-use crate::cli::{GrantArgs, SfArgs};
+use crate::cli::{GrantArgs, SfArgs, TargetArgs};
 use crate::credentials::{self, KeyError};
 use crate::fleet::Limits;
 use crate::input::Format;
 use crate::retry::Policy;
-use crate::urls;
+use crate::tls::Network;
+use crate::urls::{self, HostPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -20,6 +21,8 @@ pub enum ConfigError {
     Usage(String),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// How a run talks to the terminal.
@@ -36,6 +39,8 @@ pub struct GrantConfig {
     pub signer: Signer,
     /// The run's token host (`--instance-url`), the fallback for rows with their own.
     pub host: Url,
+    /// Trust, proxy and the hosts data may name (`--ca-file`, `--allow-host`).
+    pub network: Network,
     pub policy: Policy,
     pub limits: Limits,
     pub request_timeout: Duration,
@@ -53,6 +58,8 @@ pub struct GrantConfig {
 #[derive(Debug, Clone)]
 pub struct SfOptions {
     pub home: PathBuf,
+    /// Re-point sf aliases that already name another username.
+    pub replace_aliases: bool,
     pub alias_prefix: Option<String>,
     pub dev_hub: Option<String>,
 }
@@ -84,6 +91,7 @@ impl SfOptions {
         }
         Ok(Some(Self {
             home,
+            replace_aliases: args.replace_aliases,
             alias_prefix: args.alias_prefix,
             dev_hub: args.dev_hub_username,
         }))
@@ -92,18 +100,136 @@ impl SfOptions {
 
 const MAX_CONCURRENCY: usize = 1024;
 
+/// The library's defaults for a run, in one place: what `fleetauth grant ORGS` does with no
+/// other flag. clap's default values in `cli` are these (a test checks they agree), and the
+/// commands that run a grant themselves (demo, bench, check, token) start from them.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const CONCURRENCY: usize = 8;
+    pub const RATE: f64 = 10.0;
+    pub const REPLICATION_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+    pub const MAX_RETRIES: u32 = 5;
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const FRESH_FOR: Duration = Duration::from_secs(60 * 60);
+    pub const OUT_DIR: &str = "fleetauth-out";
+    pub const INSTANCE_URL: &str = "https://test.salesforce.com";
+    pub const AUDIENCE: &str = "https://test.salesforce.com";
+    /// After a `login rate exceeded`, no request starts for this long.
+    pub const RATE_LIMITED_PAUSE: Duration = Duration::from_secs(5);
+    /// After an interruption, how long requests in flight may finish.
+    pub const GRACE: Duration = Duration::from_secs(3);
+}
+
+/// Who signs and where it goes, validated: the key and consumer key (the signer), the token
+/// host, the audience, the trust store and the hosts data may name.
+#[derive(Debug)]
+pub struct TargetConfig {
+    pub signer: Signer,
+    pub host: Url,
+    pub network: Network,
+}
+
+impl TargetConfig {
+    /// Validate the target flags: consumer key, key (and certificate), host, audience, CAs.
+    pub fn from_args(
+        args: TargetArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let usage = |m: String| ConfigError::Usage(m);
+        let client_id = args
+            .client_id
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| usage("no consumer key: pass --client-id (-i) or set SFDX_CLIENT_ID to the connected app's consumer key".into()))?;
+        let host = urls::token_host(&args.instance_url)
+            .map_err(|e| usage(format!("--instance-url: {e}")))?;
+        let audience = Url::parse(args.audience.trim()).map_err(|e| {
+            usage(format!(
+                "--audience `{}` is not a URL ({e}); scratch orgs use https://test.salesforce.com",
+                args.audience
+            ))
+        })?;
+        let hosts = HostPolicy::new(&args.allow_hosts)
+            .map_err(usage)?
+            .with_host_of(&host);
+        let network = Network::new(&args.ca_files, hosts, env)?;
+        let key = credentials::load_with(
+            args.jwt_key_file.as_deref(),
+            env,
+            args.jwt_key_passphrase_env.as_deref(),
+        )?;
+        if let Some(cert) = &args.cert {
+            let pem = std::fs::read(cert)
+                .map_err(|e| usage(format!("cannot read --cert {}: {e}", cert.display())))?;
+            credentials::check_certificate(&key, &pem, &cert.display().to_string())?;
+        }
+        let signer = Signer::new(key, client_id, urls::display(&audience));
+        Ok(Self {
+            signer,
+            host,
+            network,
+        })
+    }
+}
+
+impl TargetConfig {
+    /// The built-in emulator at `url`, signed with the demo key written to `key_file`.
+    pub fn emulator(url: &str, key_file: &std::path::Path) -> Result<Self, ConfigError> {
+        let args = TargetArgs {
+            client_id: Some(crate::emulator::test_keys::CLIENT_ID.to_string()),
+            jwt_key_file: Some(key_file.to_path_buf()),
+            jwt_key_passphrase_env: None,
+            cert: None,
+            instance_url: url.to_string(),
+            audience: defaults::AUDIENCE.to_string(),
+            allow_hosts: Vec::new(),
+            ca_files: Vec::new(),
+        };
+        Self::from_args(args, &|_| None)
+    }
+}
+
 impl GrantConfig {
+    /// A run of `orgs` against `target` with every other setting at its default.
+    pub fn new(orgs: PathBuf, target: TargetConfig) -> Self {
+        Self {
+            orgs,
+            format: None,
+            signer: target.signer,
+            host: target.host,
+            network: target.network,
+            policy: Policy {
+                replication_budget: defaults::REPLICATION_TIMEOUT,
+                max_retries: defaults::MAX_RETRIES,
+                ..Policy::default()
+            },
+            limits: Limits {
+                concurrency: defaults::CONCURRENCY,
+                rate: defaults::RATE,
+                rate_limited_pause: defaults::RATE_LIMITED_PAUSE,
+                grace: defaults::GRACE,
+            },
+            request_timeout: defaults::REQUEST_TIMEOUT,
+            out_dir: PathBuf::from(defaults::OUT_DIR),
+            report: None,
+            output: Output {
+                quiet: false,
+                json: false,
+            },
+            sf: None,
+            fresh_for: Some(defaults::FRESH_FOR),
+            deadline: None,
+            shard: None,
+        }
+    }
+
+    /// Map `fleetauth grant`'s flags onto the defaults, validating each.
     pub fn from_args(
         args: GrantArgs,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let usage = |m: String| ConfigError::Usage(m);
-        let client_id = args
-            .target
-            .client_id
-            .map(|c| c.trim().to_string())
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| usage("no consumer key: pass --client-id (-i) or set SFDX_CLIENT_ID to the connected app's consumer key".into()))?;
         if !(1..=MAX_CONCURRENCY).contains(&args.concurrency) {
             return Err(usage(format!(
                 "--concurrency {} is out of range; use 1 to {MAX_CONCURRENCY}",
@@ -121,53 +247,51 @@ impl GrantConfig {
                 "--request-timeout must be longer than zero, e.g. 30s".into(),
             ));
         }
-        let host = urls::token_host(&args.target.instance_url)
-            .map_err(|e| usage(format!("--instance-url: {e}")))?;
-        let audience = Url::parse(args.target.audience.trim()).map_err(|e| {
-            usage(format!(
-                "--audience `{}` is not a URL ({e}); scratch orgs use https://test.salesforce.com",
-                args.target.audience
-            ))
-        })?;
+        let target = TargetConfig::from_args(args.target, &env)?;
         let sf = SfOptions::from_args(args.sf, &env)?;
-        let key = credentials::load_with(
-            args.target.jwt_key_file.as_deref(),
-            &env,
-            args.target.jwt_key_passphrase_env.as_deref(),
-        )?;
-        if let Some(cert) = &args.target.cert {
-            let pem = std::fs::read(cert)
-                .map_err(|e| usage(format!("cannot read --cert {}: {e}", cert.display())))?;
-            credentials::check_certificate(&key, &pem, &cert.display().to_string())?;
+        let mut config = Self::new(args.orgs, target);
+        config.format = args.format;
+        config.policy.replication_budget = args.replication_timeout;
+        config.policy.max_retries = args.max_retries;
+        config.limits.concurrency = args.concurrency;
+        config.limits.rate = args.rate;
+        config.request_timeout = args.request_timeout;
+        config.out_dir = args.out_dir;
+        config.report = args.report;
+        config.output = Output {
+            quiet: args.quiet,
+            json: args.json,
+        };
+        config.sf = sf;
+        config.fresh_for = (!args.force).then_some(args.fresh_for);
+        config.deadline = args.deadline;
+        config.shard = args.shard;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// clap's default values are the library's defaults: one set of defaults, not two.
+    #[test]
+    fn the_flags_defaults_are_the_librarys() {
+        let cli = crate::cli::Cli::try_parse_from(["fleetauth", "grant", "orgs.csv"]).unwrap();
+        let crate::cli::Command::Grant(args) = cli.command else {
+            panic!("grant parses as grant");
+        };
+        assert_eq!(args.concurrency, defaults::CONCURRENCY);
+        assert_eq!(args.rate, defaults::RATE);
+        assert_eq!(args.replication_timeout, defaults::REPLICATION_TIMEOUT);
+        assert_eq!(args.max_retries, defaults::MAX_RETRIES);
+        assert_eq!(args.request_timeout, defaults::REQUEST_TIMEOUT);
+        assert_eq!(args.fresh_for, defaults::FRESH_FOR);
+        assert_eq!(args.out_dir, PathBuf::from(defaults::OUT_DIR));
+        assert_eq!(args.target.instance_url, defaults::INSTANCE_URL);
+        if std::env::var_os("SF_AUDIENCE_URL").is_none() {
+            assert_eq!(args.target.audience, defaults::AUDIENCE);
         }
-        let signer = Signer::new(key, client_id, urls::display(&audience));
-        Ok(Self {
-            orgs: args.orgs,
-            format: args.format,
-            signer,
-            host,
-            policy: Policy {
-                replication_budget: args.replication_timeout,
-                max_retries: args.max_retries,
-                ..Policy::default()
-            },
-            limits: Limits {
-                concurrency: args.concurrency,
-                rate: args.rate,
-                rate_limited_pause: Duration::from_secs(5),
-                grace: Duration::from_secs(3),
-            },
-            request_timeout: args.request_timeout,
-            out_dir: args.out_dir,
-            report: args.report,
-            output: Output {
-                quiet: args.quiet,
-                json: args.json,
-            },
-            sf,
-            fresh_for: (!args.force).then_some(args.fresh_for),
-            deadline: args.deadline,
-            shard: args.shard,
-        })
     }
 }

@@ -44,6 +44,8 @@ pub struct OrgList {
     pub source: String,
     pub columns: Vec<String>,
     pub targets: Vec<Target>,
+    /// Entries left out on purpose (a Dev Hub in `sf org list --json`), and why.
+    pub excluded: Vec<(Target, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -119,11 +121,18 @@ fn detect(path: &Path, text: &str) -> Format {
 }
 
 pub fn parse(source_name: &str, text: &str, format: Format) -> Result<OrgList, InputError> {
+    // A byte-order mark (Excel, PowerShell) is not part of the list, whatever its format.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let list = match format {
         Format::Csv => parse_csv(source_name, text)?,
         Format::Json => parse_json(source_name, text)?,
     };
-    let rows: Vec<(Origin, String)> = list.targets.iter().filter_map(check_target).collect();
+    let mut rows: Vec<(Origin, String)> = list.targets.iter().filter_map(check_target).collect();
+    rows.extend(duplicate_aliases(&list.targets));
+    rows.sort_by_key(|(o, _)| match o {
+        Origin::Line(n) => *n,
+        Origin::Entry(n) => *n as u64,
+    });
     if !rows.is_empty() {
         return Err(InputError::Rejected {
             source_name: source_name.to_string(),
@@ -136,6 +145,53 @@ pub fn parse(source_name: &str, text: &str, format: Format) -> Result<OrgList, I
         });
     }
     Ok(list)
+}
+
+/// An alias given to two different usernames names one of them at random: an error, with
+/// both rows.
+fn duplicate_aliases(targets: &[Target]) -> Vec<(Origin, String)> {
+    let mut first: std::collections::HashMap<&str, &Target> = std::collections::HashMap::new();
+    let mut rows = Vec::new();
+    for t in targets {
+        let Some(alias) = t.alias.as_deref() else {
+            continue;
+        };
+        match first.get(alias) {
+            Some(f) if !f.username.eq_ignore_ascii_case(&t.username) => rows.push((
+                t.origin,
+                format!(
+                    "alias {alias:?} is also given to {} on {}; an alias names one org: rename one",
+                    f.username, f.origin
+                ),
+            )),
+            Some(_) => {}
+            None => {
+                first.insert(alias, t);
+            }
+        }
+    }
+    rows
+}
+
+/// Check every row's instance URL against the hosts an assertion may go to: a list that passed
+/// through another system must not be able to send a signed assertion elsewhere.
+pub fn check_hosts(list: &OrgList, hosts: &crate::urls::HostPolicy) -> Result<(), InputError> {
+    let rows: Vec<(Origin, String)> = list
+        .targets
+        .iter()
+        .filter_map(|t| {
+            let url = t.instance_url.as_deref()?;
+            hosts.row_host(url).err().map(|e| (t.origin, e))
+        })
+        .collect();
+    if rows.is_empty() {
+        Ok(())
+    } else {
+        Err(InputError::Rejected {
+            source_name: list.source.clone(),
+            rows,
+        })
+    }
 }
 
 fn check_target(t: &Target) -> Option<(Origin, String)> {
@@ -189,6 +245,24 @@ pub fn check_username(username: &str) -> Result<(), String> {
     if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
         return bad("has a domain without a dot-separated name (like example.com)");
     }
+    if let Some(c) = domain
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-')))
+    {
+        return bad(&format!(
+            "has {c:?} in its domain; a Salesforce username's domain has only letters, digits, dots and hyphens"
+        ));
+    }
+    if let Some(c) = local.chars().find(|c| {
+        matches!(
+            c,
+            '"' | '[' | ']' | ';' | ',' | '<' | '>' | '(' | ')' | ':' | '{' | '}'
+        )
+    }) {
+        return bad(&format!(
+            "contains {c:?}, which a Salesforce username cannot"
+        ));
+    }
     Ok(())
 }
 
@@ -221,6 +295,15 @@ fn csv_error(source_name: &str, e: csv::Error) -> InputError {
 fn non_blank(s: &str) -> Option<String> {
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_string())
+}
+
+/// Undo the quote fleetauth's CSV outputs put before a cell that a spreadsheet would run as a
+/// formula (`'=…`, `'+…`, `'-…`, `'@…`), so failed.csv reads back as it was written.
+fn unneutralize(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => cell,
+    }
 }
 
 fn parse_csv(source_name: &str, text: &str) -> Result<OrgList, InputError> {
@@ -273,7 +356,7 @@ fn parse_csv(source_name: &str, text: &str) -> Result<OrgList, InputError> {
             record: Vec::with_capacity(columns.len()),
         };
         for (i, column) in mapping.iter().enumerate() {
-            let cell = record.get(i).unwrap_or("");
+            let cell = unneutralize(record.get(i).unwrap_or(""));
             // The first matching column wins: `username` beside `SignupUsername` is one value.
             match column {
                 Some(Column::Username) if target.username.is_empty() => {
@@ -293,6 +376,7 @@ fn parse_csv(source_name: &str, text: &str) -> Result<OrgList, InputError> {
         source: source_name.to_string(),
         columns,
         targets,
+        excluded: Vec::new(),
     })
 }
 
@@ -317,8 +401,23 @@ fn parse_json(source_name: &str, text: &str) -> Result<OrgList, InputError> {
                 Value::Object(o) if o.get("records").is_some_and(Value::is_array) => {
                     o["records"].as_array().into_iter().flatten().collect()
                 }
-                Value::Object(o) if o.get("scratchOrgs").is_some_and(Value::is_array) => {
-                    o["scratchOrgs"].as_array().into_iter().flatten().collect()
+                // `sf org list --json`: every array (scratch orgs, JWT and other logins,
+                // sandboxes, Dev Hubs); an org listed twice is one org.
+                Value::Object(o)
+                    if SF_ORG_LIST_ARRAYS
+                        .iter()
+                        .any(|k| o.get(*k).is_some_and(Value::is_array)) =>
+                {
+                    let mut seen = std::collections::HashSet::new();
+                    SF_ORG_LIST_ARRAYS
+                        .iter()
+                        .filter_map(|k| o.get(*k).and_then(Value::as_array))
+                        .flatten()
+                        .filter(|e| {
+                            let name = field(e, Column::Username).map(|u| u.to_lowercase());
+                            name.is_none_or(|n| seen.insert(n))
+                        })
+                        .collect()
                 }
                 // fleetauth's own report.json (or its `--json` envelope): the hand-off.
                 Value::Object(o) if o.get("orgs").is_some_and(Value::is_array) => {
@@ -336,6 +435,7 @@ fn parse_json(source_name: &str, text: &str) -> Result<OrgList, InputError> {
         _ => return Err(unknown("a JSON scalar")),
     };
     let mut targets = Vec::with_capacity(entries.len());
+    let mut excluded = Vec::new();
     for (i, entry) in entries.into_iter().enumerate() {
         let origin = Origin::Entry(i + 1);
         let (username, alias, instance_url) = match entry {
@@ -358,13 +458,21 @@ fn parse_json(source_name: &str, text: &str) -> Result<OrgList, InputError> {
             alias.clone().unwrap_or_default(),
             instance_url.clone().unwrap_or_default(),
         ];
-        targets.push(Target {
+        let target = Target {
             username,
             alias,
             instance_url,
             origin,
             record,
-        });
+        };
+        if entry.get("isDevHub").and_then(Value::as_bool) == Some(true) {
+            excluded.push((
+                target,
+                "a Dev Hub (isDevHub: true), not one of the hub's scratch orgs: left out".into(),
+            ));
+            continue;
+        }
+        targets.push(target);
     }
     Ok(OrgList {
         source: source_name.to_string(),
@@ -372,10 +480,21 @@ fn parse_json(source_name: &str, text: &str) -> Result<OrgList, InputError> {
             .map(String::from)
             .to_vec(),
         targets,
+        excluded,
     })
 }
 
-/// The first key of `entry` (case-insensitive) naming `column`, as a non-blank string.
+/// The arrays of `sf org list --json` (sf-cli.md §2.5), in the order sf prints them.
+const SF_ORG_LIST_ARRAYS: &[&str] = &[
+    "scratchOrgs",
+    "nonScratchOrgs",
+    "other",
+    "sandboxes",
+    "devHubs",
+];
+
+/// The first key of `entry` (case-insensitive) naming `column`, as a non-blank string (a
+/// number, such as an alias `42`, is taken as its text).
 fn field(entry: &Value, column: Column) -> Option<String> {
     let object = entry.as_object()?;
     let names: &[&str] = match column {
@@ -387,8 +506,11 @@ fn field(entry: &Value, column: Column) -> Option<String> {
         object
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(want))
-            .and_then(|(_, v)| v.as_str())
-            .and_then(non_blank)
+            .and_then(|(_, v)| match v {
+                Value::String(s) => non_blank(s),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
     })
 }
 
@@ -597,6 +719,39 @@ mod tests {
                     proptest::prop_assert!(!t.username.starts_with('.'));
                 }
             }
+        }
+
+        #[test]
+        fn every_username_written_is_read_back_and_case_folded_repeats_collapse_once(
+            names in proptest::collection::vec("[a-z][a-z0-9._+-]{0,10}@[a-z]{1,8}\\.(com|org|io)", 1..30),
+            upper in proptest::collection::vec(proptest::bool::ANY, 30),
+            as_json in proptest::bool::ANY,
+        ) {
+            // Some names repeated in another case.
+            let mut written: Vec<String> = names.clone();
+            for (i, name) in names.iter().enumerate() {
+                if upper[i] {
+                    written.push(name.to_uppercase());
+                }
+            }
+            let (text, format) = if as_json {
+                (serde_json::to_string(&written).unwrap(), Format::Json)
+            } else {
+                (written.join("\n") + "\n", Format::Csv)
+            };
+            let list = parse("prop", &text, format).unwrap();
+            let read: Vec<&str> = list.targets.iter().map(|t| t.username.as_str()).collect();
+            proptest::prop_assert_eq!(&read, &written.iter().map(String::as_str).collect::<Vec<_>>());
+            let plan = crate::plan::plan(&list, None, |_| None);
+            let mut distinct: Vec<String> = Vec::new();
+            for w in &written {
+                if !distinct.iter().any(|d| d.eq_ignore_ascii_case(w)) {
+                    distinct.push(w.clone());
+                }
+            }
+            let granted: Vec<&str> = plan.grant.iter().map(|t| t.username.as_str()).collect();
+            proptest::prop_assert_eq!(granted, distinct.iter().map(String::as_str).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(plan.duplicates.len(), written.len() - distinct.len());
         }
 
         #[test]

@@ -18,14 +18,15 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod retry;
+pub mod sanitize;
+pub mod say;
 pub mod secret;
 pub mod sfstate;
 pub mod stop;
 pub mod store;
+pub mod tls;
 pub mod token;
 pub mod urls;
-
-use std::io::Write;
 
 use crate::cli::{Cli, Command};
 use crate::commands::grant::{Finished, SetupError};
@@ -42,10 +43,12 @@ pub async fn run(cli: Cli) -> Exit {
                 json: args.json,
             };
             let ci = commands::grant::CiReports::from_args(&args, |var| std::env::var(var).ok());
+            // Signals first: a run waiting on its list (stdin) must still end on Ctrl-C.
+            let stop = Stopper::new();
+            stop.on_signals();
             let result = async {
                 let config = GrantConfig::from_args(args, |var| std::env::var(var).ok())?;
-                let stop = Stopper::new();
-                stop.on_signals().after(config.deadline);
+                stop.after(config.deadline);
                 commands::grant::run_with(config, &ci, stop).await
             }
             .await;
@@ -67,7 +70,7 @@ pub async fn run(cli: Cli) -> Exit {
             match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
                 Ok(()) => Exit::Success,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    crate::say_err!("error: {e}");
                     Exit::Usage
                 }
             }
@@ -76,54 +79,64 @@ pub async fn run(cli: Cli) -> Exit {
     }
 }
 
-/// Print a run's result (summary on stderr, the `--json` envelope on stdout) and pick the exit code.
+/// Print a run's result (summary on stderr, the `--json` envelope on stdout) and pick the exit
+/// code. `--quiet` drops the summary only: warnings and errors are always printed.
 pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
     match result {
         Ok(finished) => {
             let exit = finished.exit();
             if !output.quiet {
-                eprint!(
-                    "{}",
-                    report::Formatter::format(&report::Table, &finished.report)
-                );
-                for w in &finished.warnings {
-                    eprintln!("warning: {w}");
-                }
+                say::err_raw(&report::Formatter::format(&report::Table, &finished.report));
+            }
+            for w in &finished.warnings {
+                say_err!("warning: {w}");
+            }
+            for e in &finished.errors {
+                say_err!("error: {e}");
             }
             if output.json {
                 let envelope = serde_json::json!({
                     "status": exit as u8,
                     "result": finished.report,
                     "warnings": finished.warnings,
+                    "errors": finished.errors,
                 });
                 print_stdout(&envelope);
             }
             exit
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            say_err!("error: {e}");
+            let (exit, kind) = match &e {
+                SetupError::Config(_) => (Exit::Usage, "ConfigError"),
+                SetupError::Input(_) => (Exit::Usage, "InputError"),
+                SetupError::Store(_) => (Exit::Usage, "StoreError"),
+                SetupError::Client(_) => (Exit::Usage, "ClientError"),
+                SetupError::Sf(_) => (Exit::Usage, "SfStateError"),
+                SetupError::Output(_) => (Exit::Usage, "OutputError"),
+                SetupError::Interrupted => (Exit::Interrupted, "Interrupted"),
+            };
             if output.json {
-                let kind = match &e {
-                    SetupError::Config(_) => "ConfigError",
-                    SetupError::Input(_) => "InputError",
-                    SetupError::Store(_) => "StoreError",
-                    SetupError::Client(_) => "ClientError",
-                    SetupError::Sf(_) => "SfStateError",
-                };
-                print_stdout(&serde_json::json!({
-                    "status": Exit::Usage as u8,
-                    "name": kind,
-                    "message": e.to_string(),
-                    "warnings": [],
-                }));
+                print_stdout(&error_envelope(exit, kind, &e.to_string()));
             }
-            Exit::Usage
+            exit
         }
     }
 }
 
+/// The `--json` envelope of a run that did not start, shaped like sf's error output.
+pub fn error_envelope(exit: Exit, name: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "status": exit as u8,
+        "name": name,
+        "message": message,
+        "exitCode": exit as u8,
+        "warnings": [],
+    })
+}
+
 fn print_stdout(value: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = serde_json::to_writer_pretty(&mut out, value);
-    let _ = writeln!(out);
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    say::out_raw(&text);
 }

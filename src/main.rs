@@ -3,7 +3,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = fleetauth::cli::Cli::parse();
+    let cli = match fleetauth::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return fleetauth::cli::usage_error(e).into(),
+    };
     // File writes (auth files, fsync) run on blocking threads: a few are enough, and every
     // extra thread costs a stack and an allocator arena.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -13,9 +16,12 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            fleetauth::say_err!("error: cannot start the async runtime: {e}");
             return fleetauth::exit::Exit::Usage.into();
         }
     };
-    runtime.block_on(fleetauth::run(cli)).into()
+    let exit = runtime.block_on(fleetauth::run(cli));
+    // A read of stdin cut short by a signal may still be blocked: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    exit.into()
 }

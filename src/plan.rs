@@ -15,6 +15,8 @@ pub struct Plan {
     pub duplicates: Vec<(Target, Origin)>,
     /// Targets authorized recently enough by an earlier run: their auth file and why skipped.
     pub fresh: Vec<(Target, PathBuf, String)>,
+    /// Entries the list itself left out (a Dev Hub), and why.
+    pub excluded: Vec<(Target, String)>,
 }
 
 /// Plan `list`. `fresh` says, for a target, where its still-fresh auth file is and why it
@@ -29,6 +31,7 @@ pub fn plan(
         grant: Vec::with_capacity(list.targets.len()),
         duplicates: Vec::new(),
         fresh: Vec::new(),
+        excluded: list.excluded.clone(),
     };
     for target in &list.targets {
         let key = target.username.to_lowercase();

@@ -60,6 +60,7 @@ impl Progress {
 
     pub fn observe(&mut self, event: &Event) {
         match event {
+            Event::Sending { .. } | Event::Answered { .. } => {}
             Event::Waiting => self.waiting += 1,
             Event::Resumed => self.waiting = self.waiting.saturating_sub(1),
             Event::Retry { .. } => self.retries += 1,
@@ -86,9 +87,12 @@ impl Progress {
         {
             self.last_line = Instant::now();
             let secs = self.started.elapsed().as_secs_f64();
-            eprintln!(
+            crate::say_err!(
                 "fleetauth: {}/{} done, {counts}, {} retries, {:.1} s",
-                self.done, self.total, self.retries, secs
+                self.done,
+                self.total,
+                self.retries,
+                secs
             );
         }
     }
@@ -96,7 +100,7 @@ impl Progress {
     fn say(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
-            None if self.lines => eprintln!("fleetauth: {line}"),
+            None if self.lines => crate::say_err!("fleetauth: {line}"),
             None => {}
         }
     }

@@ -20,10 +20,12 @@ pub enum StopReason {
     },
 }
 
-/// A cancellation token that remembers the first reason it was stopped for.
+/// A cancellation token that remembers the first reason it was stopped for, and a second
+/// one for "stop now" (a second Ctrl-C): no grace for requests in flight.
 #[derive(Debug, Clone, Default)]
 pub struct Stopper {
     token: CancellationToken,
+    now: CancellationToken,
     reason: Arc<OnceLock<StopReason>>,
 }
 
@@ -35,6 +37,12 @@ impl Stopper {
     pub fn stop(&self, reason: StopReason) {
         let _ = self.reason.set(reason);
         self.token.cancel();
+    }
+
+    /// Stop at once: requests in flight are abandoned (the report is still written).
+    pub fn abort(&self) {
+        self.stop(StopReason::Interrupted);
+        self.now.cancel();
     }
 
     pub fn reason(&self) -> Option<&StopReason> {
@@ -49,43 +57,66 @@ impl Stopper {
         self.token.cancelled().await;
     }
 
-    /// Stop on the first SIGINT or SIGTERM.
+    pub async fn aborted(&self) {
+        self.now.cancelled().await;
+    }
+
+    /// SIGINT, SIGTERM or SIGHUP stop the run (requests in flight get their grace); a second
+    /// signal stops it now.
     pub fn on_signals(&self) -> &Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Registered here, before any blocking work starts, so no signal is missed.
+        let kinds = [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+        ];
+        let [mut int, mut term, mut hup] = kinds.map(|k| signal(k).ok());
         let stopper = self.clone();
         tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut term = signal(SignalKind::terminate()).ok();
-            let terminated = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
                     }
                     None => std::future::pending().await,
                 }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                () = terminated => {}
-                () = stopper.stopped() => return,
             }
-            eprintln!(
-                "fleetauth: interrupted; finishing requests in flight, then writing the report"
-            );
-            stopper.stop(StopReason::Interrupted);
+            for second in [false, true] {
+                tokio::select! {
+                    () = recv(&mut int) => {}
+                    () = recv(&mut term) => {}
+                    () = recv(&mut hup) => {}
+                }
+                if second {
+                    crate::say::err("fleetauth: stopping now; writing the report");
+                    stopper.abort();
+                } else {
+                    crate::say::err(
+                        "fleetauth: interrupted; finishing requests in flight (a second Ctrl-C stops now), then writing the report",
+                    );
+                    stopper.stop(StopReason::Interrupted);
+                }
+            }
         });
         self
     }
 
-    /// Stop when `deadline` has passed.
+    /// Stop when `deadline` has passed (at once for a deadline of zero: nothing is sent).
     pub fn after(&self, deadline: Option<Duration>) -> &Self {
         if let Some(limit) = deadline {
+            let passed = move |stopper: &Stopper| {
+                crate::say::err(&format!("fleetauth: --deadline of {} passed; finishing requests in flight, then writing the report", humantime::format_duration(limit)));
+                stopper.stop(StopReason::Deadline(limit));
+            };
+            if limit.is_zero() {
+                passed(self);
+                return self;
+            }
             let stopper = self.clone();
             tokio::spawn(async move {
                 tokio::select! {
-                    () = tokio::time::sleep(limit) => {
-                        eprintln!("fleetauth: --deadline of {} passed; finishing requests in flight, then writing the report", humantime::format_duration(limit));
-                        stopper.stop(StopReason::Deadline(limit));
-                    }
+                    () = tokio::time::sleep(limit) => passed(&stopper),
                     () = stopper.stopped() => {}
                 }
             });

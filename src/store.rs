@@ -4,7 +4,8 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -18,8 +19,19 @@ pub enum StoreError {
     },
     #[error("{path} is not a directory; pick another with --out-dir")]
     NotADir { path: PathBuf },
-    #[error("the output directory {path} is writable by every user (mode {mode:o}); run `chmod 700 {path}` or pick another with --out-dir")]
+    #[error("the output directory {path} is writable by other users (mode {mode:o}), and it receives access tokens; run `chmod 700 {path}` or pick another with --out-dir")]
     WorldWritable { path: PathBuf, mode: u32 },
+    #[error("the output directory {path} belongs to another user (uid {uid}), and it receives access tokens; pick a directory of your own with --out-dir")]
+    NotOwned { path: PathBuf, uid: u32 },
+    #[error("the output directory {path} is a symbolic link; fleetauth writes access tokens only into a real directory: pass the directory it points to with --out-dir")]
+    Symlink { path: PathBuf },
+    #[error("cannot write into the output directory {path}: {error}; fix its permissions or pick another with --out-dir (nothing was sent)")]
+    NotWritable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("another fleetauth run is using the output directory {path}; wait for it to finish, or give this run its own --out-dir (nothing was sent)")]
+    Busy { path: PathBuf },
     #[error("cannot write {path}: {error}")]
     Write {
         path: PathBuf,
@@ -27,22 +39,82 @@ pub enum StoreError {
     },
 }
 
-/// The output directory, checked once.
+/// The output directory, checked once, and held: one run per directory at a time.
 #[derive(Debug, Clone)]
 pub struct OutDir {
     path: PathBuf,
+    /// The advisory lock (`.fleetauth.lock`), released when the last clone is dropped.
+    _lock: Option<std::sync::Arc<fs::File>>,
 }
 
+/// The lock file every run takes in its output directory.
+pub const LOCK_FILE: &str = ".fleetauth.lock";
+
 impl OutDir {
-    /// Create (0700) or open the directory. An existing one must not be world-writable.
+    /// Create (0700) or open the directory and take its lock. An existing one must be a real
+    /// directory of this user that no other user can write; it must be writable.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut dir = Self::open_unlocked(path)?;
+        let lock_path = path.join(LOCK_FILE);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&lock_path)
+            .map_err(|error| StoreError::NotWritable {
+                path: path.to_path_buf(),
+                error,
+            })?;
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let error = std::io::Error::last_os_error();
+            return Err(if error.kind() == std::io::ErrorKind::WouldBlock {
+                StoreError::Busy {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                StoreError::NotWritable {
+                    path: path.to_path_buf(),
+                    error,
+                }
+            });
+        }
+        // A file can be created and removed here: found now, not after every grant was made.
+        tempfile::Builder::new()
+            .prefix(".fleetauth-probe-")
+            .tempfile_in(path)
+            .map_err(|error| StoreError::NotWritable {
+                path: path.to_path_buf(),
+                error,
+            })?;
+        dir._lock = Some(std::sync::Arc::new(file));
+        Ok(dir)
+    }
+
+    /// [`OutDir::open`] without the lock (for readers such as `check`).
+    pub fn open_unlocked(path: &Path) -> Result<Self, StoreError> {
         match fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(StoreError::Symlink {
+                    path: path.to_path_buf(),
+                })
+            }
             Ok(meta) if meta.is_dir() => {
                 let mode = meta.mode() & 0o7777;
-                if mode & 0o002 != 0 {
+                if mode & 0o022 != 0 {
                     return Err(StoreError::WorldWritable {
                         path: path.to_path_buf(),
                         mode,
+                    });
+                }
+                // SAFETY: geteuid has no preconditions.
+                let me = unsafe { libc::geteuid() };
+                if meta.uid() != me {
+                    return Err(StoreError::NotOwned {
+                        path: path.to_path_buf(),
+                        uid: meta.uid(),
                     });
                 }
             }
@@ -62,6 +134,7 @@ impl OutDir {
         }
         Ok(Self {
             path: path.to_path_buf(),
+            _lock: None,
         })
     }
 
@@ -174,7 +247,10 @@ mod tests {
         let file = dir.write_auth("a@x.com", &record()).unwrap();
         assert_eq!(fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
         let leftovers = fs::read_dir(dir.path()).unwrap().count();
-        assert_eq!(leftovers, 1, "temp files left behind");
+        assert_eq!(
+            leftovers, 2,
+            "temp files left behind (the auth file and the lock stay)"
+        );
     }
 
     #[test]
@@ -185,6 +261,29 @@ mod tests {
             OutDir::open(tmp.path()),
             Err(StoreError::WorldWritable { .. })
         ));
+    }
+
+    #[test]
+    fn group_writable_foreign_and_symlinked_out_dirs_are_refused_and_one_run_holds_the_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let group = tmp.path().join("group");
+        fs::create_dir(&group).unwrap();
+        fs::set_permissions(&group, fs::Permissions::from_mode(0o770)).unwrap();
+        assert!(matches!(
+            OutDir::open(&group),
+            Err(StoreError::WorldWritable { .. })
+        ));
+        let real = tmp.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = OutDir::open(&link).unwrap_err();
+        assert!(matches!(err, StoreError::Symlink { .. }), "{err}");
+        let first = OutDir::open(&real).unwrap();
+        let err = OutDir::open(&real).unwrap_err();
+        assert!(matches!(err, StoreError::Busy { .. }), "{err}");
+        drop(first);
+        assert!(OutDir::open(&real).is_ok(), "the lock goes with the run");
     }
 
     #[test]

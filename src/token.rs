@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::sanitize;
 use crate::secret::Secret;
+use crate::urls::{self, HostPolicy};
 
 /// How a failure is handled (`reference/token-endpoint.md` §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -19,7 +21,8 @@ pub enum ErrorKind {
     Permanent,
 }
 
-/// A failed token request, classified. Never holds a token or the assertion.
+/// A failed token request, classified. Never holds a token or the assertion: every text in it
+/// that came from the server went through [`sanitize::excerpt`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantError {
     pub kind: ErrorKind,
@@ -29,11 +32,15 @@ pub struct GrantError {
     /// What to fix, for permanent errors.
     pub hint: Option<String>,
     pub status: Option<u16>,
-    /// This host cannot serve the grant (audience rejected, host unreachable): try the fallback host.
+    /// This host cannot serve the grant (audience rejected, host unreachable, not a token
+    /// endpoint): try the fallback host.
     pub try_fallback: bool,
+    /// Every other org would get the same answer (wrong consumer key, key/certificate mismatch,
+    /// a host that is not a token endpoint, an untrusted certificate): stop the run.
+    pub fleet_wide: bool,
 }
 
-/// A successful grant. The access token is a secret.
+/// A successful grant, every field checked. The access token is a secret.
 #[derive(Debug, Clone)]
 pub struct Grant {
     pub access_token: Secret<String>,
@@ -43,22 +50,44 @@ pub struct Grant {
     pub token_type: Option<String>,
 }
 
+/// One complete HTTP answer from a token host.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    pub status: u16,
+    pub content_type: Option<&'a str>,
+    /// The `Location` header of a redirect.
+    pub location: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// What a successful answer is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    /// The host the assertion went to: a loopback token host may answer with a loopback
+    /// `instance_url` over plain http (the emulator), no other may.
+    pub token_host: &'a Url,
+    pub hosts: &'a HostPolicy,
+}
+
 #[derive(Deserialize)]
 struct SuccessBody {
-    access_token: String,
-    instance_url: String,
-    id: String,
-    token_type: Option<String>,
+    access_token: Option<serde_json::Value>,
+    instance_url: Option<serde_json::Value>,
+    id: Option<serde_json::Value>,
+    token_type: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
 struct ErrorBody {
     error: String,
     #[serde(default)]
-    error_description: String,
+    error_description: Option<serde_json::Value>,
 }
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The fix for an answer that shows the host is no Salesforce token endpoint.
+const NOT_A_TOKEN_ENDPOINT: &str = "this host is not a Salesforce token endpoint: check --instance-url and the list's instance URLs (scratch orgs: https://test.salesforce.com or the org's *.scratch.my.salesforce.com)";
 
 impl GrantError {
     fn new(kind: ErrorKind, code: impl Into<String>, description: impl Into<String>) -> Self {
@@ -69,16 +98,39 @@ impl GrantError {
             hint: None,
             status: None,
             try_fallback: false,
+            fleet_wide: false,
         }
+    }
+
+    /// A permanent error of fleetauth's own making (signing, storing), with its fix.
+    pub fn permanent(code: &str, description: impl Into<String>, hint: &str) -> Self {
+        let mut e = Self::new(ErrorKind::Permanent, code, description);
+        e.hint = Some(hint.to_string());
+        e
+    }
+
+    /// This answer shows the host is not a token endpoint (or must not be trusted with the
+    /// rest of the fleet): permanent, and the same for every org.
+    fn not_a_token_endpoint(mut self, hint: &str) -> Self {
+        self.kind = ErrorKind::Permanent;
+        self.hint = Some(hint.to_string());
+        self.fleet_wide = true;
+        self
     }
 
     pub fn is_420(&self) -> bool {
         self.status == Some(420)
     }
 
-    /// The replication budget ran out: the error is now final, with a hint that says so.
+    /// The answer came from a Salesforce token endpoint (an OAuth error, even a 5xx one, or a
+    /// 420), not from a network failure or an anonymous error page.
+    pub fn from_token_endpoint(&self) -> bool {
+        self.status.is_some() && (self.is_420() || !self.code.starts_with("ERROR_HTTP_"))
+    }
+
+    /// The replication budget ran out: the error is now final (the kind stays
+    /// `replication_delay`, so a reader tells it from a real rejection), with a hint.
     pub fn budget_spent(mut self, budget: Duration) -> Self {
-        self.kind = ErrorKind::Permanent;
         self.hint = Some(format!(
             "still not approved after {}: check that the connected app's Permitted Users is \"Admin approved users are pre-authorized\" with the user's profile or permission set assigned; if it is, the org has not replicated yet: raise --replication-timeout",
             humantime::format_duration(budget)
@@ -99,88 +151,229 @@ impl GrantError {
     }
 }
 
-/// Split the `id` URL (`https://<login>/id/<orgId>/<userId>`) into org id and user id.
-fn ids_from(id: &str) -> Option<(String, String)> {
-    let mut segments = id.trim_end_matches('/').rsplit('/');
-    let user = segments.next()?;
-    let org = segments.next()?;
-    (segments.next() == Some("id") && !org.is_empty() && !user.is_empty())
-        .then(|| (org.to_string(), user.to_string()))
+/// A Salesforce id: 15 or 18 letters and digits.
+fn is_sf_id(s: &str) -> bool {
+    matches!(s.len(), 15 | 18) && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// Classify a complete HTTP answer from the token endpoint.
-pub fn classify(status: u16, body: &[u8]) -> Result<Grant, GrantError> {
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let Some(json) = parsed.filter(serde_json::Value::is_object) else {
-        let text = String::from_utf8_lossy(body);
-        let snippet: String = text
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .chars()
-            .take(120)
-            .collect();
-        let description = match (status, snippet.is_empty()) {
-            (_, true) => "empty body".to_string(),
-            (200, false) => format!("truncated or malformed JSON: {snippet}"),
-            _ => snippet,
-        };
-        let mut e = GrantError::new(
-            ErrorKind::Transient,
-            format!("ERROR_HTTP_{status}"),
-            description,
-        );
+/// Split the `id` URL (`https://<login>/id/<orgId>/<userId>`) into org id and user id.
+fn ids_from(id: &str) -> Option<(String, String)> {
+    let url = Url::parse(id).ok()?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return None;
+    }
+    let mut segments = url.path_segments()?.filter(|s| !s.is_empty());
+    let (Some("id"), Some(org), Some(user), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return None;
+    };
+    (is_sf_id(org) && is_sf_id(user)).then(|| (org.to_string(), user.to_string()))
+}
+
+/// A Salesforce access token: `<15-character org id>!<session>`, printable, of sane length.
+fn is_session_id(token: &str) -> bool {
+    let Some((org, rest)) = token.split_once('!') else {
+        return false;
+    };
+    is_sf_id(org)
+        && org.len() == 15
+        && (8..=4096).contains(&rest.len())
+        && rest.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'.' | b'_' | b'-' | b'~' | b'+' | b'/' | b'=' | b'!')
+        })
+}
+
+/// Check the `instance_url` of a success answer: https (plain http only from a loopback
+/// token host to loopback), a host a data URL may name, nothing but scheme, host and port.
+fn check_instance_url(raw: &str, expect: &Expect<'_>) -> Result<String, String> {
+    let shown = || sanitize::excerpt(raw, 80);
+    let url = Url::parse(raw).map_err(|_| format!("`instance_url` {:?} is not a URL", shown()))?;
+    let scheme_ok = match url.scheme() {
+        "https" => true,
+        "http" => urls::is_loopback(&url) && urls::is_loopback(expect.token_host),
+        _ => false,
+    };
+    if !scheme_ok {
+        return Err(format!(
+            "`instance_url` {:?} is not https; fleetauth sends a token only over https",
+            shown()
+        ));
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(format!(
+            "`instance_url` {:?} carries more than a scheme, host and port",
+            shown()
+        ));
+    }
+    expect
+        .hosts
+        .check(&url)
+        .map_err(|e| format!("`instance_url`: {e}"))?;
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// Classify a complete HTTP answer from the token endpoint. No part of the body is ever quoted
+/// as it came: a body that is not an OAuth answer may hold a token.
+pub fn classify(answer: &Answer<'_>, expect: &Expect<'_>) -> Result<Grant, GrantError> {
+    let status = answer.status;
+    let with_status = |mut e: GrantError| {
         e.status = Some(status);
-        return Err(e);
+        e
+    };
+    if (300..400).contains(&status) {
+        let to = answer
+            .location
+            .and_then(|l| Url::parse(l).or_else(|_| expect.token_host.join(l)).ok())
+            .and_then(|u| u.host_str().map(str::to_string))
+            .map_or_else(
+                || "an unnamed place".to_string(),
+                |h| format!("`{}`", sanitize::excerpt(&h, 80)),
+            );
+        return Err(with_status(
+            GrantError::new(
+                ErrorKind::Permanent,
+                format!("ERROR_HTTP_{status}"),
+                format!("the token host redirects to {to}; an assertion is never sent on to another host"),
+            )
+            .not_a_token_endpoint("point --instance-url (or the list's instance URL) at the Salesforce login host itself, e.g. https://test.salesforce.com, not at a host that redirects"),
+        ));
+    }
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(answer.body).ok();
+    let Some(json) = parsed.filter(serde_json::Value::is_object) else {
+        return Err(with_status(not_json(answer)));
     };
     if let Ok(err) = serde_json::from_value::<ErrorBody>(json.clone()) {
-        let mut e = classify_oauth_error(&err.error, &err.error_description);
+        let description = match &err.error_description {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        let mut e = classify_oauth_error(
+            &sanitize::excerpt(&err.error, 80),
+            &sanitize::excerpt(&description, sanitize::MAX_EXCERPT),
+        );
         if status >= 500 || status == 420 {
             e.kind = ErrorKind::Transient;
             e.hint = None;
+            e.fleet_wide = false;
         }
-        e.status = Some(status);
-        return Err(e);
+        return Err(with_status(e));
     }
     if !(200..300).contains(&status) {
         let mut e = GrantError::new(
             ErrorKind::Transient,
             format!("ERROR_HTTP_{status}"),
-            "unexpected JSON body",
+            "a JSON answer that is not an OAuth error",
         );
         if status < 500 && status != 420 {
-            e.kind = ErrorKind::Permanent;
-            e.hint =
-                Some("the token endpoint answered in an unknown way; check --instance-url".into());
+            e = e.not_a_token_endpoint(NOT_A_TOKEN_ENDPOINT);
         }
-        e.status = Some(status);
-        return Err(e);
+        return Err(with_status(e));
     }
-    let success: SuccessBody = serde_json::from_value(json).map_err(|e| {
-        let mut err = GrantError::new(
-            ErrorKind::Permanent,
-            "unexpected_response",
-            format!("success body without a required field ({e})"),
-        );
-        err.hint = Some("the host is not a Salesforce token endpoint; check --instance-url".into());
-        err.status = Some(status);
-        err
+    validate_success(json, expect).map_err(|why| {
+        with_status(
+            GrantError::new(ErrorKind::Permanent, "unexpected_response", why)
+                .not_a_token_endpoint(NOT_A_TOKEN_ENDPOINT),
+        )
+    })
+}
+
+/// A non-JSON answer: a truncated grant is transient, a maintenance page or a 5xx too; an
+/// HTML page in answer to a POST (404, 405, 501, a login page) means the host is no token
+/// endpoint, which no retry fixes.
+fn not_json(answer: &Answer<'_>) -> GrantError {
+    let status = answer.status;
+    let text = String::from_utf8_lossy(&answer.body[..answer.body.len().min(64 * 1024)]);
+    let html = answer
+        .content_type
+        .is_some_and(|c| c.to_ascii_lowercase().contains("html"))
+        || text.trim_start().starts_with('<');
+    let size = answer.body.len();
+    let description = if size == 0 || text.trim().is_empty() {
+        "empty body".to_string()
+    } else if status == 200 && !html {
+        format!("a success answer that is not valid JSON ({size} bytes, cut short or malformed; not quoted, it may hold a token)")
+    } else {
+        let what = if html {
+            "an HTML page"
+        } else {
+            "a non-JSON body"
+        };
+        match sanitize::html_title(&text).map(|t| sanitize::excerpt(t, 80)) {
+            Some(title) if html => format!("{what} of {size} bytes titled {title:?}"),
+            _ => format!("{what} of {size} bytes"),
+        }
+    };
+    let e = GrantError::new(
+        ErrorKind::Transient,
+        format!("ERROR_HTTP_{status}"),
+        description,
+    );
+    let not_an_endpoint = match status {
+        // The org not ready or in maintenance.
+        420 => false,
+        // A server that does not implement POST here, whatever page it sends.
+        501 => true,
+        // A login page or a portal answering 200 with HTML.
+        200..=299 => html,
+        400..=499 => true,
+        _ => false,
+    };
+    if not_an_endpoint {
+        let mut e = e.not_a_token_endpoint(NOT_A_TOKEN_ENDPOINT);
+        // The org's own host may not serve it yet: the run's host still can.
+        e.try_fallback = true;
+        e
+    } else {
+        e
+    }
+}
+
+fn validate_success(json: serde_json::Value, expect: &Expect<'_>) -> Result<Grant, String> {
+    let body: SuccessBody = serde_json::from_value(json)
+        .map_err(|_| "a success answer of an unknown shape".to_string())?;
+    let text = |v: Option<serde_json::Value>, name: &str| match v {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(serde_json::Value::String(_)) => {
+            Err(format!("a success answer with an empty `{name}`"))
+        }
+        Some(_) => Err(format!("a success answer whose `{name}` is not text")),
+        None => Err(format!("a success answer without `{name}`")),
+    };
+    let token = text(body.access_token, "access_token")?;
+    if !is_session_id(&token) {
+        return Err(format!(
+            "the `access_token` ({} characters, not quoted) is not a Salesforce session id (`<org id>!<session>`)",
+            token.chars().count()
+        ));
+    }
+    let instance_url = check_instance_url(&text(body.instance_url, "instance_url")?, expect)?;
+    let id = text(body.id, "id")?;
+    let (org_id, user_id) = ids_from(&id).ok_or_else(|| {
+        format!(
+            "`id` {:?} is not an identity URL (https://<host>/id/<org id>/<user id>)",
+            sanitize::excerpt(&id, 120)
+        )
     })?;
-    let (org_id, user_id) = ids_from(&success.id).ok_or_else(|| {
-        let mut err = GrantError::new(
-            ErrorKind::Permanent,
-            "unexpected_response",
-            format!("`id` is not an identity URL: {}", success.id),
-        );
-        err.status = Some(status);
-        err
-    })?;
+    let token_type = match body.token_type {
+        Some(serde_json::Value::String(t)) => Some(sanitize::excerpt(&t, 20)),
+        _ => None,
+    };
     Ok(Grant {
-        access_token: Secret::new(success.access_token),
-        instance_url: success.instance_url.trim_end_matches('/').to_string(),
+        access_token: Secret::new(token),
+        instance_url,
         org_id,
         user_id,
-        token_type: success.token_type,
+        token_type,
     })
 }
 
@@ -189,80 +382,135 @@ fn classify_oauth_error(error: &str, description: &str) -> GrantError {
     use ErrorKind::*;
     let code = error.trim().to_ascii_lowercase();
     let desc = description.trim().to_ascii_lowercase();
-    let (kind, hint, fallback): (ErrorKind, &str, bool) = match (code.as_str(), desc.as_str()) {
-        ("invalid_grant", "user hasn't approved this consumer") => (ReplicationDelay, "", false),
-        ("invalid_grant", "login rate exceeded") | ("rate_limit_exceeded", _) => (RateLimited, "", false),
-        ("unknown_error", _) => (Transient, "", false),
+    let (kind, hint, fallback, fleet): (ErrorKind, &str, bool, bool) = match (code.as_str(), desc.as_str()) {
+        ("invalid_grant", "user hasn't approved this consumer") => (ReplicationDelay, "", false, false),
+        ("invalid_grant", "login rate exceeded") | ("rate_limit_exceeded", _) => (RateLimited, "", false, false),
+        ("unknown_error", _) => (Transient, "", false, false),
         ("invalid_grant", "audience is invalid") => (
             Permanent,
             "this host rejects the audience: scratch orgs and sandboxes use https://test.salesforce.com, production orgs and Dev Hubs https://login.salesforce.com (--audience)",
+            true,
             true,
         ),
         ("invalid_grant", "audience validation failed") => (
             Permanent,
             "the aud claim is wrong: scratch orgs and sandboxes use https://test.salesforce.com, production orgs and Dev Hubs https://login.salesforce.com (--audience)",
             false,
+            true,
         ),
         ("invalid_grant", "invalid assertion") => (
             Permanent,
             "the key does not match the certificate uploaded to the connected app, or the consumer key is wrong: check --jwt-key-file against server.crt and --client-id",
             false,
+            true,
         ),
         ("invalid_grant", "expired authorization code") => (
             Permanent,
             "the assertion had already expired on arrival: this machine's clock is wrong; sync it with NTP",
             false,
+            true,
         ),
         ("invalid_grant", "invalid user" | "authentication failure") => (
             Permanent,
             "no such user on this login server: check the username and that the org came from this Dev Hub (--instance-url)",
+            false,
             false,
         ),
         ("invalid_grant", d) if d.contains("ip restricted") => (
             Permanent,
             "the user's profile restricts login IP ranges or hours: allow this machine's IP address in the profile",
             false,
+            false,
         ),
         ("unsupported_grant_type", _) => (
             Permanent,
             "the server did not see a form-encoded JWT bearer grant; a proxy may be rewriting the request",
             false,
+            true,
         ),
         ("invalid_client_id", _) => (
             Permanent,
             "the consumer key is wrong, or the connected app is not in the Dev Hub these orgs came from",
             false,
+            true,
         ),
         ("invalid_app_access", _) => (
             Permanent,
             "the user lacks the connected app's profile or permission set: assign it in the Dev Hub so scratch orgs inherit it",
             false,
+            false,
         ),
-        ("inactive_user", _) => (Permanent, "the user is deactivated: reactivate it or drop it from the list", false),
+        ("inactive_user", _) => (Permanent, "the user is deactivated: reactivate it or drop it from the list", false, false),
         ("inactive_org", _) => (
             Permanent,
             "the org is locked, suspended, deleted or expired: drop it from the list",
+            false,
             false,
         ),
         (_, d) if d.contains("external client app") => (
             Permanent,
             "External Client Apps are not replicated into scratch orgs: use a classic connected app",
             false,
+            true,
         ),
         _ => (
             Permanent,
             "Salesforce rejected the grant; the description above says why",
+            false,
             false,
         ),
     };
     let mut e = GrantError::new(kind, error.trim(), description.trim());
     e.hint = (!hint.is_empty()).then(|| hint.to_string());
     e.try_fallback = fallback;
+    e.fleet_wide = fleet;
     e
 }
 
 /// Classify a request that produced no complete HTTP answer.
 pub fn classify_transport(err: &reqwest::Error) -> GrantError {
+    // The source chain says what happened (refused, reset, DNS, a certificate); it never holds
+    // the request body. It may name a proxy URL: credentials in it are hidden by the excerpt.
+    let mut description = err.to_string();
+    let mut source = std::error::Error::source(err);
+    let mut certificate = None;
+    while let Some(s) = source {
+        // rustls' error arrives wrapped in an io::Error, whose `source` skips it.
+        let tls = s.downcast_ref::<rustls::Error>().or_else(|| {
+            s.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(tls) = tls {
+            if matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            ) {
+                certificate = Some(tls.to_string());
+            }
+        }
+        let text = s.to_string();
+        // However the layers above wrap it, rustls says so in these words.
+        if certificate.is_none() && text.contains("invalid peer certificate") {
+            certificate = text
+                .find("invalid peer certificate")
+                .map(|at| text[at..].to_string());
+        }
+        description.push_str(": ");
+        description.push_str(&text);
+        source = s.source();
+    }
+    let description = sanitize::excerpt(&description, sanitize::MAX_EXCERPT);
+    if let Some(why) = certificate {
+        let mut e = GrantError::new(
+            ErrorKind::Permanent,
+            "untrusted_certificate",
+            sanitize::excerpt(&why, 120),
+        )
+        .not_a_token_endpoint(crate::tls::UNTRUSTED_HINT);
+        e.try_fallback = false;
+        return e;
+    }
     let (code, fallback) = if err.is_timeout() {
         ("timeout", false)
     } else if err.is_connect() {
@@ -272,35 +520,36 @@ pub fn classify_transport(err: &reqwest::Error) -> GrantError {
     } else {
         ("connection_reset", false)
     };
-    // The source chain says what happened (refused, reset, DNS); it never holds the request body.
-    let mut description = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        description.push_str(": ");
-        description.push_str(&s.to_string());
-        source = s.source();
-    }
     let mut e = GrantError::new(ErrorKind::Transient, code, description);
     e.try_fallback = fallback;
     e
 }
 
-/// One pooled HTTP client for the whole run.
+/// The largest answer read from a token host; a real one is under 2 KB.
+const MAX_ANSWER: usize = 256 * 1024;
+
+/// One pooled HTTP client for the whole run: the platform's trust store plus the user's CAs,
+/// the proxy from the environment, and no redirects (an assertion never goes elsewhere).
 #[derive(Debug, Clone)]
 pub struct TokenClient {
     http: reqwest::Client,
+    hosts: HostPolicy,
 }
 
 impl TokenClient {
-    pub fn new(request_timeout: Duration, pool_size: usize) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(request_timeout)
-            .connect_timeout(request_timeout.min(Duration::from_secs(10)))
+    pub fn new(
+        request_timeout: Duration,
+        pool_size: usize,
+        net: &crate::tls::Network,
+    ) -> Result<Self, reqwest::Error> {
+        let http = net
+            .builder(request_timeout)
             .pool_max_idle_per_host(pool_size)
-            .tcp_nodelay(true)
-            .user_agent(concat!("fleetauth/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http })
+        Ok(Self {
+            http,
+            hosts: net.hosts.clone(),
+        })
     }
 
     /// POST one assertion to `endpoint` and classify the answer.
@@ -313,7 +562,7 @@ impl TokenClient {
             ("grant_type", GRANT_TYPE),
             ("assertion", assertion.expose().as_str()),
         ];
-        let response = self
+        let mut response = self
             .http
             .post(endpoint.clone())
             .form(&form)
@@ -321,164 +570,283 @@ impl TokenClient {
             .await
             .map_err(|e| classify_transport(&e))?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| classify_transport(&e))?;
-        classify(status, &body)
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (content_type, location) = (
+            header(reqwest::header::CONTENT_TYPE),
+            header(reqwest::header::LOCATION),
+        );
+        // Read at most MAX_ANSWER bytes: a hostile host cannot make the run hold megabytes.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| classify_transport(&e))? {
+            let room = MAX_ANSWER.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if room <= chunk.len() {
+                break;
+            }
+        }
+        let answer = Answer {
+            status,
+            content_type: content_type.as_deref(),
+            location: location.as_deref(),
+            body: &body,
+        };
+        classify(
+            &answer,
+            &Expect {
+                token_host: endpoint,
+                hosts: &self.hosts,
+            },
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::emulator::answers::RawAnswer;
     use ErrorKind::*;
 
-    fn err(status: u16, error: &str, description: &str) -> GrantError {
-        let body =
-            serde_json::json!({"error": error, "error_description": description}).to_string();
-        classify(status, body.as_bytes()).unwrap_err()
+    fn loopback() -> Url {
+        Url::parse("http://127.0.0.1:9/services/oauth2/token").unwrap()
     }
 
+    fn classify_raw(raw: &RawAnswer) -> Result<Grant, GrantError> {
+        let host = loopback();
+        let hosts = HostPolicy::default();
+        classify(
+            &Answer {
+                status: raw.status,
+                content_type: raw.header("content-type"),
+                location: raw.header("location"),
+                body: raw.body.as_bytes(),
+            },
+            &Expect {
+                token_host: &host,
+                hosts: &hosts,
+            },
+        )
+    }
+
+    fn answer(status: u16, body: &str) -> Result<Grant, GrantError> {
+        classify_raw(&RawAnswer {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.into(),
+        })
+    }
+
+    fn success(token: &str, instance: &str, id: &str) -> Result<Grant, GrantError> {
+        answer(
+            200,
+            &serde_json::json!({"access_token": token, "instance_url": instance, "id": id})
+                .to_string(),
+        )
+    }
+
+    const TOKEN: &str =
+        "00Dxx0000001gPL!AR8AQJXg5oj8jXSgxJfA0lBog.39AsX.LVpxezPwuX5VAIrrbbHMuol7GQxnMe";
+    const ID: &str = "https://test.salesforce.com/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS";
+
+    /// Every recorded answer in fixtures/answers is classified as its directory says.
     #[test]
-    fn every_catalogue_row_is_classified_as_the_reference_says() {
-        let table: &[(u16, &str, &str, ErrorKind)] = &[
-            (
-                400,
-                "invalid_grant",
-                "user hasn't approved this consumer",
-                ReplicationDelay,
-            ),
-            (
-                400,
-                "invalid_grant",
-                "  User Hasn't Approved This Consumer ",
-                ReplicationDelay,
-            ),
-            (400, "invalid_grant", "audience is invalid", Permanent),
-            (
-                400,
-                "invalid_grant",
-                "Audience validation failed",
-                Permanent,
-            ),
-            (400, "invalid_grant", "invalid assertion", Permanent),
-            (
-                400,
-                "invalid_grant",
-                "expired authorization code",
-                Permanent,
-            ),
-            (400, "invalid_grant", "invalid user", Permanent),
-            (400, "invalid_grant", "authentication failure", Permanent),
-            (400, "invalid_grant", "ip restricted", Permanent),
-            (
-                400,
-                "invalid_grant",
-                "IP restricted or invalid login hours",
-                Permanent,
-            ),
-            (400, "invalid_grant", "login rate exceeded", RateLimited),
-            (
-                400,
-                "unsupported_grant_type",
-                "grant type not supported",
-                Permanent,
-            ),
-            (
-                400,
-                "invalid_client_id",
-                "client identifier invalid",
-                Permanent,
-            ),
-            (
-                400,
-                "invalid_app_access",
-                "user is not admin approved to access this app",
-                Permanent,
-            ),
-            (
-                400,
-                "invalid_request",
-                "External client app is not installed in this org",
-                Permanent,
-            ),
-            (400, "inactive_user", "user is inactive", Permanent),
-            (400, "inactive_org", "org is inactive", Permanent),
-            (400, "rate_limit_exceeded", "too many logins", RateLimited),
-            (500, "unknown_error", "retry your request", Transient),
-            (
-                400,
-                "invalid_grant",
-                "something nobody documented",
-                Permanent,
-            ),
-        ];
-        for &(status, error, description, kind) in table {
-            let e = err(status, error, description);
-            assert_eq!(e.kind, kind, "{error}/{description}");
-            assert_eq!(e.status, Some(status));
-            if kind == Permanent {
-                assert!(
-                    e.hint.as_deref().is_some_and(|h| !h.is_empty()),
-                    "no hint for {error}/{description}"
-                );
+    fn every_recorded_answer_is_classified_as_the_reference_says() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/answers");
+        let mut seen = 0;
+        for class in std::fs::read_dir(&root).unwrap() {
+            let class = class.unwrap().path();
+            if !class.is_dir() {
+                continue;
+            }
+            let name = class.file_name().unwrap().to_string_lossy().to_string();
+            for file in std::fs::read_dir(&class).unwrap() {
+                let file = file.unwrap().path();
+                let raw = RawAnswer::parse(&std::fs::read_to_string(&file).unwrap())
+                    .unwrap_or_else(|| panic!("{} does not parse", file.display()));
+                let e = classify_raw(&raw).expect_err("no recorded answer is a grant");
+                let what = format!("{}: {e:?}", file.display());
+                assert_eq!(e.status, Some(raw.status), "{what}");
+                match name.as_str() {
+                    "replication_delay" => assert_eq!(e.kind, ReplicationDelay, "{what}"),
+                    "rate_limited" => assert_eq!(e.kind, RateLimited, "{what}"),
+                    "transient" => {
+                        assert_eq!(e.kind, Transient, "{what}");
+                        assert!(!e.fleet_wide, "{what}");
+                    }
+                    "permanent" => {
+                        assert_eq!(e.kind, Permanent, "{what}");
+                        assert!(!e.fleet_wide, "{what}");
+                    }
+                    "fleet_wide" => {
+                        assert_eq!(e.kind, Permanent, "{what}");
+                        assert!(e.fleet_wide, "{what}");
+                    }
+                    other => panic!("unknown class directory {other}"),
+                }
+                if e.kind == Permanent {
+                    assert!(
+                        e.hint.as_deref().is_some_and(|h| !h.is_empty()),
+                        "no hint: {what}"
+                    );
+                }
+                seen += 1;
             }
         }
-        assert!(err(400, "invalid_grant", "audience is invalid").try_fallback);
-        assert!(err(400, "invalid_client_id", "client identifier invalid")
-            .hint
-            .unwrap()
-            .contains("consumer key is wrong"));
+        assert!(seen >= 30, "only {seen} recorded answers");
     }
 
     #[test]
-    fn non_json_and_server_errors_are_transient() {
-        for (status, body) in [
-            (420, "<!DOCTYPE HTML><html>maintenance</html>"),
-            (503, "<html>Service Unavailable</html>"),
-            (500, ""),
-            (502, "Bad gateway"),
-            (
-                200,
-                r#"{"access_token":"00D!abc","instance_url":"https://x.my.sal"#,
-            ),
-        ] {
-            let e = classify(status, body.as_bytes()).unwrap_err();
-            assert_eq!(e.kind, Transient, "{status} {body}");
-            assert_eq!(e.code, format!("ERROR_HTTP_{status}"));
-        }
-        assert!(classify(420, b"<html/>").unwrap_err().is_420());
+    fn matching_is_trimmed_and_case_insensitive() {
+        let e = answer(
+            400,
+            r#"{"error":"invalid_grant","error_description":"  User Hasn't Approved This Consumer "}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ReplicationDelay);
+        let e = answer(
+            400,
+            r#"{"error":"invalid_grant","error_description":"audience is invalid"}"#,
+        )
+        .unwrap_err();
+        assert!(e.try_fallback && e.fleet_wide);
         // A JSON error on a 5xx is transient whatever its code.
-        assert_eq!(
-            err(503, "invalid_grant", "invalid assertion").kind,
-            Transient
-        );
+        let e = answer(
+            503,
+            r#"{"error":"invalid_grant","error_description":"invalid assertion"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, Transient);
+        assert!(!e.fleet_wide);
     }
 
     #[test]
-    fn success_needs_only_token_instance_and_id() {
-        let body = br#"{"access_token":"00Dxx!AR8","instance_url":"https://acme.my.salesforce.com/","id":"https://test.salesforce.com/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS","extra":1}"#;
-        let g = classify(200, body).unwrap();
+    fn success_needs_a_session_id_an_allowed_instance_and_an_identity_url() {
+        let g = success(TOKEN, "https://acme.my.salesforce.com/", ID).unwrap();
         assert_eq!(g.org_id, "00Dxx0000001gPLEAY");
         assert_eq!(g.user_id, "005xx000001SwiUAAS");
         assert_eq!(g.instance_url, "https://acme.my.salesforce.com");
-        assert_eq!(g.token_type, None);
-        let missing =
-            classify(200, br#"{"access_token":"x","id":"https://h/id/a/b"}"#).unwrap_err();
-        assert_eq!(missing.kind, Permanent);
-        let bad_id = classify(
+        let bad = |token: &str, instance: &str, id: &str| {
+            let e = success(token, instance, id).unwrap_err();
+            assert_eq!(e.code, "unexpected_response", "{e:?}");
+            assert!(e.fleet_wide && e.kind == Permanent, "{e:?}");
+            assert!(!e.description.contains("AR8AQ"), "{e:?}");
+            e
+        };
+        bad("", "https://acme.my.salesforce.com", ID);
+        bad("x", "https://acme.my.salesforce.com", ID);
+        bad(
+            "not a token with spaces!!!!!!!!!!",
+            "https://acme.my.salesforce.com",
+            ID,
+        );
+        let e = bad(TOKEN, "http://evil.example.com", ID);
+        assert!(e.description.contains("not https"), "{e:?}");
+        bad(TOKEN, "javascript:alert(1)", ID);
+        let e = bad(TOKEN, "https://evil.example.com", ID);
+        assert!(e.description.contains("not a Salesforce domain"), "{e:?}");
+        bad(TOKEN, "https://user:pw@acme.my.salesforce.com", ID);
+        bad(TOKEN, "http://acme.my.salesforce.com", ID);
+        bad(TOKEN, "https://acme.my.salesforce.com", "nope");
+        bad(TOKEN, "https://acme.my.salesforce.com", "https://h/id/a/b");
+        // Loopback over plain http only from a loopback token host (the emulator).
+        assert!(success(TOKEN, "http://127.0.0.1:9", ID).is_ok());
+        // Missing fields and wrong types.
+        let e = answer(200, r#"{"access_token":"x","id":"https://h/id/a/b"}"#).unwrap_err();
+        assert_eq!(e.code, "unexpected_response");
+        let e = answer(
             200,
-            br#"{"access_token":"x","instance_url":"https://h","id":"nope"}"#,
+            r#"{"access_token":1,"instance_url":"https://a.salesforce.com","id":"x"}"#,
         )
         .unwrap_err();
-        assert_eq!(bad_id.code, "unexpected_response");
+        assert_eq!(e.code, "unexpected_response");
+    }
+
+    #[test]
+    fn no_answer_is_ever_quoted_with_a_token_in_it() {
+        for (status, ct, body) in [
+            (
+                200,
+                "application/json",
+                format!(r#"{{"access_token":"{TOKEN}","instance_url":"https://x.my.sal"#),
+            ),
+            (
+                200,
+                "text/html",
+                format!("<html><title>{TOKEN}</title></html>"),
+            ),
+            (
+                200,
+                "application/json",
+                format!(r#"{{"access_token":"{TOKEN}"}} trailing"#),
+            ),
+            (
+                400,
+                "application/json",
+                format!(r#"{{"error":"invalid_grant","error_description":"bad {TOKEN}"}}"#),
+            ),
+            (500, "text/plain", format!("oops {TOKEN}")),
+        ] {
+            let e = classify_raw(&RawAnswer {
+                status,
+                headers: vec![("Content-Type".into(), ct.into())],
+                body,
+            })
+            .unwrap_err();
+            let all = format!("{} {} {:?}", e.code, e.description, e.hint);
+            assert!(!all.contains("AR8AQ"), "{all}");
+        }
+    }
+
+    #[test]
+    fn server_text_is_capped_and_escaped() {
+        let huge = "x ".repeat(5_000_000);
+        let e = answer(
+            400,
+            &serde_json::json!({"error": "invalid_grant", "error_description": huge}).to_string(),
+        )
+        .unwrap_err();
+        assert!(e.description.chars().count() <= sanitize::MAX_EXCERPT + 1);
+        let e = answer(
+            400,
+            r#"{"error":"invalid_grant","error_description":"\u001b[2J\u001b[31mpwned"}"#,
+        )
+        .unwrap_err();
+        assert!(!e.description.contains('\u{1b}'), "{:?}", e.description);
+    }
+
+    #[test]
+    fn a_redirect_is_permanent_and_names_where_it_pointed() {
+        let e = classify_raw(&RawAnswer {
+            status: 308,
+            headers: vec![("Location".into(), "https://collector.evil.example/x".into())],
+            body: String::new(),
+        })
+        .unwrap_err();
+        assert!(e.fleet_wide && e.kind == Permanent);
+        assert!(e.description.contains("collector.evil.example"), "{e:?}");
     }
 
     #[test]
     fn exhausted_and_budget_errors_explain_themselves() {
-        let e = err(400, "invalid_grant", "user hasn't approved this consumer")
-            .budget_spent(Duration::from_secs(300));
-        assert_eq!(e.kind, Permanent);
+        let e = answer(
+            400,
+            r#"{"error":"invalid_grant","error_description":"user hasn't approved this consumer"}"#,
+        )
+        .unwrap_err()
+        .budget_spent(Duration::from_secs(300));
+        assert_eq!(
+            e.kind, ReplicationDelay,
+            "the kind tells it from a rejection"
+        );
         assert!(e.hint.unwrap().contains("5m"));
-        let e = classify(420, b"<html/>").unwrap_err().retries_exhausted();
-        assert!(e.hint.unwrap().contains("maintenance"));
+        let e = classify_raw(&RawAnswer::parse(crate::emulator::answers::NOT_READY).unwrap())
+            .unwrap_err();
+        assert!(e.is_420());
+        assert!(e.retries_exhausted().hint.unwrap().contains("maintenance"));
     }
 }

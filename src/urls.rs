@@ -1,6 +1,30 @@
-//! The one rule for token hosts: `https://` anywhere, plain `http://` only to loopback.
+//! Where a signed assertion, and later a token, may go. Two rules, kept in this one place:
+//! - the scheme: `https://` anywhere, plain `http://` only to loopback;
+//! - the host of a URL that came from *data* (a list row's instance URL, a token answer's
+//!   `instance_url` and `id`): a Salesforce domain, loopback, or a host the user named with
+//!   `--allow-host`. `--instance-url` is the user's own explicit choice and skips this rule.
 
 use url::{Host, Url};
+
+/// The domains Salesforce serves logins and instances from, matched as a suffix on a label
+/// boundary. sfdx-core's `SfdcUrl.isSalesforceDomain()` allowlists the first four; Government
+/// Cloud Plus serves from `.mil` domains, and the Alibaba-hosted China region from its own.
+/// Experience Cloud sites (`*.my.site.com`, custom domains) are not here: name them with
+/// `--allow-host`.
+pub const SALESFORCE_DOMAINS: &[&str] = &[
+    "salesforce.com",
+    "force.com",
+    "cloudforce.com",
+    "salesforceliveagent.com",
+    // Government Cloud Plus.
+    "salesforce.mil",
+    "force.mil",
+    "cloudforce.mil",
+    "crmforce.mil",
+    // The China region (Alibaba Cloud).
+    "sfcrmproducts.cn",
+    "sfcrmapps.cn",
+];
 
 /// Parse a token host (the `--instance-url` or a row's instance URL), enforcing the scheme rule.
 pub fn token_host(raw: &str) -> Result<Url, String> {
@@ -18,10 +42,13 @@ pub fn token_host(raw: &str) -> Result<Url, String> {
     if url.host().is_none() {
         return Err(format!("`{raw}` has no host"));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("a token host URL must not carry a user name or password".into());
+    }
     Ok(url)
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
@@ -30,11 +57,103 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// Is `host` (a DNS name) one of Salesforce's domains or below one?
+pub fn is_salesforce_domain(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    SALESFORCE_DOMAINS.iter().any(|d| {
+        host.strip_suffix(d)
+            .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+    })
+}
+
+/// The hosts a URL from data may name: Salesforce's, loopback, and the user's `--allow-host`s.
+#[derive(Debug, Clone, Default)]
+pub struct HostPolicy {
+    /// Lower-cased host names (exact) or `.suffix` entries (a domain and everything below it).
+    allowed: Vec<String>,
+}
+
+impl HostPolicy {
+    /// Build from `--allow-host` values: `host`, `host:port` is refused (hosts only), and a
+    /// leading `*.` or `.` allows every host below the domain.
+    pub fn new(allow: &[String]) -> Result<Self, String> {
+        let mut allowed = Vec::with_capacity(allow.len());
+        for raw in allow {
+            let h = raw.trim().to_ascii_lowercase();
+            let (wild, name) = match h.strip_prefix("*.").or_else(|| h.strip_prefix('.')) {
+                Some(rest) => (true, rest.to_string()),
+                None => (false, h.clone()),
+            };
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+            if !valid {
+                return Err(format!(
+                    "--allow-host {raw:?} is not a host name; give a name like sso.acme.com, or *.acme.com for every host below acme.com (no scheme, port or path)"
+                ));
+            }
+            allowed.push(if wild { format!(".{name}") } else { name });
+        }
+        Ok(Self { allowed })
+    }
+
+    /// Also allow the host of `url`: the user named it explicitly (`--instance-url`), so
+    /// answers naming it are as trusted as the flag.
+    pub fn with_host_of(mut self, url: &Url) -> Self {
+        if let Some(Host::Domain(d)) = url.host() {
+            if !is_salesforce_domain(d) {
+                self.allowed.push(d.to_ascii_lowercase());
+            }
+        }
+        self
+    }
+
+    fn allows_name(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.allowed.iter().any(|a| match a.strip_prefix('.') {
+            Some(domain) => host == domain || host.ends_with(a.as_str()),
+            None => host == *a,
+        })
+    }
+
+    /// Check a URL that came from data: scheme rule, then the host rule. `Err` says why, and
+    /// how to allow it.
+    pub fn check(&self, url: &Url) -> Result<(), String> {
+        if is_loopback(url) {
+            return Ok(());
+        }
+        match url.host() {
+            Some(Host::Domain(d)) if is_salesforce_domain(d) || self.allows_name(d) => Ok(()),
+            Some(host) => Err(format!(
+                "host `{host}` is not a Salesforce domain ({}); a signed assertion goes only to Salesforce: if this host really is your org's login server, name it with --allow-host {host}",
+                SALESFORCE_DOMAINS
+                    .iter()
+                    .take(3)
+                    .map(|d| format!("*.{d}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            None => Err("the URL has no host".into()),
+        }
+    }
+
+    /// A list row's instance URL: parsed as a token host, and on a host a data URL may name.
+    pub fn row_host(&self, raw: &str) -> Result<Url, String> {
+        let url = token_host(raw)?;
+        self.check(&url).map(|()| url)
+    }
+}
+
 /// `<host>/services/oauth2/token`, whatever path the host URL carried.
 pub fn token_endpoint(host: &Url) -> Url {
     let mut url = host.clone();
     url.set_path("/services/oauth2/token");
     url.set_query(None);
+    url.set_fragment(None);
     url
 }
 
@@ -51,6 +170,7 @@ mod tests {
     fn https_is_accepted_everywhere() {
         assert!(token_host("https://test.salesforce.com").is_ok());
         assert!(token_host("https://acme.scratch.my.salesforce.com/").is_ok());
+        assert!(token_host("https://user:pw@test.salesforce.com").is_err());
     }
 
     #[test]
@@ -68,10 +188,62 @@ mod tests {
 
     #[test]
     fn endpoint_replaces_any_path() {
-        let host = token_host("https://x.my.salesforce.com/some/path?q=1").unwrap();
+        let host = token_host("https://x.my.salesforce.com/some/path?q=1#f").unwrap();
         assert_eq!(
             token_endpoint(&host).as_str(),
             "https://x.my.salesforce.com/services/oauth2/token"
         );
+    }
+
+    #[test]
+    fn salesforce_domains_match_on_a_label_boundary() {
+        for ok in [
+            "test.salesforce.com",
+            "login.salesforce.com",
+            "acme.scratch.my.salesforce.com",
+            "acme--uat.sandbox.my.salesforce.com",
+            "cs42.salesforce.com",
+            "acme.my.salesforce.mil",
+            "na1.force.com",
+            "SALESFORCE.COM.",
+            "acme.my.sfcrmproducts.cn",
+        ] {
+            assert!(is_salesforce_domain(ok), "{ok}");
+        }
+        for bad in [
+            "evil.com",
+            "notsalesforce.com",
+            "salesforce.com.evil.com",
+            "evilforce.com",
+            "my-salesforce.com",
+            "force.community",
+        ] {
+            assert!(!is_salesforce_domain(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn data_urls_go_only_to_salesforce_loopback_or_allowed_hosts() {
+        let none = HostPolicy::default();
+        assert!(none
+            .row_host("https://acme.scratch.my.salesforce.com")
+            .is_ok());
+        assert!(none.row_host("http://127.0.0.1:9999").is_ok());
+        let err = none.row_host("https://evil.example.com").unwrap_err();
+        assert!(
+            err.contains("--allow-host evil.example.com"),
+            "the error says how to allow it: {err}"
+        );
+        assert!(none.row_host("https://10.1.2.3").is_err());
+        let some = HostPolicy::new(&["sso.acme.com".into(), "*.partner.io".into()]).unwrap();
+        assert!(some.row_host("https://sso.acme.com").is_ok());
+        assert!(some.row_host("https://SSO.acme.com/x").is_ok());
+        assert!(some.row_host("https://x.sso.acme.com").is_err());
+        assert!(some.row_host("https://a.b.partner.io").is_ok());
+        assert!(some.row_host("https://partner.io").is_ok());
+        assert!(some.row_host("https://evilpartner.io").is_err());
+        for bad in ["https://x.com", "x.com:443", "", "a..b", "*.", "a/b"] {
+            assert!(HostPolicy::new(&[bad.into()]).is_err(), "{bad}");
+        }
     }
 }

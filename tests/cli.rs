@@ -10,12 +10,16 @@ mod failures;
 mod grant;
 #[path = "cli/handoff.rs"]
 mod handoff;
+#[path = "cli/hostile.rs"]
+mod hostile;
 #[path = "cli/input.rs"]
 mod input;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/sf_cli.rs"]
 mod sf_cli;
+#[path = "cli/trust.rs"]
+mod trust;
 
 use serde_json::Value;
 

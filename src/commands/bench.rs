@@ -84,7 +84,7 @@ pub async fn run(args: BenchArgs) -> Exit {
     match bench(args).await {
         Ok(exit) => exit,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::say_err!("error: {e:#}");
             Exit::Usage
         }
     }
@@ -191,9 +191,9 @@ async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
         "grantedExactlyOnce": granted_once,
     });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&figures)?);
+        crate::say_out!("{}", serde_json::to_string_pretty(&figures)?);
     } else {
-        println!(
+        crate::say_out!(
             "orgs {n}, latency {} ms, concurrency {}, rate {}/s{}",
             args.latency.as_millis(),
             args.concurrency,
@@ -204,50 +204,52 @@ async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
                 ""
             }
         );
-        println!(
+        crate::say_out!(
             "wall            {:>10.2} s   floor T* {:.2} s   wall/T* {:.3}",
             wall.as_secs_f64(),
             floor,
             wall.as_secs_f64() / floor
         );
-        println!(
+        crate::say_out!(
             "authorized      {:>10}     failed {}   {:.0} grants/s",
             summary.authorized,
             summary.failed,
             summary.authorized as f64 / wall.as_secs_f64()
         );
-        println!(
+        crate::say_out!(
             "requests        {:>10}     {:.3} per org, {} retries",
             stats.requests,
             stats.requests as f64 / n as f64,
             retries
         );
-        println!(
+        crate::say_out!(
             "client CPU      {:>10.3} s   {:.3} ms per grant",
             client_cpu.as_secs_f64(),
             client_cpu.as_secs_f64() * 1000.0 / summary.authorized.max(1) as f64
         );
-        println!(
+        crate::say_out!(
             "emulator CPU    {:>10.3} s   busy {:.0}% of one core (its own thread)",
             emulator_cpu.as_secs_f64(),
             100.0 * emulator_cpu.as_secs_f64() / wall.as_secs_f64()
         );
-        println!(
+        crate::say_out!(
             "peak RSS        {:>10.1} MB  (client and emulator, one process)",
             peak_rss as f64 / 1_048_576.0
         );
-        println!(
+        crate::say_out!(
             "peak in flight  {:>10}     peak requests in a second {}",
-            stats.peak_in_flight, stats.peak_requests_per_second
+            stats.peak_in_flight,
+            stats.peak_requests_per_second
         );
         if args.soak {
-            println!("faults injected {:?}", stats.faults);
-            println!(
+            crate::say_out!("faults injected {:?}", stats.faults);
+            crate::say_out!(
                 "rate limited    {:>10}     replication waits {}",
-                figures["rateLimitedAnswers"], figures["replicationAnswers"]
+                figures["rateLimitedAnswers"],
+                figures["replicationAnswers"]
             );
         }
-        println!(
+        crate::say_out!(
             "granted exactly once: {}",
             if granted_once { "yes" } else { "NO" }
         );

@@ -5,8 +5,8 @@
 use std::time::SystemTime;
 
 use crate::assertion::MAX_LIFETIME;
-use crate::cli::{CheckArgs, GrantArgs};
-use crate::config::GrantConfig;
+use crate::cli::CheckArgs;
+use crate::config::{GrantConfig, TargetConfig};
 use crate::exit::Exit;
 use crate::input;
 use crate::plan;
@@ -18,7 +18,7 @@ pub async fn run(args: CheckArgs) -> Exit {
         Ok(true) => Exit::Success,
         Ok(false) => Exit::Usage,
         Err(message) => {
-            println!("NOT READY  {message}");
+            crate::say_out!("NOT READY  {message}");
             Exit::Usage
         }
     }
@@ -26,36 +26,37 @@ pub async fn run(args: CheckArgs) -> Exit {
 
 async fn check(args: CheckArgs) -> Result<bool, String> {
     let online = args.online.clone();
-    let grant = GrantArgs {
-        format: args.format,
-        target: args.target.clone(),
-        shard: args.shard,
-        ..GrantArgs::defaults(&args.orgs)
-    };
-    let config =
-        GrantConfig::from_args(grant, |var| std::env::var(var).ok()).map_err(|e| e.to_string())?;
+    let env = |var: &str| std::env::var(var).ok();
+    let target = TargetConfig::from_args(args.target.clone(), &env).map_err(|e| e.to_string())?;
+    let mut config = GrantConfig::new(args.orgs.clone(), target);
+    config.format = args.format;
+    config.shard = args.shard;
     let key = config.signer.key();
-    println!("ok  key        {}: RSA {} bits", key.origin, key.bits);
+    crate::say_out!("ok  key        {}: RSA {} bits", key.origin, key.bits);
     match &args.target.cert {
-        Some(cert) => println!("ok  certificate {}: matches the key", cert.display()),
-        None => println!(
+        Some(cert) => crate::say_out!("ok  certificate {}: matches the key", cert.display()),
+        None => crate::say_out!(
             "--  certificate not checked (pass --cert server.crt to check the key against it)"
         ),
     }
-    println!(
+    crate::say_out!(
         "ok  token host {} (fallback for rows with their own instance URL)",
         urls::token_endpoint(&config.host)
     );
-    println!("ok  audience   {}", config.signer.audience());
+    crate::say_out!("ok  audience   {}", config.signer.audience());
 
     let list = input::read(&config.orgs, config.format).map_err(|e| e.to_string())?;
+    input::check_hosts(&list, &config.network.hosts).map_err(|e| e.to_string())?;
+    for note in config.network.notes.iter().chain(&config.network.warnings) {
+        crate::say_out!("--  trust      {note}");
+    }
     let plan = plan::plan(&list, config.shard, |_| None);
     let with_url = plan
         .grant
         .iter()
         .filter(|t| t.instance_url.is_some())
         .count();
-    println!(
+    crate::say_out!(
         "ok  list       {}: {} rows, {} orgs to grant{}, {} repeated, {} with their own instance URL",
         list.source,
         list.targets.len(),
@@ -65,14 +66,16 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
         with_url
     );
     for (t, first) in &plan.duplicates {
-        println!(
+        crate::say_out!(
             "    {}:{}: {} repeats {first}",
-            list.source, t.origin, t.username
+            list.source,
+            t.origin,
+            t.username
         );
     }
     if let Some(first) = plan.grant.first() {
         let claims = config.signer.claims(&first.username, SystemTime::now());
-        println!(
+        crate::say_out!(
             "ok  claims     for the first org (signed afresh per attempt, exp = now + {} s):\n    {}",
             MAX_LIFETIME.as_secs(),
             serde_json::to_string(&claims).unwrap_or_default()
@@ -80,34 +83,36 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
     }
 
     let Some(username) = online else {
-        println!("READY  (nothing was sent; --online USERNAME tries one real grant)");
+        crate::say_out!("READY  (nothing was sent; --online USERNAME tries one real grant)");
         return Ok(true);
     };
     input::check_username(&username)?;
-    let client = TokenClient::new(config.request_timeout, 1).map_err(|e| e.to_string())?;
+    let client =
+        TokenClient::new(config.request_timeout, 1, &config.network).map_err(|e| e.to_string())?;
     let assertion = config.signer.sign(&username).map_err(|e| e.to_string())?;
     match client
         .request(&urls::token_endpoint(&config.host), &assertion)
         .await
     {
         Ok(grant) => {
-            println!(
+            crate::say_out!(
                 "ok  online     {username} granted: org {} at {}",
-                grant.org_id, grant.instance_url
+                grant.org_id,
+                grant.instance_url
             );
-            println!("READY");
+            crate::say_out!("READY");
             Ok(true)
         }
         Err(e) => {
-            println!("NO  online     {username}: {}: {}", e.code, e.description);
+            crate::say_out!("NO  online     {username}: {}: {}", e.code, e.description);
             let diagnosis = match e.kind {
                 ErrorKind::ReplicationDelay => "the user is not pre-authorized: in the connected app set Permitted Users to \"Admin approved users are pre-authorized\" and add the user's profile or a permission set (a brand-new org may also still be replicating: try again in a few minutes)".to_string(),
                 ErrorKind::RateLimited => "the user exceeded 3,600 logins in the last hour; wait, then check again".to_string(),
                 ErrorKind::Transient => "Salesforce or the network failed; nothing is known about the setup yet: check again".to_string(),
                 ErrorKind::Permanent => e.hint.unwrap_or_else(|| "see the error".into()),
             };
-            println!("    fix: {diagnosis}");
-            println!("NOT READY");
+            crate::say_out!("    fix: {diagnosis}");
+            crate::say_out!("NOT READY");
             Ok(false)
         }
     }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::cli::{DemoArgs, GrantArgs, TargetArgs};
-use crate::config::{GrantConfig, Output};
+use crate::cli::DemoArgs;
+use crate::config::{GrantConfig, Output, TargetConfig};
 use crate::emulator::{self, test_keys, EmulatorConfig, Fault, User};
 use crate::exit::Exit;
 
@@ -15,7 +15,7 @@ pub async fn run(args: DemoArgs) -> Exit {
     match demo(args).await {
         Ok(exit) => exit,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::say_err!("error: {e:#}");
             Exit::Usage
         }
     }
@@ -67,12 +67,12 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         .clone()
         .unwrap_or_else(|| work.join("fleetauth-out"));
 
-    eprintln!(
+    crate::say_err!(
         "fleetauth demo: {n} scratch orgs on an emulated token endpoint at {} (replication delays up to {}, 50 ms latency, ~6% transient faults)",
         emulator.url(),
         humantime::format_duration(args.max_delay)
     );
-    eprintln!(
+    crate::say_err!(
         "  the same as: fleetauth grant {} -i {} -f {} -r {} --out-dir {}\n",
         orgs.display(),
         test_keys::CLIENT_ID,
@@ -80,19 +80,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         emulator.url(),
         out_dir.display()
     );
-    let grant = GrantArgs {
-        target: TargetArgs {
-            client_id: Some(test_keys::CLIENT_ID.to_string()),
-            jwt_key_file: Some(key),
-            instance_url: emulator.url(),
-            ..GrantArgs::defaults(&orgs).target
-        },
-        replication_timeout: Duration::from_secs(60),
-        request_timeout: Duration::from_secs(10),
-        out_dir: out_dir.clone(),
-        ..GrantArgs::defaults(&orgs)
-    };
-    let config = GrantConfig::from_args(grant, |_| None)?;
+    let mut config = GrantConfig::new(orgs, TargetConfig::emulator(&emulator.url(), &key)?);
+    config.policy.replication_budget = Duration::from_secs(60);
+    config.request_timeout = Duration::from_secs(10);
+    config.out_dir = out_dir.clone();
     let stop = crate::stop::Stopper::new();
     stop.on_signals();
     let result = crate::commands::grant::run(config, stop).await;
@@ -104,7 +95,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         },
     );
     let stats = emulator.stats.snapshot();
-    eprintln!(
+    crate::say_err!(
         "\nemulator: {} token requests, {} grants, {} replication waits answered, faults injected: {:?}",
         stats.requests,
         stats.grants.values().sum::<u64>(),
@@ -112,9 +103,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         stats.faults
     );
     if args.out_dir.is_some() {
-        eprintln!("auth files and report.json are in {}", out_dir.display());
+        crate::say_err!("auth files and report.json are in {}", out_dir.display());
     } else {
-        eprintln!("(temp dir removed; pass --out-dir DIR to keep the auth files and report.json)");
+        crate::say_err!(
+            "(temp dir removed; pass --out-dir DIR to keep the auth files and report.json)"
+        );
     }
     Ok(exit)
 }

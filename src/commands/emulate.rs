@@ -11,8 +11,8 @@ pub async fn run(args: EmulateArgs) -> Exit {
     match build(&args) {
         Ok(config) => match emulator::start(config, args.port).await {
             Ok(handle) => {
-                println!("{}", handle.url());
-                eprintln!(
+                crate::say_out!("{}", handle.url());
+                crate::say_err!(
                     "fleetauth emulator: token endpoint {}/services/oauth2/token, counters at {}/_emulator/stats; Ctrl-C stops it",
                     handle.url(),
                     handle.url()
@@ -21,12 +21,12 @@ pub async fn run(args: EmulateArgs) -> Exit {
                 Exit::Success
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::say_err!("error: {e}");
                 Exit::Usage
             }
         },
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::say_err!("error: {e}");
             Exit::Usage
         }
     }

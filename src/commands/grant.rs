@@ -7,8 +7,8 @@ use std::time::Instant;
 use crate::cli::GrantArgs;
 use crate::config::{ConfigError, GrantConfig, SfOptions};
 use crate::exit::Exit;
-use crate::fleet::{Fleet, Sinks};
-use crate::input::{self, InputError};
+use crate::fleet::{Fleet, OutDirSink, Sinks};
+use crate::input::{self, InputError, Target};
 use crate::plan;
 use crate::progress::{self, Progress};
 use crate::report::{self, Issuer, JUnit, Markdown, Report};
@@ -17,6 +17,7 @@ use crate::sfstate::{SfState, SfStateError};
 use crate::stop::{StopReason, Stopper};
 use crate::store::{OutDir, StoreError};
 use crate::token::TokenClient;
+use crate::urls;
 
 /// What stops a run before it starts (exit 2): nothing has been sent.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,11 @@ pub enum SetupError {
     Client(#[from] reqwest::Error),
     #[error(transparent)]
     Sf(#[from] SfStateError),
+    #[error("{0}")]
+    Output(String),
+    /// A signal came while the list was being read: nothing was sent (exit 130).
+    #[error("interrupted while reading the org list; nothing was sent")]
+    Interrupted,
 }
 
 /// A finished (or interrupted) run.
@@ -38,6 +44,8 @@ pub enum SetupError {
 pub struct Finished {
     pub report: Report,
     pub warnings: Vec<String>,
+    /// Outputs that could not be written (report, failed.csv, summaries): the run fails.
+    pub errors: Vec<String>,
     /// Why the run ended early, if it did.
     pub stopped: Option<StopReason>,
 }
@@ -49,7 +57,10 @@ impl Finished {
             Some(StopReason::Interrupted | StopReason::Deadline(_))
         ) {
             Exit::Interrupted
-        } else if self.report.summary.failed > 0 || self.report.summary.pending > 0 {
+        } else if self.report.summary.failed > 0
+            || self.report.summary.pending > 0
+            || !self.errors.is_empty()
+        {
             Exit::SomeFailed
         } else {
             Exit::Success
@@ -116,33 +127,61 @@ pub async fn run_with(
     let started_at = time::OffsetDateTime::now_utc();
     let started = Instant::now();
 
-    // Read and check the list, and plan the run: nothing is sent before this passes.
-    let list = input::read(&config.orgs, config.format)?;
-    let plan = plan::plan(&list, config.shard, |target| {
-        fresh_auth_file(&config, &target.username)
-    });
-    let mut warnings: Vec<String> = plan
-        .duplicates
-        .iter()
-        .map(|(t, first)| {
-            format!(
-                "{}:{}: {} repeats the username of {first}; granted once",
-                list.source, t.origin, t.username
-            )
-        })
-        .collect();
+    // Read and check the list: nothing is sent before this passes. Reading waits for stdin,
+    // so it runs apart and a signal still ends the run.
+    let (orgs, format) = (config.orgs.clone(), config.format);
+    let signalled = async {
+        stop.stopped().await;
+        // A deadline that passes while reading still ends in a report (every org pending).
+        if !matches!(stop.reason(), Some(StopReason::Interrupted)) {
+            std::future::pending::<()>().await;
+        }
+    };
+    let list = tokio::select! {
+        biased;
+        () = signalled => return Err(SetupError::Interrupted),
+        read = tokio::task::spawn_blocking(move || input::read(&orgs, format)) => {
+            read.map_err(|e| SetupError::Output(format!("reading the list failed: {e}")))??
+        }
+    };
+    input::check_hosts(&list, &config.network.hosts)?;
 
-    // Prepare the output directory and the one pooled client.
+    // Preflight: every place this run writes to is usable before the first request.
     let out = OutDir::open(&config.out_dir)?;
     let report_path = config
         .report
         .clone()
         .unwrap_or_else(|| out.path().join("report.json"));
-    let client = TokenClient::new(config.request_timeout, config.limits.concurrency)?;
-    let sf = match &config.sf {
+    preflight_output(&report_path)?;
+    let mut warnings: Vec<String> = config.network.warnings.clone();
+    let mut sf = match &config.sf {
         Some(options) => Some(handoff(options, &config, &mut warnings)?),
         None => None,
     };
+
+    // Plan: each username once, and not again while every sink holds a fresh grant of it.
+    let plan = plan::plan(&list, config.shard, |target| {
+        fresh_auth_file(&config, target, sf.as_ref())
+    });
+    warnings.extend(plan.duplicates.iter().map(|(t, first)| {
+        format!(
+            "{}:{}: {} repeats the username of {first}; granted once",
+            list.source, t.origin, t.username
+        )
+    }));
+    warnings.extend(
+        plan.excluded
+            .iter()
+            .map(|(t, why)| format!("{}:{}: {} is {why}", list.source, t.origin, t.username)),
+    );
+    if let Some(handoff) = sf.as_mut() {
+        keep_existing_aliases(handoff, &plan, &mut warnings)?;
+    }
+    let client = TokenClient::new(
+        config.request_timeout,
+        config.limits.concurrency,
+        &config.network,
+    )?;
 
     // Grant, with progress on stderr.
     let mut progress = Progress::new(
@@ -158,28 +197,46 @@ pub async fn run_with(
         client_id: config.signer.client_id().to_string(),
         audience: config.signer.audience().to_string(),
     };
+    let mut sinks = Sinks::default().with(OutDirSink {
+        dir: out.clone(),
+        client_id: config.signer.client_id().to_string(),
+        audience: config.signer.audience().to_string(),
+    });
+    let handoff_state = sf.as_ref().map(Handoff::kept_aliases_shared);
+    if let Some(handoff) = sf {
+        sinks = sinks.with(handoff);
+    }
     let fleet = Arc::new(Fleet::new(
         client,
         config.signer,
         config.policy,
         config.limits,
         config.host,
-        Sinks {
-            out: Some(out.clone()),
-            sf,
-        },
+        sinks,
         stop.clone(),
     ));
     let outcomes = fleet
         .run(plan.grant.clone(), |event| progress.observe(event))
         .await;
     progress.finish();
+    if let Some(kept) = handoff_state {
+        if let Ok(kept) = kept.lock() {
+            warnings.extend(kept.iter().map(|a| {
+                format!("sf alias {a} was left as it is (--sf-replace-aliases re-points it)")
+            }));
+        }
+    }
 
-    // Report: report.json (or --report), the CI reports, and failed.csv for the next run.
+    // Report: report.json (or --report), the CI reports, and failed.csv for the next run. A
+    // report that cannot be written fails the run, loudly; every grant already made is kept.
+    let mut errors = Vec::new();
     let mut report = Report::build(&plan, outcomes, &issuer, started_at, started.elapsed());
     report.summary.shard = config.shard.map(|s| s.to_string());
     if let Err(e) = report.write(&report_path) {
-        warnings.push(format!("{e}; the report is only on stdout with --json"));
+        errors.push(format!(
+            "{e}; every grant made is kept in {}, and the report is on stdout with --json",
+            out.path().display()
+        ));
     }
     ci.write(&report, &mut warnings);
     let failed_path = out.path().join("failed.csv");
@@ -190,14 +247,15 @@ pub async fn run_with(
             failed_path.display()
         )),
         Ok(false) => {}
-        Err(e) => warnings.push(e.to_string()),
+        Err(e) => errors.push(e.to_string()),
     }
     let stopped = stop.reason().cloned();
     if let Some(StopReason::Misconfigured { error, failures }) = &stopped {
         warnings.insert(
             0,
             format!(
-                "stopped early: the first {failures} orgs all failed with `{}: {}`; the rest were not tried, to keep Salesforce from blocking this machine for failed logins. Fix: {}",
+                "stopped early: {} failed with `{}: {}`; the rest were not tried, to keep Salesforce from blocking this machine for failed logins. Fix: {}",
+                crate::fleet::first_orgs(*failures),
                 error.code,
                 error.description,
                 error.hint.as_deref().unwrap_or("see the error")
@@ -207,30 +265,118 @@ pub async fn run_with(
     Ok(Finished {
         report,
         warnings,
+        errors,
         stopped,
     })
 }
 
-/// The target's auth file from an earlier run, if younger than `--fresh-for`.
-fn fresh_auth_file(config: &GrantConfig, username: &str) -> Option<(std::path::PathBuf, String)> {
+/// A report path must be writable before anything is sent: its directory exists and takes a
+/// new file.
+pub fn preflight_output(path: &std::path::Path) -> Result<(), SetupError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if path.is_dir() {
+        return Err(SetupError::Output(format!(
+            "{} is a directory; give a file path for the report",
+            path.display()
+        )));
+    }
+    tempfile::Builder::new()
+        .prefix(".fleetauth-probe-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| {
+            SetupError::Output(format!(
+                "cannot write {}: {e}; fix the directory or pick another path (nothing was sent)",
+                path.display()
+            ))
+        })
+}
+
+/// The target's auth file from an earlier run, if it counts as fresh: younger than
+/// `--fresh-for`, parses, was granted for this run's identity (consumer key, audience, one of
+/// this run's token hosts), and every requested sink has the org (sf's state with `--sf`).
+fn fresh_auth_file(
+    config: &GrantConfig,
+    target: &Target,
+    sf: Option<&Handoff>,
+) -> Option<(std::path::PathBuf, String)> {
     let limit = config.fresh_for?;
-    let path = config.out_dir.join(format!("{username}.json"));
+    let path = config.out_dir.join(format!("{}.json", target.username));
     let meta = std::fs::symlink_metadata(&path)
         .ok()
         .filter(|m| m.is_file())?;
     let age = meta.modified().ok()?.elapsed().unwrap_or_default();
-    (age < limit).then(|| {
-        let age = std::time::Duration::from_secs(age.as_secs());
-        let note = format!(
-            "authorized {} ago by an earlier run (younger than --fresh-for {}); --force grants it again",
-            humantime::format_duration(age),
-            humantime::format_duration(limit)
-        );
-        (path, note)
-    })
+    if age >= limit {
+        return None;
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    let record: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let field = |name: &str| record.get(name).and_then(serde_json::Value::as_str);
+    let hosts: Vec<String> = target
+        .instance_url
+        .as_deref()
+        .and_then(|u| urls::token_host(u).ok())
+        .into_iter()
+        .chain(std::iter::once(config.host.clone()))
+        .map(|u| urls::display(&u))
+        .collect();
+    let same_identity = field("clientId") == Some(config.signer.client_id())
+        && field("audience") == Some(config.signer.audience())
+        && field("loginUrl").is_some_and(|l| hosts.iter().any(|h| h == l))
+        && field("accessToken").is_some_and(|t| !t.is_empty())
+        && field("username").is_some_and(|u| u.eq_ignore_ascii_case(&target.username));
+    if !same_identity {
+        return None;
+    }
+    if sf.is_some_and(|h| !h.state.has_auth(&target.username)) {
+        return None;
+    }
+    let age = std::time::Duration::from_secs(age.as_secs());
+    let note = format!(
+        "authorized {} ago by an earlier run (younger than --fresh-for {}); --force grants it again",
+        humantime::format_duration(age),
+        humantime::format_duration(limit)
+    );
+    Some((path, note))
 }
 
-/// Open the Salesforce CLI's state for `--sf`; the Dev Hub named must already be there.
+/// Aliases the list would give that already name another username in sf's state are not
+/// re-pointed (unless `--sf-replace-aliases`): say which, before anything is sent.
+fn keep_existing_aliases(
+    handoff: &Handoff,
+    plan: &plan::Plan,
+    warnings: &mut Vec<String>,
+) -> Result<(), SetupError> {
+    if handoff.replace_aliases {
+        return Ok(());
+    }
+    let existing = handoff.state.aliases()?;
+    for (index, target) in plan.grant.iter().enumerate() {
+        let mut names: Vec<String> = target.alias.iter().cloned().collect();
+        if let Some(prefix) = &handoff.alias_prefix {
+            names.push(format!("{prefix}{}", index + 1));
+        }
+        for alias in names {
+            if let Some(other) = existing
+                .get(&alias)
+                .and_then(serde_json::Value::as_str)
+                .filter(|u| !u.eq_ignore_ascii_case(&target.username))
+            {
+                warnings.push(format!(
+                    "sf alias {alias} already names {other}; it is left as it is, so {} gets no alias {alias} (--sf-replace-aliases re-points it)",
+                    target.username
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Open the Salesforce CLI's state for `--sf`; the Dev Hub named must already be there, and
+/// what sf keeps beside the auth files must parse.
 pub(crate) fn handoff(
     options: &SfOptions,
     config: &GrantConfig,
@@ -238,6 +384,7 @@ pub(crate) fn handoff(
 ) -> Result<Handoff, SetupError> {
     let env = |var: &str| std::env::var(var).ok();
     let state = SfState::open(&options.home, &env, config.signer.key())?;
+    state.preflight()?;
     if let Some(hub) = &options.dev_hub {
         if !state.has_auth(hub) {
             return Err(ConfigError::Usage(format!(
@@ -250,11 +397,13 @@ pub(crate) fn handoff(
     warnings.extend(state.notes.iter().cloned());
     Ok(Handoff {
         state: std::sync::Arc::new(state),
-        http: crate::sfstate::probe::client(config.request_timeout)?,
+        http: crate::sfstate::probe::client(&config.network, config.request_timeout)?,
         login_url: config.host.as_str().to_string(),
         client_id: config.signer.client_id().to_string(),
         dev_hub: options.dev_hub.clone(),
         alias_prefix: options.alias_prefix.clone(),
         probe_dev_hub: false,
+        replace_aliases: options.replace_aliases,
+        kept_aliases: Default::default(),
     })
 }

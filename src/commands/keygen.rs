@@ -13,7 +13,7 @@ pub fn run(args: KeygenArgs) -> Exit {
     match keygen(&args) {
         Ok(()) => Exit::Success,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::say_err!("error: {e}");
             Exit::Usage
         }
     }
@@ -63,17 +63,17 @@ fn keygen(args: &KeygenArgs) -> Result<(), String> {
             names.join(" and ")
         ));
     }
-    eprintln!("generating a {}-bit RSA key...", args.bits);
+    crate::say_err!("generating a {}-bit RSA key...", args.bits);
     let (key_pem, cert_pem) = generate(args.bits, args.days, &args.common_name)?;
     write_atomic(&key_path, key_pem.as_bytes(), 0o600).map_err(|e| e.to_string())?;
     write_atomic(&cert_path, cert_pem.as_bytes(), 0o644).map_err(|e| e.to_string())?;
-    println!(
+    crate::say_out!(
         "wrote {} (private, mode 0600) and {} (valid {} days)",
         key_path.display(),
         cert_path.display(),
         args.days
     );
-    println!(
+    crate::say_out!(
         "\nNext, in the Dev Hub (Setup > App Manager > New Connected App):\n\
          1. Enable OAuth Settings; callback URL http://localhost:1717/OauthRedirect.\n\
          2. Tick \"Use digital signatures\" and upload {cert}.\n\

@@ -16,29 +16,31 @@ use crate::input::{check_username, Origin, Target};
 use crate::retry::Policy;
 use crate::sfstate::handoff::Handoff;
 use crate::sfstate::{probe, SfState};
+use crate::tls::Network;
 use crate::token::TokenClient;
 use crate::urls;
+use crate::urls::HostPolicy;
 
 pub async fn run(args: LoginArgs) -> Exit {
     let json_out = args.json;
     match login(args).await {
         Ok((exit, value, line)) => {
             if json_out {
-                println!(
+                crate::say_out!(
                     "{}",
                     serde_json::to_string_pretty(&value).unwrap_or_default()
                 );
             } else if exit == Exit::Success {
-                println!("{line}");
+                crate::say_out!("{line}");
             } else {
-                eprintln!("{line}");
+                crate::say_err!("{line}");
             }
             exit
         }
         Err(message) => {
-            eprintln!("error: {message}");
+            crate::say_err!("error: {message}");
             if json_out {
-                println!(
+                crate::say_out!(
                     "{}",
                     json!({"status": 2, "name": "UsageError", "message": message, "warnings": []})
                 );
@@ -81,19 +83,24 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
             .map(Into::into)
             .ok_or("$HOME is not set: pass --sf-home DIR")?,
     };
+    let network = Network::new(&[], HostPolicy::default().with_host_of(&host), &env)
+        .map_err(|e| e.to_string())?;
     let state = SfState::open(&home, &env, &key).map_err(|e| e.to_string())?;
     let warnings = state.notes.clone();
     let state = Arc::new(state);
     let handoff = Handoff {
         state: Arc::clone(&state),
-        http: probe::client(args.request_timeout).map_err(|e| e.to_string())?,
+        http: probe::client(&network, args.request_timeout).map_err(|e| e.to_string())?,
         login_url: host.as_str().to_string(),
         client_id: client_id.clone(),
         dev_hub: None,
         alias_prefix: None,
         probe_dev_hub: true,
+        // `-a` names the alias explicitly, as `sf org login jwt -a` does: it is re-pointed.
+        replace_aliases: true,
+        kept_aliases: Default::default(),
     };
-    let client = TokenClient::new(args.request_timeout, 1).map_err(|e| e.to_string())?;
+    let client = TokenClient::new(args.request_timeout, 1, &network).map_err(|e| e.to_string())?;
     let fleet = Arc::new(Fleet::new(
         client,
         Signer::new(key, client_id, audience),
@@ -108,10 +115,7 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
             grace: Duration::from_secs(1),
         },
         host,
-        Sinks {
-            out: None,
-            sf: Some(handoff),
-        },
+        Sinks::default().with(handoff),
         {
             let stop = crate::stop::Stopper::new();
             stop.on_signals();

@@ -13,17 +13,17 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cli::{GrantArgs, SfArgs, TokenArgs, TokenFormat};
+use crate::cli::{SfArgs, TokenArgs, TokenFormat};
 use crate::commands::grant::{handoff, SetupError};
-use crate::config::GrantConfig;
+use crate::config::{GrantConfig, Output, SfOptions, TargetConfig};
 use crate::exit::Exit;
-use crate::fleet::{Fleet, Sinks, Status};
+use crate::fleet::{Fleet, OutDirSink, Sinks, Status};
 use crate::input::{Origin, Target};
 use crate::secret::Secret;
 use crate::stop::Stopper;
 use crate::store::OutDir;
+use crate::tls::Network;
 use crate::token::TokenClient;
-use crate::urls;
 
 mod export;
 mod resolve;
@@ -132,9 +132,9 @@ pub async fn run(args: TokenArgs) -> Exit {
     match result {
         Ok(()) => Exit::Success,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::say_err!("error: {e}");
             for w in &warnings {
-                eprintln!("warning: {w}");
+                crate::say_err!("warning: {w}");
             }
             if json {
                 let envelope = json!({
@@ -160,21 +160,28 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
             "--format github appends to the file named by $GITHUB_ENV, which is not set: run it in a GitHub Actions step, or use --format dotenv".into(),
         ));
     }
-    let grant_args = GrantArgs {
-        target: args.target.clone(),
-        out_dir: args.out_dir.clone(),
-        request_timeout: args.request_timeout,
-        force: true,
-        quiet: true,
-        sf: SfArgs {
-            sf: args.sf,
-            sf_home: args.sf_home.clone(),
-            alias_prefix: None,
-            dev_hub_username: args.dev_hub_username.clone(),
-        },
-        ..GrantArgs::defaults(Path::new("-"))
+    if args.request_timeout.is_zero() {
+        return Err(TokenError::Usage(
+            "--request-timeout must be longer than zero, e.g. 30s".into(),
+        ));
+    }
+    let target = TargetConfig::from_args(args.target.clone(), &env)?;
+    let sf_args = SfArgs {
+        sf: args.sf,
+        sf_home: args.sf_home.clone(),
+        alias_prefix: None,
+        dev_hub_username: args.dev_hub_username.clone(),
+        replace_aliases: false,
     };
-    let config = GrantConfig::from_args(grant_args, env)?;
+    let mut config = GrantConfig::new(PathBuf::from("-"), target);
+    config.sf = SfOptions::from_args(sf_args, &env)?;
+    config.out_dir = args.out_dir.clone();
+    config.request_timeout = args.request_timeout;
+    config.fresh_for = None;
+    config.output = Output {
+        quiet: true,
+        json: args.json,
+    };
     let out = OutDir::open(&config.out_dir)?;
     let sf_home = config.sf.as_ref().map(|s| s.home.clone());
     let Resolved {
@@ -191,13 +198,20 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
         .map(|(e, _)| e.instance_url.clone())
         .or(instance_url);
     let alias = alias.or_else(|| earlier.as_ref().and_then(|(e, _)| e.alias.clone()));
+    // A report handed over from elsewhere names the host first tried: it must be one a
+    // signed assertion may go to, as for any list row.
+    if let Some(url) = &instance_url {
+        config.network.hosts.row_host(url).map_err(|e| {
+            TokenError::Usage(format!("the instance URL of {username} ({url}): {e}"))
+        })?;
+    }
     if let Some((issued, _)) = earlier.filter(|(_, age)| *age < args.max_age) {
         if !args.verify {
             return Ok(issued);
         }
-        match session_is_valid(&issued, config.request_timeout).await {
+        match session_is_valid(&issued, &config.network, config.request_timeout).await {
             Ok(true) => return Ok(issued),
-            Ok(false) => eprintln!(
+            Ok(false) => crate::say_err!(
                 "fleetauth: the session of {username} has expired (401 INVALID_SESSION_ID); granting a new token"
             ),
             Err(e) => {
@@ -240,16 +254,25 @@ async fn grant(
         Some(options) => Some(handoff(options, &config, warnings)?),
         None => None,
     };
-    let client = TokenClient::new(config.request_timeout, 1).map_err(SetupError::from)?;
+    let client =
+        TokenClient::new(config.request_timeout, 1, &config.network).map_err(SetupError::from)?;
     let stop = Stopper::new();
     stop.on_signals();
+    let mut sinks = Sinks::default().with(OutDirSink {
+        dir: out,
+        client_id: config.signer.client_id().to_string(),
+        audience: config.signer.audience().to_string(),
+    });
+    if let Some(handoff) = sf {
+        sinks = sinks.with(handoff);
+    }
     let fleet = Arc::new(Fleet::new(
         client,
         config.signer,
         config.policy,
         config.limits,
         config.host,
-        Sinks { out: Some(out), sf },
+        sinks,
         stop,
     ));
     let username = target.username.clone();
@@ -273,14 +296,18 @@ async fn grant(
 }
 
 /// One authenticated call with the token: `Ok(false)` when the session has expired (401).
-async fn session_is_valid(issued: &Issued, timeout: Duration) -> Result<bool, String> {
-    // The instance URL came from a file: hold it to the rule for token hosts, so a token never
-    // travels over plain http to anything but loopback.
-    let base = urls::token_host(&issued.instance_url)?;
+async fn session_is_valid(
+    issued: &Issued,
+    network: &Network,
+    timeout: Duration,
+) -> Result<bool, String> {
+    // The instance URL came from a file: hold it to the rule for hosts named by data, so a
+    // token goes only to Salesforce (or loopback, or an --allow-host), never over plain http.
+    let base = network.hosts.row_host(&issued.instance_url)?;
     let url = base
         .join(VERIFY_PATH)
         .map_err(|e| format!("`{}` is no base URL ({e})", issued.instance_url))?;
-    let http = crate::sfstate::probe::client(timeout).map_err(|e| e.to_string())?;
+    let http = crate::sfstate::probe::client(network, timeout).map_err(|e| e.to_string())?;
     let response = http
         .get(url.clone())
         .bearer_auth(issued.access_token.expose())

@@ -4,6 +4,7 @@
 //! with knobs for replication delays, latency, faults and a login rate limit, and counters
 //! that tests read.
 
+pub mod answers;
 mod rest;
 mod server;
 mod stats;
@@ -97,6 +98,15 @@ pub struct EmulatorConfig {
     pub slow_delay: Duration,
     /// Token requests accepted per second across the server; beyond it, `login rate exceeded`.
     pub login_rate: Option<u32>,
+    /// Serve HTTPS with this certificate chain and key (PEM) instead of plain HTTP.
+    pub tls: Option<TlsIdentity>,
+}
+
+/// The emulator's own certificate chain and key, for HTTPS.
+#[derive(Debug, Clone)]
+pub struct TlsIdentity {
+    pub cert_chain_pem: String,
+    pub key_pem: String,
 }
 
 impl EmulatorConfig {
@@ -114,6 +124,7 @@ impl EmulatorConfig {
             faults: Vec::new(),
             slow_delay: Duration::from_secs(60),
             login_rate: None,
+            tls: None,
         }
     }
 }

@@ -19,8 +19,7 @@ use super::stats::Stats;
 use super::verify::{Verdict, Verifier};
 use super::{EmulatorConfig, Fault};
 
-const MAINTENANCE_PAGE: &str = "<!DOCTYPE HTML><html><head><title>Down for maintenance</title></head><body><h1>salesforce.com is down for maintenance</h1></body></html>";
-const NOT_READY_PAGE: &str = "<!DOCTYPE HTML><html><head><title>420</title></head><body>This org is not available for API calls right now.</body></html>";
+use super::answers;
 
 struct State {
     config: EmulatorConfig,
@@ -33,15 +32,16 @@ struct State {
 /// A running emulator. Dropping it stops accepting connections.
 pub struct EmulatorHandle {
     pub addr: SocketAddr,
+    scheme: &'static str,
     pub stats: Arc<Stats>,
     sessions: Arc<Sessions>,
     accept: JoinHandle<()>,
 }
 
 impl EmulatorHandle {
-    /// `http://127.0.0.1:<port>`, the `--instance-url` to use.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS), the `--instance-url` to use.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Expire every session issued so far: REST calls with those tokens get 401
@@ -63,6 +63,28 @@ pub enum StartError {
     Certificate(jsonwebtoken::errors::Error),
     #[error("cannot listen on 127.0.0.1:{port}: {error}")]
     Bind { port: u16, error: std::io::Error },
+    #[error("the emulator's TLS identity is unusable: {0}")]
+    Tls(String),
+}
+
+fn acceptor(identity: &super::TlsIdentity) -> Result<tokio_rustls::TlsAcceptor, StartError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |e: &dyn std::fmt::Display| StartError::Tls(e.to_string());
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(identity.cert_chain_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(&e))?;
+    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).map_err(|e| bad(&e))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&e))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| bad(&e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Start the emulator on 127.0.0.1:`port` (0 picks a free port).
@@ -74,6 +96,8 @@ pub async fn start(config: EmulatorConfig, port: u16) -> Result<EmulatorHandle, 
     let addr = listener
         .local_addr()
         .map_err(|error| StartError::Bind { port, error })?;
+    let tls = config.tls.as_ref().map(acceptor).transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let stats = Arc::new(Stats::new());
     let sessions = Arc::new(Sessions::default());
     let state = Arc::new(State {
@@ -81,7 +105,7 @@ pub async fn start(config: EmulatorConfig, port: u16) -> Result<EmulatorHandle, 
         verifier,
         stats: Arc::clone(&stats),
         sessions: Arc::clone(&sessions),
-        base_url: format!("http://{addr}"),
+        base_url: format!("{scheme}://{addr}"),
     });
     let accept = tokio::spawn(async move {
         loop {
@@ -90,17 +114,31 @@ pub async fn start(config: EmulatorConfig, port: u16) -> Result<EmulatorHandle, 
             };
             let _ = stream.set_nodelay(true);
             let state = Arc::clone(&state);
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| handle(Arc::clone(&state), req));
-                let _ = http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let mut http = http1::Builder::new();
+                let _ = match tls {
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(stream) => {
+                            http.keep_alive(true)
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await
+                        }
+                        Err(_) => return,
+                    },
+                    None => {
+                        http.keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                };
             });
         }
     });
     Ok(EmulatorHandle {
         addr,
+        scheme,
         stats,
         sessions,
         accept,
@@ -220,20 +258,23 @@ async fn token(state: &State, req: Request<Incoming>, in_second: u64) -> Answer 
                 return Ok(respond(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "text/html",
-                    MAINTENANCE_PAGE,
+                    answers::body(answers::MAINTENANCE),
                 ))
             }
             Fault::NotReady => {
                 let status = StatusCode::from_u16(420).expect("420 is a valid status code");
-                return Ok(respond(status, "text/html", NOT_READY_PAGE));
+                return Ok(respond(
+                    status,
+                    "text/html",
+                    answers::body(answers::NOT_READY),
+                ));
             }
             Fault::Reset => return Err(InjectedReset),
             Fault::Truncated => {
-                let whole = r#"{"access_token":"00D000000000000!AQ0truncated","instance_url":"https://trunc"#;
                 return Ok(respond(
                     StatusCode::OK,
                     "application/json;charset=UTF-8",
-                    whole,
+                    answers::body(answers::TRUNCATED),
                 ));
             }
             Fault::Slow => {
@@ -241,7 +282,7 @@ async fn token(state: &State, req: Request<Incoming>, in_second: u64) -> Answer 
                 return Ok(respond(
                     StatusCode::GATEWAY_TIMEOUT,
                     "text/html",
-                    "<html>Gateway Timeout</html>",
+                    answers::body(answers::GATEWAY_TIMEOUT),
                 ));
             }
         }

@@ -44,6 +44,8 @@ pub struct StatsSnapshot {
     pub faults: HashMap<String, u64>,
     /// Every access token issued. For leak tests; the emulator's tokens open nothing.
     pub tokens: Vec<String>,
+    /// Token requests that arrived in each whole second since the start.
+    pub per_second: Vec<u64>,
 }
 
 impl Stats {
@@ -117,6 +119,7 @@ impl Stats {
             answers: inner.answers.clone(),
             faults: inner.faults.clone(),
             tokens: inner.tokens.clone(),
+            per_second: inner.per_second.clone(),
         }
     }
 }

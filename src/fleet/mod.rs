@@ -1,7 +1,9 @@
-//! Stage 3: the fleet. Grants every planned target concurrently: a semaphore (`--concurrency`)
-//! and a governor rate limiter (`--rate`) guard each *request*, so an org sleeping through a
-//! backoff holds no slot. Each org ends as an [`Outcome`]; a failed org is data, not an `Err`.
-//! Results flow to the one caller of [`Fleet::run`], which owns the report and the progress bar.
+//! Stage 3: the fleet. The scheduler lives here: it grants every planned target concurrently,
+//! a semaphore (`--concurrency`) and a governor rate limiter (`--rate`) guarding each
+//! *request*, so an org sleeping through a backoff holds no slot; the first org goes alone
+//! (`canary`). One org's attempts are in `org`, where grants are stored in `sinks`. Each org
+//! ends as an [`Outcome`]; a failed org is data, not an `Err`. Results flow to the one caller
+//! of [`Fleet::run`], which owns the report and the progress bar.
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -15,16 +17,18 @@ use url::Url;
 
 use crate::assertion::Signer;
 use crate::input::Target;
-use crate::retry::{Decision, History, Policy};
-use crate::sfstate::handoff::Handoff;
+use crate::retry::Policy;
 use crate::stop::{StopReason, Stopper};
-use crate::store::{AuthRecord, OutDir};
-use crate::token::{ErrorKind, Grant, GrantError, TokenClient};
-use crate::urls;
+use crate::token::{ErrorKind, GrantError, TokenClient};
 
+mod canary;
+mod org;
+mod sinks;
 mod throttle;
 mod watch;
 
+use canary::Gate;
+pub use sinks::{Granted, OutDirSink, Sink, SinkKind, Sinks};
 use throttle::Throttle;
 use watch::MisconfigWatch;
 pub use watch::MISCONFIG_THRESHOLD;
@@ -69,6 +73,9 @@ pub struct Outcome {
     /// Time spent sleeping through replication-delay backoffs.
     pub replication_wait: Duration,
     pub error: Option<GrantError>,
+    /// Something the report should say about the org (e.g. a request was in flight when the
+    /// run stopped, so it may have been granted).
+    pub note: Option<String>,
 }
 
 impl Outcome {
@@ -86,6 +93,7 @@ impl Outcome {
             elapsed,
             replication_wait: Duration::ZERO,
             error: None,
+            note: None,
         }
     }
 
@@ -101,6 +109,14 @@ impl Outcome {
 /// What the fleet tells its caller while it runs.
 #[derive(Debug)]
 pub enum Event {
+    /// A token request for the org at `index` is about to be sent.
+    Sending {
+        index: usize,
+    },
+    /// The answer to that request (or its failure) came back.
+    Answered {
+        index: usize,
+    },
     /// An org started waiting out a replication delay.
     Waiting,
     /// An org woke up from a replication wait.
@@ -119,15 +135,6 @@ pub enum Event {
     },
 }
 
-/// Where each grant is stored.
-#[derive(Debug, Default)]
-pub struct Sinks {
-    /// The out dir's per-org auth files.
-    pub out: Option<OutDir>,
-    /// The Salesforce CLI's state (`--sf`, `fleetauth login`).
-    pub sf: Option<Handoff>,
-}
-
 pub struct Fleet {
     client: TokenClient,
     signer: Signer,
@@ -138,6 +145,8 @@ pub struct Fleet {
     limiter: DefaultDirectRateLimiter,
     permits: Semaphore,
     throttle: Throttle,
+    /// Closed until the first org's answer shows the token host takes this configuration.
+    gate: Gate,
     stop: Stopper,
 }
 
@@ -162,6 +171,7 @@ impl Fleet {
             permits: Semaphore::new(limits.concurrency),
             limiter: RateLimiter::direct(quota),
             throttle: Throttle::new(),
+            gate: Gate::new(false),
             signer,
             policy,
             limits,
@@ -180,6 +190,10 @@ impl Fleet {
     ) -> Vec<Outcome> {
         let total = targets.len();
         let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
+        // Requests sent per org, and whether one is in flight: an org cut off while its
+        // request was out may have been granted, and the report says so.
+        let mut sent = vec![0_u32; total];
+        let mut in_flight = vec![false; total];
         let (tx, mut rx) = mpsc::unbounded_channel();
         // Spawn lazily: enough tasks to keep every slot busy while many orgs sleep in backoff,
         // without holding a future per org for a fleet of ten thousand.
@@ -189,6 +203,14 @@ impl Fleet {
         let mut grace_deadline: Option<tokio::time::Instant> = None;
         let mut watch = MisconfigWatch::default();
         let started = Instant::now();
+        let mut track = |event: &Event| match *event {
+            Event::Sending { index } => {
+                sent[index] += 1;
+                in_flight[index] = true;
+            }
+            Event::Answered { index } => in_flight[index] = false,
+            _ => {}
+        };
         loop {
             while set.len() < width && !self.stop.is_stopped() {
                 let Some((index, target)) = queue.next() else {
@@ -203,10 +225,26 @@ impl Fleet {
             }
             tokio::select! {
                 biased;
-                Some(event) = rx.recv() => observe(&event),
+                () = self.stop.aborted() => {
+                    set.abort_all();
+                    while set.join_next().await.is_some() {}
+                    break;
+                }
+                Some(event) = rx.recv() => {
+                    track(&event);
+                    observe(&event);
+                }
                 joined = set.join_next() => match joined {
                     None => break,
                     Some(Ok((index, outcome))) => {
+                        // Every event of this org was sent before its outcome.
+                        while let Ok(event) = rx.try_recv() {
+                            track(&event);
+                            observe(&event);
+                        }
+                        if index == 0 {
+                            self.gate.canary_finished(outcome.error.as_ref().filter(|_| outcome.status == Status::Failed), &self.stop);
+                        }
                         if let Some(reason) = watch.observe(&outcome, total) {
                             self.stop.stop(reason);
                         }
@@ -230,6 +268,7 @@ impl Fleet {
             }
         }
         while let Ok(event) = rx.try_recv() {
+            track(&event);
             observe(&event);
         }
         let elapsed = started.elapsed();
@@ -237,8 +276,10 @@ impl Fleet {
         let unattempted = match self.stop.reason() {
             Some(StopReason::Misconfigured { error, failures }) => Some(GrantError {
                 description: format!(
-                    "not attempted: the first {failures} orgs all failed with `{}: {}`, so the run stopped",
-                    error.code, error.description
+                    "not attempted: {} failed with `{}: {}`, so the run stopped",
+                    first_orgs(*failures),
+                    error.code,
+                    error.description
                 ),
                 ..error.clone()
             }),
@@ -246,258 +287,34 @@ impl Fleet {
         };
         outcomes
             .into_iter()
-            .map(|o| match (o, &unattempted) {
-                (Some(o), _) if o.status != Status::Pending || unattempted.is_none() => o,
-                (Some(o), Some(e)) => Outcome::failed(o.attempts, o.elapsed, e.clone()),
-                (None, Some(e)) => Outcome::failed(0, Duration::ZERO, e.clone()),
-                (o, None) => o.unwrap_or_else(|| Outcome::pending(0, elapsed)),
+            .enumerate()
+            .map(|(index, o)| {
+                let cut_off = || {
+                    let mut o = Outcome::pending(sent[index], elapsed);
+                    if in_flight[index] {
+                        o.note = Some("a token request was in flight when the run stopped: it may have been granted, but nothing was stored; the next run grants it again".into());
+                    }
+                    o
+                };
+                match (o, &unattempted) {
+                    (Some(o), _) if o.status != Status::Pending => o,
+                    (_, Some(e)) if sent[index] == 0 => {
+                        Outcome::failed(0, Duration::ZERO, e.clone())
+                    }
+                    (Some(o), _) => o,
+                    (None, _) => cut_off(),
+                }
             })
             .collect()
     }
+}
 
-    /// One org from first attempt to outcome.
-    async fn grant_one(
-        &self,
-        index: usize,
-        target: Target,
-        events: &mpsc::UnboundedSender<Event>,
-    ) -> Outcome {
-        let mut replication_wait = Duration::ZERO;
-        let mut outcome = self
-            .try_until_done(index, target, events, &mut replication_wait)
-            .await;
-        outcome.replication_wait = replication_wait;
-        outcome
-    }
-
-    async fn try_until_done(
-        &self,
-        index: usize,
-        target: Target,
-        events: &mpsc::UnboundedSender<Event>,
-        replication_wait: &mut Duration,
-    ) -> Outcome {
-        let started = Instant::now();
-        let mut history = History::default();
-        // The org's own host first, when the list gave one; then the run's host.
-        let mut host = target
-            .instance_url
-            .as_deref()
-            .and_then(|u| urls::token_host(u).ok())
-            .unwrap_or_else(|| self.fallback.clone());
-        loop {
-            let endpoint = urls::token_endpoint(&host);
-            // Boxed: the in-flight request is large, and only `concurrency` of them exist at
-            // once, while every waiting org's future would otherwise reserve room for one.
-            let Some(result) =
-                Box::pin(self.attempt(&target.username, &endpoint, &mut history)).await
-            else {
-                return Outcome::pending(history.attempts, started.elapsed());
-            };
-            let error = match result {
-                Ok(grant) => {
-                    return Box::pin(self.authorized(
-                        index,
-                        &target,
-                        &host,
-                        grant,
-                        history.attempts,
-                        started,
-                    ))
-                    .await
-                }
-                Err(error) => error,
-            };
-            if error.try_fallback && host != self.fallback {
-                host = self.fallback.clone();
-                continue;
-            }
-            if error.kind == ErrorKind::RateLimited {
-                if let Some(factor) = self.throttle.trip(self.limits.rate_limited_pause) {
-                    let _ = events.send(Event::SlowedDown { factor });
-                }
-            }
-            history.elapsed = started.elapsed();
-            match self
-                .policy
-                .decide(error.kind, error.is_420(), &history, rand::random())
-            {
-                Decision::GiveUp { budget_spent } => {
-                    let error = if budget_spent {
-                        error.budget_spent(self.policy.replication_budget)
-                    } else if error.kind == ErrorKind::Permanent {
-                        error
-                    } else {
-                        error.retries_exhausted()
-                    };
-                    return Outcome::failed(history.attempts, started.elapsed(), error);
-                }
-                Decision::RetryAfter(delay) => {
-                    match error.kind {
-                        ErrorKind::ReplicationDelay => history.replication_retries += 1,
-                        ErrorKind::RateLimited => history.rate_limited_retries += 1,
-                        _ if error.is_420() => {
-                            history.retries_420 += 1;
-                            history.transient_retries += 1;
-                        }
-                        _ => history.transient_retries += 1,
-                    }
-                    let _ = events.send(Event::Retry { kind: error.kind });
-                    let waiting = error.kind == ErrorKind::ReplicationDelay;
-                    if waiting {
-                        let _ = events.send(Event::Waiting);
-                    }
-                    let asleep = Instant::now();
-                    let slept = tokio::select! {
-                        () = tokio::time::sleep(delay) => true,
-                        () = self.stop.stopped() => false,
-                    };
-                    if waiting {
-                        *replication_wait += asleep.elapsed();
-                        let _ = events.send(Event::Resumed);
-                    }
-                    if !slept {
-                        return Outcome::pending(history.attempts, started.elapsed());
-                    }
-                }
-            }
-        }
-    }
-
-    /// One request under the slot and rate limits. `None` when the run was cancelled first.
-    async fn attempt(
-        &self,
-        username: &str,
-        endpoint: &Url,
-        history: &mut History,
-    ) -> Option<Result<Grant, GrantError>> {
-        let _permit = tokio::select! {
-            permit = self.permits.acquire() => permit.expect("the semaphore is never closed"),
-            () = self.stop.stopped() => return None,
-        };
-        let admitted = async {
-            let (pause, cells) = self.throttle.admission();
-            if let Some(until) = pause {
-                tokio::time::sleep_until(until.into()).await;
-            }
-            for _ in 0..cells {
-                self.limiter.until_ready().await;
-            }
-        };
-        tokio::select! {
-            () = admitted => {}
-            () = self.stop.stopped() => return None,
-        }
-        history.attempts += 1;
-        let assertion = match self.signer.sign(username) {
-            Ok(a) => a,
-            Err(e) => {
-                return Some(Err(GrantError {
-                    kind: ErrorKind::Permanent,
-                    code: "signing_failed".into(),
-                    description: e.to_string(),
-                    hint: Some("the private key cannot sign RS256; generate a new RSA key".into()),
-                    status: None,
-                    try_fallback: false,
-                }))
-            }
-        };
-        Some(self.client.request(endpoint, &assertion).await)
-    }
-
-    /// Store a grant: the out-dir auth file, then the Salesforce CLI's state when asked.
-    async fn authorized(
-        &self,
-        index: usize,
-        target: &Target,
-        host: &Url,
-        grant: Grant,
-        attempts: u32,
-        started: Instant,
-    ) -> Outcome {
-        let mut outcome = Outcome {
-            status: Status::Authorized,
-            org_id: Some(grant.org_id.clone()),
-            user_id: Some(grant.user_id.clone()),
-            instance_url: Some(grant.instance_url.clone()),
-            token_host: Some(urls::display(host)),
-            issued_at: Some(time::OffsetDateTime::now_utc()),
-            ..Outcome::pending(attempts, Duration::ZERO)
-        };
-        let store_failed = |code: &str, description: String, hint: &str| GrantError {
-            kind: ErrorKind::Permanent,
-            code: code.into(),
-            description,
-            hint: Some(hint.into()),
-            status: None,
-            try_fallback: false,
-        };
-        if let Some(out) = &self.sinks.out {
-            match self.write_out_file(out, target, host, &grant).await {
-                Ok(path) => outcome.auth_file = Some(path),
-                Err(description) => {
-                    let hint = "the grant worked but its auth file could not be written: check disk space and permissions of --out-dir, then re-run";
-                    return Outcome::failed(
-                        attempts,
-                        started.elapsed(),
-                        store_failed("store_failed", description, hint),
-                    );
-                }
-            }
-        }
-        if let Some(sf) = &self.sinks.sf {
-            match sf.record(index, target, &grant).await {
-                Ok(path) => outcome.sf_auth_file = Some(path),
-                Err(e) => {
-                    let hint = "the grant worked but the Salesforce CLI's state could not be written: check ~/.sfdx (or --sf-home), then re-run";
-                    return Outcome::failed(
-                        attempts,
-                        started.elapsed(),
-                        store_failed("sf_state_failed", e.to_string(), hint),
-                    );
-                }
-            }
-        }
-        outcome.elapsed = started.elapsed();
-        outcome
-    }
-
-    async fn write_out_file(
-        &self,
-        out: &OutDir,
-        target: &Target,
-        host: &Url,
-        grant: &Grant,
-    ) -> Result<PathBuf, String> {
-        let issued_at = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        let login_url = urls::display(host);
-        let out = out.clone();
-        let (client_id, audience) = (
-            self.signer.client_id().to_string(),
-            self.signer.audience().to_string(),
-        );
-        let (username, alias, grant) =
-            (target.username.clone(), target.alias.clone(), grant.clone());
-        tokio::task::spawn_blocking(move || {
-            let record = AuthRecord {
-                username: &username,
-                org_id: &grant.org_id,
-                user_id: &grant.user_id,
-                access_token: grant.access_token.expose(),
-                instance_url: &grant.instance_url,
-                login_url: &login_url,
-                audience: &audience,
-                client_id: &client_id,
-                alias: alias.as_deref(),
-                issued_at: &issued_at,
-            };
-            out.write_auth(&username, &record)
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| format!("the writer task failed: {e}"))?
+/// "the first org" / "the first 5 orgs", for messages.
+pub fn first_orgs(n: usize) -> String {
+    if n == 1 {
+        "the first org".to_string()
+    } else {
+        format!("the first {n} orgs")
     }
 }
 

@@ -62,6 +62,7 @@ mod tests {
                 hint: None,
                 status: Some(400),
                 try_fallback: false,
+                fleet_wide: false,
             },
         )
     }

@@ -209,13 +209,18 @@ impl Report {
                         description: e.description,
                         hint: e.hint,
                     }),
-                    note: None,
+                    note: o.note,
                 }
             })
             .collect();
         orgs.extend(plan.fresh.iter().map(|(target, file, why)| {
             OrgReport::skipped(target, Some(file.clone()), why.clone())
         }));
+        orgs.extend(
+            plan.excluded
+                .iter()
+                .map(|(target, why)| OrgReport::skipped(target, None, why.clone())),
+        );
         orgs.extend(plan.duplicates.iter().map(|(target, first)| {
             let why = format!(
                 "{} repeats the username of {first}; granted once",

@@ -21,9 +21,18 @@ pub struct Handoff {
     pub alias_prefix: Option<String>,
     /// Ask each org whether it is a Dev Hub (for `fleetauth login`; fleet orgs are scratch orgs).
     pub probe_dev_hub: bool,
+    /// Re-point an alias that already names another username (`--sf-replace-aliases`).
+    pub replace_aliases: bool,
+    /// Aliases left as they were because they name another username, for the warnings.
+    pub kept_aliases: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Handoff {
+    /// The aliases left as they were, readable after the handoff moved into the fleet.
+    pub fn kept_aliases_shared(&self) -> Arc<std::sync::Mutex<Vec<String>>> {
+        Arc::clone(&self.kept_aliases)
+    }
+
     /// Probe the org, then write its auth file and aliases. `index` is its place in the list.
     pub async fn record(
         &self,
@@ -49,7 +58,8 @@ impl Handoff {
             self.dev_hub.clone(),
         );
         let grant = grant.clone();
-        tokio::task::spawn_blocking(move || {
+        let replace = self.replace_aliases;
+        let kept = tokio::task::spawn_blocking(move || {
             let path = state.write_auth(&SfAuth {
                 access_token: grant.access_token.expose(),
                 org_id: &grant.org_id,
@@ -61,10 +71,17 @@ impl Handoff {
                 details: details.as_ref(),
                 dev_hub: dev_hub.as_deref(),
             })?;
-            state.add_aliases(&aliases)?;
-            Ok(path)
+            let kept = state.add_aliases(&aliases, replace)?;
+            Ok((path, kept))
         })
         .await
-        .map_err(|e| SfStateError::Io(format!("the writer task failed: {e}")))?
+        .map_err(|e| SfStateError::Io(format!("the writer task failed: {e}")))?;
+        let (path, kept) = kept?;
+        if !kept.is_empty() {
+            if let Ok(mut all) = self.kept_aliases.lock() {
+                all.extend(kept);
+            }
+        }
+        Ok(path)
     }
 }

@@ -87,12 +87,24 @@ impl SfState {
         let (key, created) = keychain.load_or_create(env)?;
         if created {
             notes.push(format!(
-                "created a new Salesforce CLI encryption key ({keychain:?})"
+                "created a new Salesforce CLI encryption key ({keychain})"
             ));
         }
         let private_key = match &signing_key.origin {
-            KeyOrigin::File(path) => path.clone(),
-            KeyOrigin::Env(var) => {
+            // The file as it is, unless it holds an encrypted key sf could not open.
+            KeyOrigin::File(path)
+                if !fs::read(path).is_ok_and(|b| &b != signing_key.pem.expose()) =>
+            {
+                path.clone()
+            }
+            origin => {
+                let why = match origin {
+                    KeyOrigin::Env(var) => format!("the key from ${var}"),
+                    KeyOrigin::File(p) => format!(
+                        "{} is encrypted (sf cannot open it to refresh tokens): its decrypted form",
+                        p.display()
+                    ),
+                };
                 // sf refreshes tokens by re-reading the key from a path: give it one.
                 let path = sfdx.join("fleetauth-hub.key");
                 let same = fs::read(&path).is_ok_and(|b| &b == signing_key.pem.expose());
@@ -101,7 +113,7 @@ impl SfState {
                         .map_err(|e| io_err(&path, e))?;
                 }
                 notes.push(format!(
-                    "wrote the key from ${var} to {} (mode 0600) so that sf can refresh expired tokens",
+                    "wrote {why} to {} (mode 0600) so that sf can refresh expired tokens",
                     path.display()
                 ));
                 path
@@ -182,10 +194,35 @@ impl SfState {
         Ok(path)
     }
 
-    /// Add aliases to `~/.sfdx/alias.json`, keeping every other entry.
-    pub fn add_aliases(&self, pairs: &[(String, String)]) -> Result<(), SfStateError> {
+    /// The aliases in `~/.sfdx/alias.json` (alias → username). An alias.json that does not
+    /// parse is an error here, before anything is sent.
+    pub fn aliases(&self) -> Result<Map<String, Value>, SfStateError> {
+        let path = self.sfdx.join("alias.json");
+        let root = read_object(&path)?;
+        match root.get("orgs") {
+            None => Ok(Map::new()),
+            Some(Value::Object(orgs)) => Ok(orgs.clone()),
+            Some(_) => Err(SfStateError::Io(format!(
+                "{}: `orgs` is not an object; fix or remove it, then re-run (nothing in it was changed)",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Check the state sf keeps beside the auth files parses, before anything is sent.
+    pub fn preflight(&self) -> Result<(), SfStateError> {
+        self.aliases().map(|_| ())
+    }
+
+    /// Add aliases to `~/.sfdx/alias.json`, keeping every other entry. An alias that already
+    /// names another username is left as it is unless `replace`; those are returned.
+    pub fn add_aliases(
+        &self,
+        pairs: &[(String, String)],
+        replace: bool,
+    ) -> Result<Vec<String>, SfStateError> {
         if pairs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let path = self.sfdx.join("alias.json");
         let _guard = self
@@ -201,11 +238,21 @@ impl SfState {
             *orgs = Value::Object(Map::new());
         }
         let orgs = orgs.as_object_mut().expect("just made an object");
+        let mut kept = Vec::new();
         for (alias, username) in pairs {
+            let other = orgs
+                .get(alias)
+                .and_then(Value::as_str)
+                .filter(|u| !u.eq_ignore_ascii_case(username));
+            if let (Some(other), false) = (other, replace) {
+                kept.push(format!("{alias} (names {other})"));
+                continue;
+            }
             orgs.insert(alias.clone(), Value::String(username.clone()));
         }
         let body = serde_json::to_vec(&Value::Object(root)).expect("alias.json always serializes");
-        write_atomic(&path, &body, 0o600).map_err(|e| io_err(&path, e))
+        write_atomic(&path, &body, 0o600).map_err(|e| io_err(&path, e))?;
+        Ok(kept)
     }
 
     /// Set `target-org` / `target-dev-hub` in the config sf would use from `cwd` (the project's
@@ -248,6 +295,16 @@ impl SfState {
             write_atomic(path, &body, 0o644).map_err(|e| io_err(path, e))?;
         }
         Ok(config)
+    }
+}
+
+impl std::fmt::Display for Keychain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Keychain::Generic(path) => write!(f, "in {}", path.display()),
+            Keychain::SecretTool(tool) => write!(f, "in libsecret, through {}", tool.display()),
+            Keychain::MacOs => write!(f, "in the macOS login keychain"),
+        }
     }
 }
 
@@ -377,12 +434,14 @@ mod tests {
             .map(|i| {
                 let st = std::sync::Arc::clone(&st);
                 std::thread::spawn(move || {
-                    st.add_aliases(&[(format!("s{i}"), format!("u{i}@x.com"))])
+                    st.add_aliases(&[(format!("s{i}"), format!("u{i}@x.com"))], false)
                         .unwrap()
                 })
             })
             .collect();
-        writers.into_iter().for_each(|w| w.join().unwrap());
+        writers.into_iter().for_each(|w| {
+            w.join().unwrap();
+        });
         let text = std::fs::read_to_string(home.path().join(".sfdx/alias.json")).unwrap();
         assert!(
             !text.contains('\n') && text.starts_with(r#"{"orgs":{"hub":"hub@example.com""#),

@@ -55,11 +55,12 @@ struct QueryResult<T> {
 const ORGANIZATION_SOQL: &str = "SELECT Name, InstanceName, IsSandbox, TrialExpirationDate, NamespacePrefix, OrganizationType FROM Organization";
 
 /// The client for the REST calls (separate from the token client: these are API calls, not logins).
-pub fn client(timeout: std::time::Duration) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .user_agent(concat!("fleetauth/", env!("CARGO_PKG_VERSION")))
-        .build()
+/// It sends the token only to an `instance_url` the token client has already checked.
+pub fn client(
+    net: &crate::tls::Network,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
+    net.builder(timeout).build()
 }
 
 async fn get_json<T: for<'de> Deserialize<'de>>(

@@ -221,6 +221,7 @@ async fn completions_and_man_page_are_generated() {
         );
     }
     let man = fleetauth(&["man".to_string()], None).await;
+    assert_eq!(man.code, 0, "{}", man.stderr);
     assert!(
         man.stdout.starts_with(".ie") || man.stdout.contains(".TH"),
         "{}",
@@ -235,4 +236,29 @@ async fn completions_and_man_page_are_generated() {
             "{sub} --help has no example"
         );
     }
+}
+
+/// The README's first command, end to end: the demo grants every emulated org and exits 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_runs_end_to_end() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("demo-out");
+    let run = fleetauth(
+        &[
+            "demo".to_string(),
+            "--orgs".to_string(),
+            "12".to_string(),
+            "--max-delay".to_string(),
+            "1s".to_string(),
+            "--out-dir".to_string(),
+            dir.display().to_string(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("12 authorized"), "{}", run.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["summary"]["authorized"], 12);
 }

@@ -10,7 +10,7 @@ use crate::{orgs, statuses};
 // --- each error class --------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_permanent_error_costs_exactly_one_request_and_explains_the_fix() {
+async fn a_fleet_wide_error_costs_exactly_one_request_and_explains_the_fix() {
     let users = usernames("perm", 5);
     let emu = start(config(&users)).await;
     let ws = Workspace::with_users(&users);
@@ -19,12 +19,17 @@ async fn a_permanent_error_costs_exactly_one_request_and_explains_the_fix() {
     let run = fleetauth(&args, None).await;
     assert_eq!(run.code, 1);
     let stats = emu.stats.snapshot();
-    assert_eq!(stats.requests, 5, "one request per org");
+    assert_eq!(stats.requests, 1, "the canary's one request, nothing more");
     let report = ws.report();
-    for org in orgs(&report) {
-        assert_eq!(org["attempts"], 1);
+    for (i, org) in orgs(&report).iter().enumerate() {
+        assert_eq!(org["attempts"], u64::from(i == 0));
         assert_eq!(org["error"]["code"], "invalid_client_id");
-        assert_eq!(org["error"]["description"], "client identifier invalid");
+        let description = org["error"]["description"].as_str().unwrap();
+        if i == 0 {
+            assert_eq!(description, "client identifier invalid");
+        } else {
+            assert!(description.starts_with("not attempted"), "{description}");
+        }
         assert!(org["error"]["hint"]
             .as_str()
             .unwrap()
@@ -61,7 +66,15 @@ async fn scripted_permanent_errors_are_reported_per_org_while_the_rest_succeed()
 }
 
 /// Every request gets `fault`: each org is tried exactly `expected_attempts` times, then fails.
-async fn always_failing(fault: Fault, extra: &[&str], expected_attempts: u64, code: &str) {
+/// When the answers never show a Salesforce token endpoint (`canary_stops`), only the first org
+/// is tried, and the rest are reported as not attempted.
+async fn always_failing(
+    fault: Fault,
+    extra: &[&str],
+    expected_attempts: u64,
+    code: &str,
+    canary_stops: bool,
+) {
     let users = usernames(fault.name(), 2);
     let mut cfg = config(&users);
     cfg.faults = vec![(fault, 1.0)];
@@ -71,20 +84,31 @@ async fn always_failing(fault: Fault, extra: &[&str], expected_attempts: u64, co
     let run = fleetauth(&ws.grant_args(&emu, extra), None).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let report = ws.report();
-    for org in orgs(&report) {
+    for (i, org) in orgs(&report).iter().enumerate() {
+        let tried = i == 0 || !canary_stops;
         assert_eq!(org["status"], "failed");
         assert_eq!(
             org["attempts"].as_u64().unwrap(),
-            expected_attempts,
+            if tried { expected_attempts } else { 0 },
             "{fault:?}: {org}"
         );
         assert_eq!(org["error"]["kind"], "transient");
         assert_eq!(org["error"]["code"], code);
         assert!(org["error"]["hint"].as_str().is_some());
+        if !tried {
+            assert!(
+                org["error"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("not attempted: the first org failed"),
+                "{org}"
+            );
+        }
     }
+    let orgs_tried = if canary_stops { 1 } else { 2 };
     assert_eq!(
         emu.stats.snapshot().faults[fault.name()],
-        2 * expected_attempts
+        orgs_tried * expected_attempts
     );
 }
 
@@ -95,6 +119,7 @@ async fn server_errors_are_retried_max_retries_times() {
         &["--max-retries", "2"],
         3,
         "unknown_error",
+        false,
     )
     .await;
 }
@@ -106,6 +131,7 @@ async fn maintenance_pages_are_retried_max_retries_times() {
         &["--max-retries", "1"],
         2,
         "ERROR_HTTP_503",
+        true,
     )
     .await;
 }
@@ -117,13 +143,21 @@ async fn a_420_is_retried_at_most_three_times() {
         &["--max-retries", "9"],
         4,
         "ERROR_HTTP_420",
+        false,
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connection_resets_are_retried() {
-    always_failing(Fault::Reset, &["--max-retries", "2"], 3, "connection_reset").await;
+    always_failing(
+        Fault::Reset,
+        &["--max-retries", "2"],
+        3,
+        "connection_reset",
+        true,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -133,6 +167,7 @@ async fn truncated_bodies_are_retried() {
         &["--max-retries", "1"],
         2,
         "ERROR_HTTP_200",
+        true,
     )
     .await;
 }
@@ -144,6 +179,7 @@ async fn requests_beyond_the_timeout_are_retried() {
         &["--max-retries", "1", "--request-timeout", "300ms"],
         2,
         "timeout",
+        true,
     )
     .await;
 }
@@ -328,16 +364,19 @@ async fn the_deadline_ends_the_run_like_an_interruption() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_fleet_wide_misconfiguration_stops_the_run_early() {
+async fn a_fleet_wide_misconfiguration_stops_the_run_after_exactly_one_request() {
     let users = usernames("misconf", 40);
     let emu = start(config(&users)).await;
     let ws = Workspace::with_users(&users);
-    let mut args = ws.grant_args(&emu, &["--concurrency", "2", "--rate", "20"]);
+    let mut args = ws.grant_args(&emu, &["--concurrency", "16", "--rate", "100"]);
     set_flag(&mut args, "-i", "3MVGwrongKEY");
     let run = fleetauth(&args, None).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let requests = emu.stats.snapshot().requests;
-    assert!(requests <= 5 + 2, "{requests} failing logins sent");
+    assert_eq!(
+        requests, 1,
+        "the canary goes alone: {requests} failing logins sent"
+    );
     assert!(
         run.stderr.contains("stopped early") && run.stderr.contains("consumer key is wrong"),
         "{}",

@@ -134,7 +134,7 @@ async fn replication_delay_beyond_the_budget_fails_with_a_hint() {
     let report = ws.report();
     for org in orgs(&report) {
         assert_eq!(org["status"], "failed");
-        assert_eq!(org["error"]["kind"], "permanent");
+        assert_eq!(org["error"]["kind"], "replication_delay");
         assert!(
             org["error"]["hint"]
                 .as_str()

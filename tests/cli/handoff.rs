@@ -36,7 +36,11 @@ fn total_grants(emu: &EmulatorHandle) -> u64 {
 
 /// GET an authenticated REST resource of the emulator with `token`: its status.
 async fn rest_status(emu: &EmulatorHandle, token: &str) -> u16 {
-    reqwest::Client::new()
+    fleetauth::tls::Network::defaults()
+        .expect("the default trust store loads")
+        .builder(Duration::from_secs(10))
+        .build()
+        .expect("a client")
         .get(format!("{}/services/data/v62.0/", emu.url()))
         .bearer_auth(token)
         .send()
@@ -283,6 +287,34 @@ async fn token_in_a_fresh_job_finds_the_alias_and_instance_url_in_a_handed_over_
     let token = b.auth_token(&username);
     assert_eq!(run.stdout, format!("{token}\n"));
     assert_ne!(token, a.auth_token(&username));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_refuses_a_handed_over_report_that_points_to_a_foreign_host() {
+    let (emu, a, _) = one_granted_org("foreign").await;
+    let b = Workspace::new("unused.csv", "");
+    std::fs::create_dir(&b.out).unwrap();
+    let report = std::fs::read_to_string(a.out.join("report.json"))
+        .unwrap()
+        .replace(
+            &format!("\"instanceUrl\": \"{}\"", emu.url()),
+            "\"instanceUrl\": \"https://evil.example.com\"",
+        );
+    assert!(report.contains("evil.example.com"));
+    std::fs::write(b.out.join("report.json"), report).unwrap();
+    let run = fleetauth(&b.token_args(&emu, "ci1", &[]), None).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("evil.example.com") && run.stderr.contains("--allow-host"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+    assert_eq!(
+        emu.stats.snapshot().requests,
+        1,
+        "only job A's grant: no assertion left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

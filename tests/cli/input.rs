@@ -65,7 +65,8 @@ async fn every_input_shape_in_fixtures_is_read_and_granted() {
     let aliased = Workspace::new("unused.csv", "");
     let mut args = aliased.grant_args(&emu, &[]);
     args[1] = fixture("lists/header.csv").display().to_string();
-    fleetauth(&args, None).await;
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
     let auth: Value = serde_json::from_str(
         &std::fs::read_to_string(aliased.out.join("test-hdr1@example.com.json")).unwrap(),
     )
@@ -211,7 +212,7 @@ async fn bad_input_exits_2_with_a_clear_message_and_sends_nothing() {
                 std::fs::create_dir(&ws.out).unwrap();
                 std::fs::set_permissions(&ws.out, std::fs::Permissions::from_mode(0o777)).unwrap();
             }),
-            "writable by every user",
+            "writable by other users",
         ),
     ];
     for (name, list, tweak, expected) in cases {

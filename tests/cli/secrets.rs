@@ -12,10 +12,11 @@ use crate::support::*;
 async fn no_token_or_key_bytes_reach_stdout_stderr_or_the_reports() {
     let users = usernames("secret", 6);
     let mut cfg = config(&users);
-    cfg.users.get_mut(&users[0]).unwrap().scripted = Some(Scripted {
+    // A per-org permanent error (the canary is the first org: keep it healthy).
+    cfg.users.get_mut(&users[5]).unwrap().scripted = Some(Scripted {
         status: 400,
-        error: "invalid_grant".into(),
-        description: "invalid assertion".into(),
+        error: "inactive_user".into(),
+        description: "user is inactive".into(),
     });
     // Every failure kind: a permanent error, a replication budget spent, and every fault.
     cfg.users.get_mut(&users[1]).unwrap().replication_delay = Duration::from_secs(3600);

@@ -374,3 +374,110 @@ async fn fleetauth_and_a_running_sf_write_the_same_state_without_losing_entries(
     assert!(query_ok(&home, "side2"));
     assert!(query_ok(&home, "fa24"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_encrypted_key_is_handed_to_sf_decrypted_and_sf_refreshes_with_it() {
+    let scratch = usernames("sfenc", 2);
+    let emu = start(emulator_config(&scratch, &[])).await;
+    let ws = Workspace::new(
+        "orgs.csv",
+        &format!("username,alias\n{},enc1\n{},enc2\n", scratch[0], scratch[1]),
+    );
+    let home = ws.dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let mut args = ws.grant_args(
+        &emu,
+        &[
+            "--sf-home",
+            home.to_str().unwrap(),
+            "--jwt-key-passphrase-env",
+            "HUB_KEY_PASS",
+        ],
+    );
+    let encrypted = fixture("keys/server.encrypted.key");
+    set_flag(&mut args, "-f", encrypted.display().to_string());
+    let run = fleetauth_env(&args, None, &[("HUB_KEY_PASS", "correct-horse")]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let copy = home.join(".sfdx/fleetauth-hub.key");
+    assert!(
+        run.stderr.contains("is encrypted") && run.stderr.contains(&copy.display().to_string()),
+        "the run says where the decrypted key went: {}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let auth: Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join(format!(".sfdx/{}.json", scratch[0]))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(auth["privateKey"], copy.display().to_string());
+    // sf refreshes an expired session with the decrypted copy.
+    assert!(emu.expire_sessions() > 0);
+    assert!(query_ok(&home, "enc1"));
+    assert_eq!(
+        emu.stats.snapshot().grants[&scratch[0]],
+        2,
+        "sf refreshed through a new JWT grant with the decrypted key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fleetauth_waits_on_sfs_alias_lock_and_keeps_what_sf_wrote_under_it() {
+    let scratch = usernames("lockwait", 3);
+    let emu = start(config(&scratch)).await;
+    let ws = Workspace::with_users(&scratch);
+    let home = ws.dir.path().join("home");
+    std::fs::create_dir_all(home.join(".sfdx")).unwrap();
+    let alias_json = home.join(".sfdx/alias.json");
+    std::fs::write(&alias_json, "{}").unwrap();
+    // "sf" holds the lock on alias.json, as proper-lockfile does: a fresh `<file>.lock` dir.
+    let lock = home.join(".sfdx/alias.json.lock");
+    std::fs::create_dir(&lock).unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
+        .args(ws.grant_args(
+            &emu,
+            &["--sf-home", home.to_str().unwrap(), "--alias-prefix", "fa"],
+        ))
+        .env_remove("SFDX_CLIENT_ID")
+        .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        emu.stats.snapshot().grants.values().sum::<u64>(),
+        3,
+        "the grants are made meanwhile"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&alias_json).unwrap(),
+        "{}",
+        "fleetauth wrote alias.json while sf held its lock"
+    );
+    // "sf" writes its alias under the lock, then releases it.
+    std::fs::write(&alias_json, r#"{"orgs":{"side":"side@example.com"}}"#).unwrap();
+    std::fs::remove_dir(&lock).unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let aliases: Value =
+        serde_json::from_str(&std::fs::read_to_string(&alias_json).unwrap()).unwrap();
+    assert_eq!(
+        aliases["orgs"]["side"], "side@example.com",
+        "sf's entry kept"
+    );
+    for (i, user) in scratch.iter().enumerate() {
+        assert_eq!(aliases["orgs"][format!("fa{}", i + 1)], user.as_str());
+    }
+}

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use fleetauth::emulator::{self, test_keys, EmulatorConfig, EmulatorHandle, User};
+pub use fleetauth::emulator::EmulatorHandle;
+use fleetauth::emulator::{self, test_keys, EmulatorConfig, User};
 use tokio::io::AsyncWriteExt;
 
 pub mod sf;
@@ -95,6 +96,24 @@ impl Workspace {
         args
     }
 
+    /// [`Workspace::grant_args`] against any token host URL.
+    pub fn grant_args_to(&self, url: &str, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "grant".into(),
+            self.list.display().to_string(),
+            "-i".into(),
+            CLIENT_ID.into(),
+            "-f".into(),
+            self.key.display().to_string(),
+            "-r".into(),
+            url.into(),
+            "--out-dir".into(),
+            self.out.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
     /// `token <org> -i <client> -f <key> -r <emulator> --out-dir <out>` plus `extra`.
     pub fn token_args(&self, emu: &EmulatorHandle, org: &str, extra: &[&str]) -> Vec<String> {
         let mut args = self.grant_args(emu, extra);
@@ -152,8 +171,20 @@ pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, 
         .env_remove("SFDX_HUB_KEY")
         .env_remove("SFDX_HUB_KEY_BASE64")
         .env_remove("SF_AUDIENCE_URL")
-        .env_remove("GITHUB_ENV")
+        // The tests decide what is trusted and which proxy is used.
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .env_remove("NODE_EXTRA_CA_CERTS")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
         .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_ENV")
         .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true")
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -201,6 +232,216 @@ pub fn drop_flag(args: &mut Vec<String>, flag: &str) {
         .position(|a| a == flag)
         .unwrap_or_else(|| panic!("{flag} is in the args"));
     args.drain(i..i + 2);
+}
+
+/// A token host that answers every request with one fixed raw answer, and counts requests.
+pub struct FakeEndpoint {
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeEndpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serve `status`, `headers` and `body` to every request on 127.0.0.1.
+pub async fn fake_endpoint(status: u16, headers: &[(&str, &str)], body: Vec<u8>) -> FakeEndpoint {
+    use std::sync::atomic::Ordering;
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut head = format!(
+        "HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut answer = head.into_bytes();
+    answer.extend_from_slice(&body);
+    let answer = std::sync::Arc::new(answer);
+    let counter = std::sync::Arc::clone(&requests);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (answer, counter) = (
+                std::sync::Arc::clone(&answer),
+                std::sync::Arc::clone(&counter),
+            );
+            tokio::spawn(async move {
+                // Read the head and the body the Content-Length announces, then answer.
+                let mut buf = Vec::new();
+                let mut chunk = [0_u8; 8192];
+                loop {
+                    let Ok(n) = stream.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.write_all(&answer).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    FakeEndpoint {
+        url,
+        requests,
+        task,
+    }
+}
+
+impl FakeEndpoint {
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// An HTTP CONNECT proxy on 127.0.0.1 that counts tunnels and keeps each
+/// `Proxy-Authorization` it was sent.
+pub struct ConnectProxy {
+    pub url: String,
+    pub tunnels: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub authorizations: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ConnectProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn connect_proxy() -> ConnectProxy {
+    use std::sync::atomic::Ordering;
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let tunnels = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let authorizations = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (t, a) = (
+        std::sync::Arc::clone(&tunnels),
+        std::sync::Arc::clone(&authorizations),
+    );
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                continue;
+            };
+            let (t, a) = (std::sync::Arc::clone(&t), std::sync::Arc::clone(&a));
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut byte = [0_u8; 1];
+                while !buf.ends_with(b"\r\n\r\n") {
+                    match client.read(&mut byte).await {
+                        Ok(1) => buf.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let mut lines = head.lines();
+                let request = lines.next().unwrap_or_default().to_string();
+                let Some(target) = request
+                    .strip_prefix("CONNECT ")
+                    .and_then(|r| r.split_whitespace().next())
+                else {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                        .await;
+                    return;
+                };
+                for line in lines {
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.eq_ignore_ascii_case("proxy-authorization") {
+                            a.lock().unwrap().push(v.trim().to_string());
+                        }
+                    }
+                }
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                t.fetch_add(1, Ordering::SeqCst);
+                if client
+                    .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    ConnectProxy {
+        url,
+        tunnels,
+        authorizations,
+        task,
+    }
+}
+
+impl ConnectProxy {
+    pub fn tunnels(&self) -> usize {
+        self.tunnels.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A test CA and a certificate for 127.0.0.1 signed by it: (CA PEM, server identity).
+pub fn test_ca() -> (String, fleetauth::emulator::TlsIdentity) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "fleetauth test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let leaf =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).unwrap();
+    (
+        ca_cert.pem(),
+        fleetauth::emulator::TlsIdentity {
+            cert_chain_pem: leaf_cert.pem(),
+            key_pem: leaf_key.serialize_pem(),
+        },
+    )
+}
+
+/// Every byte of every token the emulator issued, and the proxy password, absent from `seen`.
+pub fn assert_no_secret(seen: &str, tokens: &[String]) {
+    for token in tokens {
+        assert!(!seen.contains(token.as_str()), "an access token leaked");
+        if let Some((_, secret)) = token.split_once('!') {
+            assert!(!seen.contains(secret), "part of an access token leaked");
+        }
+    }
+    assert!(!seen.contains("eyJ"), "an assertion (JWT) leaked");
 }
 
 /// Parse dotenv lines back (`NAME=value`, the value bare or in matching single or double quotes).

@@ -38,7 +38,7 @@ pub(super) fn print(
         s
     } else {
         for w in warnings {
-            eprintln!("warning: {w}");
+            crate::say_err!("warning: {w}");
         }
         match format {
             TokenFormat::Token => format!("{token}\n"),
@@ -51,7 +51,7 @@ pub(super) fn print(
                     .filter(|v| !v.is_empty())
                     .ok_or("$GITHUB_ENV is not set")?;
                 append_github_env(Path::new(&file), &variables(issued))?;
-                eprintln!(
+                crate::say_err!(
                     "fleetauth: SF_ACCESS_TOKEN (masked), SF_ORG_INSTANCE_URL and SF_USERNAME of {} are set for the next steps",
                     issued.username
                 );

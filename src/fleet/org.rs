@@ -1,0 +1,236 @@
+//! One org's attempts, from the first request to its [`Outcome`]: sign, send under the slot
+//! and rate limits, classify, back off or move to the fallback host, and hand a grant to the
+//! sinks. The canary (the run's first org) also opens or shuts the gate here.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use url::Url;
+
+use super::canary::{self, Verdict};
+use super::sinks::{Granted, SinkKind};
+use super::{Event, Fleet, Outcome, Status};
+use crate::input::Target;
+use crate::retry::{Decision, History};
+use crate::token::{ErrorKind, Grant, GrantError};
+use crate::urls;
+
+impl Fleet {
+    /// One org from first attempt to outcome.
+    pub(super) async fn grant_one(
+        &self,
+        index: usize,
+        target: Target,
+        events: &mpsc::UnboundedSender<Event>,
+    ) -> Outcome {
+        let mut replication_wait = Duration::ZERO;
+        let mut outcome = self
+            .try_until_done(index, target, events, &mut replication_wait)
+            .await;
+        outcome.replication_wait = replication_wait;
+        outcome
+    }
+
+    async fn try_until_done(
+        &self,
+        index: usize,
+        target: Target,
+        events: &mpsc::UnboundedSender<Event>,
+        replication_wait: &mut Duration,
+    ) -> Outcome {
+        let started = Instant::now();
+        let mut history = History::default();
+        // The org's own host first, when the list gave one; then the run's host.
+        let mut host = target
+            .instance_url
+            .as_deref()
+            .and_then(|u| urls::token_host(u).ok())
+            .unwrap_or_else(|| self.fallback.clone());
+        loop {
+            let endpoint = urls::token_endpoint(&host);
+            // Boxed: the in-flight request is large, and only `concurrency` of them exist at
+            // once, while every waiting org's future would otherwise reserve room for one.
+            let Some(result) =
+                Box::pin(self.attempt(index, &target.username, &endpoint, &mut history, events))
+                    .await
+            else {
+                return Outcome::pending(history.attempts, started.elapsed());
+            };
+            if index == 0 && !self.gate.is_open() {
+                let seen = result.as_ref().map(|_| ()).map_err(Clone::clone);
+                let verdict = canary::judge(&seen, host != self.fallback);
+                self.gate.apply(verdict, seen.as_ref().err(), &self.stop);
+                if verdict == Verdict::Stop {
+                    if let Err(error) = result {
+                        return Outcome::failed(history.attempts, started.elapsed(), error);
+                    }
+                }
+            }
+            let error = match result {
+                Ok(grant) => {
+                    return Box::pin(self.authorized(
+                        index,
+                        &target,
+                        &host,
+                        grant,
+                        history.attempts,
+                        started,
+                    ))
+                    .await;
+                }
+                Err(error) => error,
+            };
+            if error.try_fallback && host != self.fallback {
+                host = self.fallback.clone();
+                continue;
+            }
+            if error.kind == ErrorKind::RateLimited {
+                if let Some(factor) = self.throttle.trip(self.limits.rate_limited_pause) {
+                    let _ = events.send(Event::SlowedDown { factor });
+                }
+            }
+            history.elapsed = started.elapsed();
+            match self
+                .policy
+                .decide(error.kind, error.is_420(), &history, rand::random())
+            {
+                Decision::GiveUp { budget_spent } => {
+                    let error = if budget_spent {
+                        error.budget_spent(self.policy.replication_budget)
+                    } else if error.kind == ErrorKind::Permanent || error.fleet_wide {
+                        error
+                    } else {
+                        error.retries_exhausted()
+                    };
+                    return Outcome::failed(history.attempts, started.elapsed(), error);
+                }
+                Decision::RetryAfter(delay) => {
+                    match error.kind {
+                        ErrorKind::ReplicationDelay => history.replication_retries += 1,
+                        ErrorKind::RateLimited => history.rate_limited_retries += 1,
+                        _ if error.is_420() => {
+                            history.retries_420 += 1;
+                            history.transient_retries += 1;
+                        }
+                        _ => history.transient_retries += 1,
+                    }
+                    let _ = events.send(Event::Retry { kind: error.kind });
+                    let waiting = error.kind == ErrorKind::ReplicationDelay;
+                    if waiting {
+                        let _ = events.send(Event::Waiting);
+                    }
+                    let asleep = Instant::now();
+                    let slept = tokio::select! {
+                        () = tokio::time::sleep(delay) => true,
+                        () = self.stop.stopped() => false,
+                    };
+                    if waiting {
+                        *replication_wait += asleep.elapsed();
+                        let _ = events.send(Event::Resumed);
+                    }
+                    if !slept {
+                        return Outcome::pending(history.attempts, started.elapsed());
+                    }
+                }
+            }
+        }
+    }
+
+    /// One request under the slot and rate limits. `None` when the run was cancelled first.
+    /// Every org but the canary waits until the canary's answer opened the gate.
+    async fn attempt(
+        &self,
+        index: usize,
+        username: &str,
+        endpoint: &Url,
+        history: &mut History,
+        events: &mpsc::UnboundedSender<Event>,
+    ) -> Option<Result<Grant, GrantError>> {
+        if index != 0 {
+            tokio::select! {
+                biased;
+                () = self.stop.stopped() => return None,
+                () = self.gate.opened() => {}
+            }
+        }
+        let _permit = tokio::select! {
+            biased;
+            () = self.stop.stopped() => return None,
+            permit = self.permits.acquire() => permit.expect("the semaphore is never closed"),
+        };
+        let admitted = async {
+            let (pause, cells) = self.throttle.admission();
+            if let Some(until) = pause {
+                tokio::time::sleep_until(until.into()).await;
+            }
+            for _ in 0..cells {
+                self.limiter.until_ready().await;
+            }
+        };
+        tokio::select! {
+            biased;
+            () = self.stop.stopped() => return None,
+            () = admitted => {}
+        }
+        if self.stop.is_stopped() {
+            return None;
+        }
+        history.attempts += 1;
+        let assertion = match self.signer.sign(username) {
+            Ok(a) => a,
+            Err(e) => {
+                let mut e = GrantError::permanent(
+                    "signing_failed",
+                    e.to_string(),
+                    "the private key cannot sign RS256; generate a new RSA key",
+                );
+                e.fleet_wide = true;
+                return Some(Err(e));
+            }
+        };
+        let _ = events.send(Event::Sending { index });
+        let result = self.client.request(endpoint, &assertion).await;
+        let _ = events.send(Event::Answered { index });
+        Some(result)
+    }
+
+    /// Hand a grant to every sink, in order; the first that fails fails the org.
+    async fn authorized(
+        &self,
+        index: usize,
+        target: &Target,
+        host: &Url,
+        grant: Grant,
+        attempts: u32,
+        started: Instant,
+    ) -> Outcome {
+        let issued_at = time::OffsetDateTime::now_utc();
+        let mut outcome = Outcome {
+            status: Status::Authorized,
+            org_id: Some(grant.org_id.clone()),
+            user_id: Some(grant.user_id.clone()),
+            instance_url: Some(grant.instance_url.clone()),
+            token_host: Some(urls::display(host)),
+            issued_at: Some(issued_at),
+            ..Outcome::pending(attempts, Duration::ZERO)
+        };
+        let granted = Granted {
+            index,
+            target,
+            token_host: host,
+            grant: &grant,
+            issued_at,
+        };
+        for sink in self.sinks.iter() {
+            match sink.store(&granted).await {
+                Ok(path) => match sink.kind() {
+                    SinkKind::OutDir => outcome.auth_file = Some(path),
+                    SinkKind::SfState => outcome.sf_auth_file = Some(path),
+                },
+                Err(error) => return Outcome::failed(attempts, started.elapsed(), error),
+            }
+        }
+        outcome.elapsed = started.elapsed();
+        outcome
+    }
+}

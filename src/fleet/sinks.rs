@@ -1,0 +1,129 @@
+//! Where a grant is stored: one [`Sink`] per place (the out dir's auth files, the Salesforce
+//! CLI's state). The fleet hands every grant to each sink in turn and never writes a file
+//! itself; a new place to store grants is one more implementation here.
+
+use std::path::PathBuf;
+
+use futures::future::BoxFuture;
+use url::Url;
+
+use crate::input::Target;
+use crate::sfstate::handoff::Handoff;
+use crate::store::{AuthRecord, OutDir};
+use crate::token::{Grant, GrantError};
+use crate::urls;
+
+/// Which place a sink stores into (for the outcome's file fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkKind {
+    OutDir,
+    SfState,
+}
+
+/// One grant, as the sinks see it.
+pub struct Granted<'a> {
+    /// The org's place in the list (sf aliases `P1..Pn` follow it).
+    pub index: usize,
+    pub target: &'a Target,
+    /// The host the assertion was POSTed to.
+    pub token_host: &'a Url,
+    pub grant: &'a Grant,
+    pub issued_at: time::OffsetDateTime,
+}
+
+/// A place where grants are stored.
+pub trait Sink: Send + Sync {
+    fn kind(&self) -> SinkKind;
+
+    /// Store one grant; the path of what was written, or why it could not be.
+    fn store<'a>(&'a self, granted: &'a Granted<'a>) -> BoxFuture<'a, Result<PathBuf, GrantError>>;
+}
+
+/// Every place a run stores its grants, in order.
+#[derive(Default)]
+pub struct Sinks(Vec<Box<dyn Sink>>);
+
+impl Sinks {
+    pub fn with(mut self, sink: impl Sink + 'static) -> Self {
+        self.0.push(Box::new(sink));
+        self
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &dyn Sink> {
+        self.0.iter().map(|s| s.as_ref())
+    }
+}
+
+/// The out dir's per-org auth files (`<username>.json`, 0600, atomic).
+pub struct OutDirSink {
+    pub dir: OutDir,
+    /// The run's identity, recorded so a later run can tell whether the file is its own.
+    pub client_id: String,
+    pub audience: String,
+}
+
+impl Sink for OutDirSink {
+    fn kind(&self) -> SinkKind {
+        SinkKind::OutDir
+    }
+
+    fn store<'a>(&'a self, g: &'a Granted<'a>) -> BoxFuture<'a, Result<PathBuf, GrantError>> {
+        Box::pin(async move {
+            let issued_at = g
+                .issued_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            let login_url = urls::display(g.token_host);
+            let dir = self.dir.clone();
+            let (client_id, audience) = (self.client_id.clone(), self.audience.clone());
+            let (username, alias, grant) = (
+                g.target.username.clone(),
+                g.target.alias.clone(),
+                g.grant.clone(),
+            );
+            let written = tokio::task::spawn_blocking(move || {
+                let record = AuthRecord {
+                    username: &username,
+                    org_id: &grant.org_id,
+                    user_id: &grant.user_id,
+                    access_token: grant.access_token.expose(),
+                    instance_url: &grant.instance_url,
+                    login_url: &login_url,
+                    audience: &audience,
+                    client_id: &client_id,
+                    alias: alias.as_deref(),
+                    issued_at: &issued_at,
+                };
+                dir.write_auth(&username, &record)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("the writer task failed: {e}")));
+            written.map_err(|description| {
+                GrantError::permanent(
+                    "store_failed",
+                    description,
+                    "the grant worked but its auth file could not be written: check disk space and permissions of --out-dir, then re-run",
+                )
+            })
+        })
+    }
+}
+
+impl Sink for Handoff {
+    fn kind(&self) -> SinkKind {
+        SinkKind::SfState
+    }
+
+    fn store<'a>(&'a self, g: &'a Granted<'a>) -> BoxFuture<'a, Result<PathBuf, GrantError>> {
+        Box::pin(async move {
+            self.record(g.index, g.target, g.grant).await.map_err(|e| {
+                GrantError::permanent(
+                    "sf_state_failed",
+                    e.to_string(),
+                    "the grant worked but the Salesforce CLI's state could not be written: check ~/.sfdx (or --sf-home), then re-run",
+                )
+            })
+        })
+    }
+}

@@ -1,0 +1,179 @@
+//! Text that came from a server (an error description, an HTML title, a transport error) made
+//! safe to print and to store: anything shaped like a token or a JWT is cut out, credentials in
+//! URLs are hidden, control characters (ANSI escapes included) are escaped, whitespace is
+//! collapsed and the length is capped. Nothing a server sends reaches a terminal or a report
+//! without passing through [`excerpt`].
+
+/// The longest excerpt of server text kept in a report.
+pub const MAX_EXCERPT: usize = 200;
+
+const REDACTED: &str = "[redacted]";
+
+/// Characters a session id, a JWT or a base64 secret is made of.
+fn token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '!' | '.' | '_' | '~' | '+' | '=' | '-' | '*')
+}
+
+/// A run of token characters that could be (part of) a secret: a Salesforce session id
+/// (`<org id>!<...>`), or anything long enough to be a key, a token or a JWT segment.
+fn token_shaped(run: &str) -> bool {
+    (run.contains('!') && run.len() >= 12) || run.len() >= 32
+}
+
+/// Server text, cleaned and cut to at most `max` characters.
+pub fn excerpt(text: &str, max: usize) -> String {
+    // Only the start of a huge text is looked at: the excerpt is short anyway.
+    let mut end = text.len().min(64 * 1024);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = hide_url_credentials(&text[..end]);
+    let mut out = String::with_capacity(text.len().min(max * 2));
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if token_shaped(run) {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if out.len() > 4 * (max + REDACTED.len()) {
+            break;
+        }
+        if token_char(c) {
+            run.push(c);
+            // A run longer than any legitimate word is a secret, however long it goes on.
+            if run.len() > 4096 {
+                run.truncate(64);
+            }
+            continue;
+        }
+        flush(&mut run, &mut out);
+        if c.is_whitespace() {
+            if !out.is_empty() && !out.ends_with(' ') {
+                out.push(' ');
+            }
+            continue;
+        }
+        if c.is_control() || is_bidi_control(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    let trimmed = out.trim();
+    if trimmed.chars().count() > max {
+        let cut: String = trimmed.chars().take(max).collect();
+        format!("{}…", cut.trim_end())
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// Unicode controls that reorder text on a terminal (Trojan Source).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+}
+
+/// `scheme://user:password@host` → `scheme://[redacted]@host`, wherever it appears.
+pub fn hide_url_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str(REDACTED);
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The `<title>` of an HTML page, if it has one.
+pub fn html_title(body: &str) -> Option<&str> {
+    let lower = body.get(..body.len().min(64 * 1024))?.to_ascii_lowercase();
+    let start = lower.find("<title")?;
+    let open_end = lower[start..].find('>')? + start + 1;
+    let close = lower[open_end..].find("</title")? + open_end;
+    let title = body.get(open_end..close)?.trim();
+    (!title.is_empty()).then_some(title)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "00D5g000000ABCD!AQ0AQHyW7k3r0RrV2G5mKq_Xz.9Lp8Hd4Ts1Ue6Wb3Nc";
+
+    #[test]
+    fn tokens_and_jwts_are_cut_out() {
+        let e = excerpt(&format!("{{\"access_token\":\"{TOKEN}\",\"inst"), 200);
+        assert!(!e.contains("AQ0AQ"), "{e}");
+        assert!(e.contains(REDACTED), "{e}");
+        let jwt =
+            "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiIzTVZHOSIsInN1YiI6ImEifQ.c2lnbmF0dXJlc2lnbmF0dXJl";
+        assert!(!excerpt(&format!("bad assertion {jwt}"), 200).contains("eyJ"));
+        // A short session id is still one.
+        assert!(!excerpt("x 00Dxx0000001gPL!AR8 y", 200).contains("AR8"));
+        // Ordinary words and host names survive.
+        assert_eq!(
+            excerpt("user hasn't approved this consumer", 200),
+            "user hasn't approved this consumer"
+        );
+        assert_eq!(
+            excerpt("connect to test.salesforce.com:443 refused", 200),
+            "connect to test.salesforce.com:443 refused"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_whitespace_collapsed() {
+        let e = excerpt("red \x1b[31mALERT\x1b[0m\r\n\tnext \u{202e}rev", 200);
+        assert!(!e.contains('\x1b') && !e.contains('\r') && !e.contains('\u{202e}'));
+        assert!(e.contains("\\u{1b}[31mALERT"), "{e}");
+        assert!(e.contains("ALERT\\u{1b}[0m next"), "{e}");
+    }
+
+    #[test]
+    fn length_is_capped_however_long_the_text() {
+        let huge = "word ".repeat(50_000_000 / 5);
+        let e = excerpt(&huge, MAX_EXCERPT);
+        assert!(e.chars().count() <= MAX_EXCERPT + 1, "{}", e.len());
+        assert!(e.ends_with('…'));
+        let blob = "A".repeat(1_000_000);
+        assert_eq!(excerpt(&blob, MAX_EXCERPT), REDACTED);
+    }
+
+    #[test]
+    fn credentials_in_urls_are_hidden() {
+        assert_eq!(
+            hide_url_credentials("via http://bob:s3cret@proxy.corp:3128/ failed"),
+            "via http://[redacted]@proxy.corp:3128/ failed"
+        );
+        assert_eq!(
+            hide_url_credentials("https://test.salesforce.com/x?a=b@c"),
+            "https://test.salesforce.com/x?a=b@c"
+        );
+        assert!(!excerpt("proxy http://u:pw@p:1 down", 200).contains("pw"));
+    }
+
+    #[test]
+    fn html_titles_are_found() {
+        assert_eq!(
+            html_title("<html><head><TITLE> Not Found </TITLE></head>"),
+            Some("Not Found")
+        );
+        assert_eq!(html_title("<html>no title</html>"), None);
+    }
+}

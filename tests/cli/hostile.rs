@@ -1,0 +1,417 @@
+//! Hostile answers and hostile surroundings: a fake token endpoint answering in every wrong
+//! way, closed pipes, busy and unusable directories, signals (issue: hostile answers).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::orgs;
+use crate::support::*;
+
+const TOKEN: &str = "00D5g000000HoStL!AQ0AQHostileTokenBytes9d8f7g6h5j4k3l2m1n0pQrStUvWxYz.AbCdEf";
+
+fn success_body(instance_url: &str, token: &str) -> Vec<u8> {
+    serde_json::json!({
+        "access_token": token,
+        "instance_url": instance_url,
+        "id": "https://test.salesforce.com/id/00D5g000000HoStLAA/0055g000000HoStLAA",
+        "token_type": "Bearer",
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Run a 3-org grant against `fake`; everything the run printed or wrote, and the report.
+async fn run_against(fake: &FakeEndpoint, extra: &[&str]) -> (Run, String, Value) {
+    let users = usernames("hostile", 3);
+    let ws = Workspace::with_users(&users);
+    let run = fleetauth(&ws.grant_args_to(&fake.url, extra), None).await;
+    let mut seen = run.stdout.clone() + &run.stderr;
+    for entry in std::fs::read_dir(&ws.out).unwrap() {
+        seen.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+    }
+    let report = ws.report();
+    (run, seen, report)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hostile_answer_gets_a_token_into_any_output_or_counts_as_authorized() {
+    let cut = format!(r#"{{"access_token":"{TOKEN}","instance_url":"https://x.my.sales"#);
+    let cases: Vec<(&str, u16, &str, Vec<u8>)> = vec![
+        ("truncated 200", 200, "application/json", cut.into_bytes()),
+        ("html 200", 200, "text/html", format!("<html><title>{TOKEN}</title><p>{TOKEN}</p></html>").into_bytes()),
+        ("extra text", 200, "application/json", format!("{}garbage {TOKEN}", String::from_utf8(success_body("https://a.my.salesforce.com", TOKEN)).unwrap()).into_bytes()),
+        ("evil http instance", 200, "application/json", success_body("http://evil.example.com", TOKEN)),
+        ("javascript instance", 200, "application/json", success_body("javascript:alert(1)", TOKEN)),
+        ("foreign https instance", 200, "application/json", success_body("https://evil.example.com", TOKEN)),
+        ("empty token", 200, "application/json", success_body("https://a.my.salesforce.com", "")),
+        ("token in an error", 400, "application/json", serde_json::json!({"error": "invalid_grant", "error_description": format!("bad {TOKEN}")}).to_string().into_bytes()),
+        ("404 html", 404, "text/html", format!("<html><title>Not Found</title>{TOKEN}</html>").into_bytes()),
+        ("501 html", 501, "text/html", b"<html><title>Not Implemented</title></html>".to_vec()),
+    ];
+    for (what, status, ct, body) in cases {
+        let fake = fake_endpoint(status, &[("Content-Type", ct)], body).await;
+        let (run, seen, report) = run_against(&fake, &["--max-retries", "1", "--json"]).await;
+        assert_ne!(run.code, 0, "{what}: {}", run.stderr);
+        assert_eq!(report["summary"]["authorized"], 0, "{what}");
+        assert_no_secret(&seen, &[TOKEN.to_string()]);
+        let secret = TOKEN.split_once('!').unwrap().1;
+        assert!(
+            !seen.contains(&secret[..12]),
+            "{what}: a piece of the token leaked"
+        );
+        // Fleet-wide answers stop the run after the canary; a per-org rejection costs one
+        // request per org; nothing is ever retried more than once here.
+        assert!(fake.requests() <= 3, "{what}: {} requests", fake.requests());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_ansi_laden_error_is_capped_and_escaped() {
+    let description = format!("\x1b[2J\x1b[31mALERT\x1b[0m {}", "blah ".repeat(2_000_000));
+    let body = serde_json::json!({"error": "invalid_grant", "error_description": description})
+        .to_string()
+        .into_bytes();
+    let fake = fake_endpoint(400, &[("Content-Type", "application/json")], body).await;
+    let (run, seen, report) = run_against(&fake, &["--json"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!seen.contains('\x1b'), "a raw escape reached an output");
+    let text = report.to_string();
+    assert!(text.len() < 20_000, "the report is {} bytes", text.len());
+    assert!(
+        run.stderr.len() < 20_000,
+        "stderr is {} bytes",
+        run.stderr.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_port_with_200_orgs_ends_after_the_canarys_retries() {
+    // Take a free port, then close it: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let users = usernames("closed", 200);
+    let ws = Workspace::with_users(&users);
+    let run = fleetauth(
+        &ws.grant_args_to(
+            &format!("http://127.0.0.1:{port}"),
+            &["--max-retries", "2", "--concurrency", "32"],
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = ws.report();
+    assert_eq!(
+        report["summary"]["attempts"], 3,
+        "the canary's three tries, nothing else"
+    );
+    assert_eq!(report["summary"]["failed"], 200);
+    assert!(run.stderr.contains("stopped early"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unwritable_out_dir_or_broken_sf_state_is_found_before_anything_is_sent() {
+    let emu = start(config(&["test-pre1@example.com"])).await;
+    let ws = Workspace::with_users(&["test-pre1@example.com".to_string()]);
+    let file = ws.dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let mut args = ws.grant_args(&emu, &[]);
+    set_flag(
+        &mut args,
+        "--out-dir",
+        file.join("out").display().to_string(),
+    );
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(emu.stats.snapshot().requests, 0);
+
+    let home = ws.dir.path().join("home");
+    std::fs::create_dir_all(home.join(".sfdx")).unwrap();
+    std::fs::write(home.join(".sfdx/alias.json"), "{ not json").unwrap();
+    let sf_home = home.display().to_string();
+    let run = fleetauth(
+        &ws.grant_args(&emu, &["--sf-home", &sf_home, "--alias-prefix", "ci"]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("alias.json"), "{}", run.stderr);
+    assert_eq!(emu.stats.snapshot().requests, 0, "nothing sent");
+    // Fixed, the retry grants it and writes the alias: nothing was left "fresh" half-done.
+    std::fs::write(home.join(".sfdx/alias.json"), "{}").unwrap();
+    let run = fleetauth(
+        &ws.grant_args(&emu, &["--sf-home", &sf_home, "--alias-prefix", "ci"]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let aliases = std::fs::read_to_string(home.join(".sfdx/alias.json")).unwrap();
+    assert!(
+        aliases.contains(r#""ci1":"test-pre1@example.com""#),
+        "{aliases}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_stderr_never_loses_the_report() {
+    let users = usernames("pipe", 3);
+    let emu = start(config(&users)).await;
+    let ws = Workspace::with_users(&users);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
+        .args(ws.grant_args(&emu, &["--force"]))
+        .env_remove("SFDX_CLIENT_ID")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    drop(child.stdout.take());
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "no panic on a closed pipe");
+    assert_eq!(ws.report()["summary"]["authorized"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_into_a_busy_out_dir_exits_2_and_sends_nothing() {
+    let emu = start(config(&["test-busy1@example.com"])).await;
+    let ws = Workspace::with_users(&["test-busy1@example.com".to_string()]);
+    let held = fleetauth::store::OutDir::open(&ws.out).unwrap();
+    let run = fleetauth(&ws.grant_args(&emu, &[]), None).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("another fleetauth run"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(emu.stats.snapshot().requests, 0);
+    drop(held);
+    assert_eq!(fleetauth(&ws.grant_args(&emu, &[]), None).await.code, 0);
+}
+
+fn kill(pid: u32, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{signal}");
+}
+
+async fn slow_run(ws: &Workspace, emu: &EmulatorHandle, stdin: bool) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
+        .args(ws.grant_args(emu, &["--concurrency", "4", "--rate", "100"]))
+        .env_remove("SFDX_CLIENT_ID")
+        .stdin(if stdin {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_sigint_stops_now_and_in_flight_requests_are_counted() {
+    let users = usernames("twice", 8);
+    let mut cfg = config(&users);
+    cfg.latency = Duration::from_secs(20);
+    let emu = start(cfg).await;
+    let ws = Workspace::with_users(&users);
+    let child = slow_run(&ws, &emu, false).await;
+    let pid = child.id().unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    kill(pid, "INT");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill(pid, "INT");
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("the second SIGINT ends the run at once")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let report = ws.report();
+    let in_flight: Vec<&Value> = orgs(&report)
+        .iter()
+        .filter(|o| o["attempts"].as_u64() == Some(1))
+        .collect();
+    assert!(
+        !in_flight.is_empty(),
+        "the canary's request was in flight: {report}"
+    );
+    for o in in_flight {
+        assert_eq!(o["status"], "pending");
+        assert!(
+            o["note"]
+                .as_str()
+                .unwrap()
+                .contains("may have been granted"),
+            "{o}"
+        );
+    }
+    assert_eq!(
+        report["summary"]["attempts"].as_u64(),
+        Some(emu.stats.snapshot().requests)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_ends_like_sigterm_with_a_report() {
+    let users = usernames("hup", 4);
+    let mut cfg = config(&users);
+    cfg.latency = Duration::from_secs(20);
+    let emu = start(cfg).await;
+    let ws = Workspace::with_users(&users);
+    let child = slow_run(&ws, &emu, false).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    kill(child.id().unwrap(), "HUP");
+    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(ws.report()["summary"]["pending"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_while_the_list_is_read_from_stdin_ends_the_run() {
+    let emu = start(config(&["test-stdin1@example.com"])).await;
+    let ws = Workspace::with_users(&["test-stdin1@example.com".to_string()]);
+    let mut args = ws.grant_args(&emu, &[]);
+    args[1] = "-".into();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
+        .args(&args)
+        .env_remove("SFDX_CLIENT_ID")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Long enough for the process to be waiting on stdin even on a loaded machine.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    kill(child.id().unwrap(), "INT");
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("a signal ends a run waiting on stdin")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was sent"));
+    assert_eq!(emu.stats.snapshot().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deadline_already_passed_sends_nothing() {
+    let users = usernames("dead0", 5);
+    let emu = start(config(&users)).await;
+    let ws = Workspace::with_users(&users);
+    let run = fleetauth(&ws.grant_args(&emu, &["--deadline", "0s"]), None).await;
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert_eq!(emu.stats.snapshot().requests, 0);
+    assert_eq!(ws.report()["summary"]["pending"], 5);
+}
+
+// --- sf aliases and input hygiene --------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_sf_alias_is_not_re_pointed_unless_asked() {
+    let emu = start(config(&["test-al1@example.com"])).await;
+    let ws = Workspace::new("orgs.csv", "username,alias\ntest-al1@example.com,hub\n");
+    let home = ws.dir.path().join("home");
+    std::fs::create_dir_all(home.join(".sfdx")).unwrap();
+    std::fs::write(
+        home.join(".sfdx/alias.json"),
+        r#"{"orgs":{"hub":"hub@acme.com"}}"#,
+    )
+    .unwrap();
+    let sf_home = home.display().to_string();
+    let run = fleetauth(&ws.grant_args(&emu, &["--sf-home", &sf_home]), None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("alias hub already names hub@acme.com"),
+        "{}",
+        run.stderr
+    );
+    let aliases = std::fs::read_to_string(home.join(".sfdx/alias.json")).unwrap();
+    assert!(aliases.contains(r#""hub":"hub@acme.com""#), "{aliases}");
+    let run = fleetauth(
+        &ws.grant_args(
+            &emu,
+            &["--sf-home", &sf_home, "--sf-replace-aliases", "--force"],
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let aliases = std::fs::read_to_string(home.join(".sfdx/alias.json")).unwrap();
+    assert!(
+        aliases.contains(r#""hub":"test-al1@example.com""#),
+        "{aliases}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn input_hygiene_duplicate_aliases_bad_domains_bom_and_numeric_aliases() {
+    let emu = start(config(&["test-h1@example.com", "test-h2@example.com"])).await;
+    let ws = Workspace::new(
+        "orgs.csv",
+        "username,alias\ntest-h1@example.com,ci\ntest-h2@example.com,ci\n",
+    );
+    let run = fleetauth(&ws.grant_args(&emu, &[]), None).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("line 3") && run.stderr.contains("line 2"),
+        "{}",
+        run.stderr
+    );
+
+    let ws = Workspace::new("orgs.csv", "test-h1@example.com\"],\n");
+    let run = fleetauth(&ws.grant_args(&emu, &[]), None).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("only letters, digits, dots and hyphens"),
+        "{}",
+        run.stderr
+    );
+
+    let ws = Workspace::new(
+        "orgs.json",
+        "\u{feff}[{\"username\":\"test-h1@example.com\",\"alias\":42}]",
+    );
+    let run = fleetauth(&ws.grant_args(&emu, &[]), None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(orgs(&ws.report())[0]["alias"], "42");
+    assert_eq!(emu.stats.snapshot().requests, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_usage_error_with_json_still_prints_the_envelope() {
+    let run = fleetauth(
+        &[
+            "grant".into(),
+            "orgs.csv".into(),
+            "--json".into(),
+            "--concurrency".into(),
+            "many".into(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 2);
+    let envelope: Value = serde_json::from_str(&run.stdout).expect("an envelope on stdout");
+    assert_eq!(envelope["status"], 2);
+    assert_eq!(envelope["name"], "UsageError");
+    assert!(
+        envelope["message"].as_str().unwrap().contains("many"),
+        "{envelope}"
+    );
+}
