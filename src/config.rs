@@ -52,6 +52,26 @@ pub struct GrantConfig {
     pub fresh_for: Option<Duration>,
     pub deadline: Option<Duration>,
     pub shard: Option<crate::plan::Shard>,
+    /// The CI-facing reports besides report.json.
+    pub ci: CiReports,
+}
+
+/// Where the CI-facing reports of a run go: `--summary-md`, `--junit`, and
+/// `$GITHUB_STEP_SUMMARY` unless `--no-step-summary`.
+#[derive(Debug, Clone, Default)]
+pub struct CiReports {
+    pub summary_md: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub step_summary: Option<PathBuf>,
+}
+
+impl CiReports {
+    /// Every path the run will write, for the preflight.
+    pub fn paths(&self) -> impl Iterator<Item = &PathBuf> {
+        [&self.summary_md, &self.junit, &self.step_summary]
+            .into_iter()
+            .flatten()
+    }
 }
 
 /// Where and how to hand the orgs to the Salesforce CLI.
@@ -221,6 +241,7 @@ impl GrantConfig {
             fresh_for: Some(defaults::FRESH_FOR),
             deadline: None,
             shard: None,
+            ci: CiReports::default(),
         }
     }
 
@@ -266,6 +287,15 @@ impl GrantConfig {
         config.fresh_for = (!args.force).then_some(args.fresh_for);
         config.deadline = args.deadline;
         config.shard = args.shard;
+        config.ci = CiReports {
+            summary_md: args.summary_md,
+            junit: args.junit,
+            step_summary: (!args.no_step_summary)
+                .then(|| env("GITHUB_STEP_SUMMARY"))
+                .flatten()
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+        };
         Ok(config)
     }
 }

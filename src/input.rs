@@ -217,17 +217,25 @@ const MAX_USERNAME: usize = 250;
 /// A Salesforce username is `local@domain.tld`; it is also used as a file name, so nothing in
 /// it may leave the output directory or hide the file.
 pub fn check_username(username: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("username {username:?} {why}"));
+    // Quoted with escapes, and cut: a 50 MB "username" is not echoed whole.
+    let shown: String = if username.chars().count() > 80 {
+        format!("{}…", username.chars().take(80).collect::<String>())
+    } else {
+        username.to_string()
+    };
+    let bad = |why: &str| Err(format!("username {shown:?} {why}"));
     if username.is_empty() {
         return bad("is empty");
     }
     if username.len() > MAX_USERNAME {
         return bad("is longer than 250 bytes");
     }
-    if let Some(c) = username
-        .chars()
-        .find(|c| c.is_control() || c.is_whitespace() || matches!(c, '/' | '\\'))
-    {
+    if let Some(c) = username.chars().find(|c| {
+        c.is_control()
+            || c.is_whitespace()
+            || crate::sanitize::is_bidi_control(*c)
+            || matches!(c, '/' | '\\')
+    }) {
         return bad(&format!(
             "contains {c:?}, which cannot be part of a username or a file name"
         ));

@@ -42,14 +42,13 @@ pub async fn run(cli: Cli) -> Exit {
                 quiet: args.quiet,
                 json: args.json,
             };
-            let ci = commands::grant::CiReports::from_args(&args, |var| std::env::var(var).ok());
             // Signals first: a run waiting on its list (stdin) must still end on Ctrl-C.
             let stop = Stopper::new();
             stop.on_signals();
             let result = async {
                 let config = GrantConfig::from_args(args, |var| std::env::var(var).ok())?;
                 stop.after(config.deadline);
-                commands::grant::run_with(config, &ci, stop).await
+                commands::grant::run(config, stop).await
             }
             .await;
             present(result, output)
@@ -101,7 +100,13 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
                     "warnings": finished.warnings,
                     "errors": finished.errors,
                 });
-                print_stdout(&envelope);
+                // A pipeline reading the report from stdout must not get an empty one and 0.
+                if !print_stdout(&envelope) {
+                    say_err!("error: cannot write the --json report to stdout; the report is in the out dir (report.json)");
+                    if exit == Exit::Success {
+                        return Exit::SomeFailed;
+                    }
+                }
             }
             exit
         }
@@ -117,7 +122,7 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
                 SetupError::Interrupted => (Exit::Interrupted, "Interrupted"),
             };
             if output.json {
-                print_stdout(&error_envelope(exit, kind, &e.to_string()));
+                let _ = print_stdout(&error_envelope(exit, kind, &e.to_string()));
             }
             exit
         }
@@ -135,8 +140,9 @@ pub fn error_envelope(exit: Exit, name: &str, message: &str) -> serde_json::Valu
     })
 }
 
-fn print_stdout(value: &serde_json::Value) {
+/// `false` when stdout is gone or full.
+fn print_stdout(value: &serde_json::Value) -> bool {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
     text.push('\n');
-    say::out_raw(&text);
+    say::out_raw(&text)
 }

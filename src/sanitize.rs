@@ -17,7 +17,10 @@ fn token_char(c: char) -> bool {
 /// A run of token characters that could be (part of) a secret: a Salesforce session id
 /// (`<org id>!<...>`), or anything long enough to be a key, a token or a JWT segment.
 fn token_shaped(run: &str) -> bool {
-    (run.contains('!') && run.len() >= 12) || run.len() >= 32
+    (run.contains('!') && run.len() >= 12)
+        || run.len() >= 32
+        // A JWT segment (`{"` in base64url), however short.
+        || (run.starts_with("eyJ") && run.len() >= 8)
 }
 
 /// Server text, cleaned and cut to at most `max` characters.
@@ -74,7 +77,7 @@ pub fn excerpt(text: &str, max: usize) -> String {
 }
 
 /// Unicode controls that reorder text on a terminal (Trojan Source).
-fn is_bidi_control(c: char) -> bool {
+pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
 }
 
@@ -124,6 +127,7 @@ mod tests {
         let jwt =
             "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiIzTVZHOSIsInN1YiI6ImEifQ.c2lnbmF0dXJlc2lnbmF0dXJl";
         assert!(!excerpt(&format!("bad assertion {jwt}"), 200).contains("eyJ"));
+        assert!(!excerpt("header eyJhbGciOiJSUzI1NiJ9 alone", 200).contains("eyJ"));
         // A short session id is still one.
         assert!(!excerpt("x 00Dxx0000001gPL!AR8 y", 200).contains("AR8"));
         // Ordinary words and host names survive.

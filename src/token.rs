@@ -188,11 +188,40 @@ fn is_session_id(token: &str) -> bool {
         })
 }
 
-/// Check the `instance_url` of a success answer: https (plain http only from a loopback
-/// token host to loopback), a host a data URL may name, nothing but scheme, host and port.
+/// Check a URL of a success answer (`instance_url`, `id`): https (plain http only from a
+/// loopback token host to loopback), on a host a data URL may name.
+fn check_data_url(raw: &str, name: &str, expect: &Expect<'_>) -> Result<Url, String> {
+    let shown = || sanitize::excerpt(raw, 80);
+    let url = Url::parse(raw).map_err(|_| format!("`{name}` {:?} is not a URL", shown()))?;
+    let scheme_ok = match url.scheme() {
+        "https" => true,
+        "http" => urls::is_loopback(&url) && urls::is_loopback(expect.token_host),
+        _ => false,
+    };
+    if !scheme_ok {
+        return Err(format!(
+            "`{name}` {:?} is not https; fleetauth trusts only https answers",
+            shown()
+        ));
+    }
+    expect
+        .hosts
+        .check(&url)
+        .map_err(|e| format!("`{name}`: {e}"))?;
+    Ok(url)
+}
+
+/// Check the `instance_url` of a success answer: [`check_data_url`], and nothing but scheme,
+/// host and port (the token is later sent to `<instance_url>/services/...`).
 fn check_instance_url(raw: &str, expect: &Expect<'_>) -> Result<String, String> {
     let shown = || sanitize::excerpt(raw, 80);
     let url = Url::parse(raw).map_err(|_| format!("`instance_url` {:?} is not a URL", shown()))?;
+    if !matches!(url.path(), "" | "/") {
+        return Err(format!(
+            "`instance_url` {:?} carries a path; it must be a scheme, host and port",
+            shown()
+        ));
+    }
     let scheme_ok = match url.scheme() {
         "https" => true,
         "http" => urls::is_loopback(&url) && urls::is_loopback(expect.token_host),
@@ -252,6 +281,27 @@ pub fn classify(answer: &Answer<'_>, expect: &Expect<'_>) -> Result<Grant, Grant
         return Err(with_status(not_json(answer)));
     };
     if let Ok(err) = serde_json::from_value::<ErrorBody>(json.clone()) {
+        // Salesforce's token endpoint answers OAuth errors with 400 (401 for a client error),
+        // a snake_case code, and 420/5xx when it is unwell. A JSON error of any other status
+        // or shape (a web framework's 404 page) is some other server.
+        let oauth_code = !err.error.is_empty()
+            && err
+                .error
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_');
+        if !oauth_code || !matches!(status, 400 | 401 | 420 | 500..=599) {
+            return Err(with_status(
+                GrantError::new(
+                    ErrorKind::Permanent,
+                    format!("ERROR_HTTP_{status}"),
+                    format!(
+                        "a JSON error that is not an OAuth answer (error {:?})",
+                        sanitize::excerpt(&err.error, 60)
+                    ),
+                )
+                .not_a_token_endpoint(NOT_A_TOKEN_ENDPOINT),
+            ));
+        }
         let description = match &err.error_description {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
@@ -358,6 +408,7 @@ fn validate_success(json: serde_json::Value, expect: &Expect<'_>) -> Result<Gran
     }
     let instance_url = check_instance_url(&text(body.instance_url, "instance_url")?, expect)?;
     let id = text(body.id, "id")?;
+    check_data_url(&id, "id", expect)?;
     let (org_id, user_id) = ids_from(&id).ok_or_else(|| {
         format!(
             "`id` {:?} is not an identity URL (https://<host>/id/<org id>/<user id>)",
@@ -752,6 +803,18 @@ mod tests {
         bad(TOKEN, "https://user:pw@acme.my.salesforce.com", ID);
         bad(TOKEN, "http://acme.my.salesforce.com", ID);
         bad(TOKEN, "https://acme.my.salesforce.com", "nope");
+        bad(TOKEN, "https://acme.my.salesforce.com/evil/path", ID);
+        let e = bad(
+            TOKEN,
+            "https://acme.my.salesforce.com",
+            "https://evil.example.com/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS",
+        );
+        assert!(e.description.contains("`id`"), "{e:?}");
+        bad(
+            TOKEN,
+            "https://acme.my.salesforce.com",
+            "http://test.salesforce.com/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS",
+        );
         bad(TOKEN, "https://acme.my.salesforce.com", "https://h/id/a/b");
         // Loopback over plain http only from a loopback token host (the emulator).
         assert!(success(TOKEN, "http://127.0.0.1:9", ID).is_ok());
@@ -817,6 +880,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(!e.description.contains('\u{1b}'), "{:?}", e.description);
+    }
+
+    #[test]
+    fn a_json_error_from_another_kind_of_server_is_fleet_wide() {
+        for (status, body) in [
+            (
+                404,
+                r#"{"timestamp":"x","status":404,"error":"Not Found","path":"/services/oauth2/token"}"#,
+            ),
+            (405, r#"{"error":"Method Not Allowed"}"#),
+            (400, r#"{"status":400,"error":"Bad Request"}"#),
+            (200, r#"{"error":"invalid_grant","error_description":"x"}"#),
+            (403, r#"{"error":"forbidden","error_description":"x"}"#),
+        ] {
+            let e = answer(status, body).unwrap_err();
+            assert!(
+                e.fleet_wide && e.kind == Permanent,
+                "{status} {body}: {e:?}"
+            );
+        }
+        let e = answer(401, r#"{"error":"invalid_client","error_description":"x"}"#).unwrap_err();
+        assert!(!e.fleet_wide, "{e:?}");
     }
 
     #[test]

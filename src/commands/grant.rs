@@ -1,11 +1,9 @@
 //! `fleetauth grant`: the pipeline of a run, phase by phase.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::GrantArgs;
-use crate::config::{ConfigError, GrantConfig, SfOptions};
+use crate::config::{CiReports, ConfigError, GrantConfig, SfOptions};
 use crate::exit::Exit;
 use crate::fleet::{Fleet, OutDirSink, Sinks};
 use crate::input::{self, InputError, Target};
@@ -68,62 +66,32 @@ impl Finished {
     }
 }
 
-/// Where the CI-facing reports of a run go, besides report.json: `--summary-md`, `--junit`,
-/// and `$GITHUB_STEP_SUMMARY` unless `--no-step-summary`.
-#[derive(Debug, Clone, Default)]
-pub struct CiReports {
-    pub summary_md: Option<PathBuf>,
-    pub junit: Option<PathBuf>,
-    pub step_summary: Option<PathBuf>,
-}
-
-impl CiReports {
-    pub fn from_args(args: &GrantArgs, env: impl Fn(&str) -> Option<String>) -> Self {
-        Self {
-            summary_md: args.summary_md.clone(),
-            junit: args.junit.clone(),
-            step_summary: (!args.no_step_summary)
-                .then(|| env("GITHUB_STEP_SUMMARY"))
-                .flatten()
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from),
+/// Write the CI-facing reports (`--summary-md`, `--junit`, `$GITHUB_STEP_SUMMARY`). Their
+/// paths were checked before the first request; a failure now fails the run (exit 1), with
+/// every grant kept.
+fn write_ci_reports(ci: &CiReports, report: &Report, errors: &mut Vec<String>) {
+    if let Some(path) = &ci.summary_md {
+        if let Err(e) = report::write(report, &Markdown, path) {
+            errors.push(format!("--summary-md: {e}"));
         }
     }
-
-    /// Write each; a failure is a warning, never a lost run.
-    fn write(&self, report: &Report, warnings: &mut Vec<String>) {
-        if let Some(path) = &self.summary_md {
-            if let Err(e) = report::write(report, &Markdown, path) {
-                warnings.push(format!("--summary-md: {e}"));
-            }
+    if let Some(path) = &ci.junit {
+        if let Err(e) = report::write(report, &JUnit, path) {
+            errors.push(format!("--junit: {e}"));
         }
-        if let Some(path) = &self.junit {
-            if let Err(e) = report::write(report, &JUnit, path) {
-                warnings.push(format!("--junit: {e}"));
-            }
-        }
-        if let Some(path) = &self.step_summary {
-            if let Err(e) = report::append(report, &Markdown, path) {
-                warnings.push(format!(
-                    "cannot append the summary to $GITHUB_STEP_SUMMARY ({}): {e}",
-                    path.display()
-                ));
-            }
+    }
+    if let Some(path) = &ci.step_summary {
+        if let Err(e) = report::append(report, &Markdown, path) {
+            errors.push(format!(
+                "cannot append the summary to $GITHUB_STEP_SUMMARY ({}): {e}; --no-step-summary skips it",
+                path.display()
+            ));
         }
     }
 }
 
 /// Run a grant to the end, or until `stop` fires.
 pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupError> {
-    run_with(config, &CiReports::default(), stop).await
-}
-
-/// [`run`], also writing the CI-facing reports.
-pub async fn run_with(
-    config: GrantConfig,
-    ci: &CiReports,
-    stop: Stopper,
-) -> Result<Finished, SetupError> {
     let started_at = time::OffsetDateTime::now_utc();
     let started = Instant::now();
 
@@ -153,6 +121,9 @@ pub async fn run_with(
         .clone()
         .unwrap_or_else(|| out.path().join("report.json"));
     preflight_output(&report_path)?;
+    for path in config.ci.paths() {
+        preflight_output(path)?;
+    }
     let mut warnings: Vec<String> = config.network.warnings.clone();
     let mut sf = match &config.sf {
         Some(options) => Some(handoff(options, &config, &mut warnings)?),
@@ -238,7 +209,7 @@ pub async fn run_with(
             out.path().display()
         ));
     }
-    ci.write(&report, &mut warnings);
+    write_ci_reports(&config.ci, &report, &mut errors);
     let failed_path = out.path().join("failed.csv");
     match report.write_failed(&list, &failed_path) {
         Ok(true) => warnings.push(format!(
@@ -277,11 +248,22 @@ pub fn preflight_output(path: &std::path::Path) -> Result<(), SetupError> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
     };
-    if path.is_dir() {
-        return Err(SetupError::Output(format!(
-            "{} is a directory; give a file path for the report",
-            path.display()
-        )));
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(SetupError::Output(format!(
+                "{} is a directory; give a file path for the report",
+                path.display()
+            )))
+        }
+        // Reports replace their file atomically: a device, a pipe or a symlink (`/dev/stdout`)
+        // would be replaced by a regular file, not written through.
+        Ok(meta) if !meta.is_file() => {
+            return Err(SetupError::Output(format!(
+                "{} is not a regular file (a device, pipe or symbolic link), and fleetauth replaces report files whole; give a regular file path (for the report on stdout, use --json)",
+                path.display()
+            )))
+        }
+        _ => {}
     }
     tempfile::Builder::new()
         .prefix(".fleetauth-probe-")

@@ -661,7 +661,7 @@ async fn a_resumed_run_keeps_the_hand_off_facts_of_the_fresh_orgs_it_skips() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_unwritable_ci_report_is_a_warning_not_a_lost_run() {
+async fn an_unwritable_ci_report_is_found_before_anything_is_sent() {
     let users = usernames("unwritable", 1);
     let emu = start(config(&users)).await;
     let ws = Workspace::with_users(&users);
@@ -671,29 +671,33 @@ async fn an_unwritable_ci_report_is_a_warning_not_a_lost_run() {
         nowhere.join("j.xml"),
         nowhere.join("step.md"),
     );
-    let run = fleetauth_env(
-        &ws.grant_args(
-            &emu,
-            &[
-                "--summary-md",
-                md.to_str().unwrap(),
-                "--junit",
-                junit.to_str().unwrap(),
-            ],
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a std::path::Path);
+    let cases: [Case; 3] = [
+        (vec!["--summary-md", md.to_str().unwrap()], vec![], &md),
+        (vec!["--junit", junit.to_str().unwrap()], vec![], &junit),
+        (
+            vec![],
+            vec![("GITHUB_STEP_SUMMARY", step.to_str().unwrap())],
+            &step,
         ),
+    ];
+    for (flags, env, path) in cases {
+        let run = fleetauth_env(&ws.grant_args(&emu, &flags), None, &env).await;
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("cannot write") && run.stderr.contains(&path.display().to_string()),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(emu.stats.snapshot().requests, 0, "nothing sent");
+    // --no-step-summary skips an unusable $GITHUB_STEP_SUMMARY.
+    let run = fleetauth_env(
+        &ws.grant_args(&emu, &["--no-step-summary"]),
         None,
         &[("GITHUB_STEP_SUMMARY", step.to_str().unwrap())],
     )
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    for what in ["--summary-md", "--junit", "$GITHUB_STEP_SUMMARY"] {
-        assert!(
-            run.stderr
-                .lines()
-                .any(|l| l.starts_with("warning:") && l.contains(what)),
-            "no warning about {what}: {}",
-            run.stderr
-        );
-    }
     assert_eq!(ws.report()["summary"]["authorized"], 1);
 }

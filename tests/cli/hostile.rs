@@ -1,6 +1,7 @@
 //! Hostile answers and hostile surroundings: a fake token endpoint answering in every wrong
 //! way, closed pipes, busy and unusable directories, signals (issue: hostile answers).
 
+use std::os::unix::fs::FileTypeExt;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -8,7 +9,9 @@ use serde_json::Value;
 use crate::orgs;
 use crate::support::*;
 
-const TOKEN: &str = "00D5g000000HoStL!AQ0AQHostileTokenBytes9d8f7g6h5j4k3l2m1n0pQrStUvWxYz.AbCdEf";
+/// Shaped like a real session id (15-character org id, `!`, session), so each hostile case is
+/// refused for its own reason, not for the token's shape.
+const TOKEN: &str = "00D5g000000HoSt!AQ0AQHostileTokenBytes9d8f7g6h5j4k3l2m1n0pQrStUvWxYz.AbCdEf";
 
 fn success_body(instance_url: &str, token: &str) -> Vec<u8> {
     serde_json::json!({
@@ -296,6 +299,9 @@ async fn a_signal_while_the_list_is_read_from_stdin_ends_the_run() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    // Held open until the run ends: the list never arrives.
+    let mut child = child;
+    let _stdin = child.stdin.take();
     // Long enough for the process to be waiting on stdin even on a loaded machine.
     tokio::time::sleep(Duration::from_millis(2000)).await;
     kill(child.id().unwrap(), "INT");
@@ -413,5 +419,111 @@ async fn a_usage_error_with_json_still_prints_the_envelope() {
     assert!(
         envelope["message"].as_str().unwrap().contains("many"),
         "{envelope}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_json_404_from_another_kind_of_server_stops_after_one_request() {
+    let body = br#"{"timestamp":"2026-11-25T00:00:00Z","status":404,"error":"Not Found","path":"/services/oauth2/token"}"#;
+    let fake = fake_endpoint(404, &[("Content-Type", "application/json")], body.to_vec()).await;
+    let users = usernames("spring", 40);
+    let ws = Workspace::with_users(&users);
+    let run = fleetauth(
+        &ws.grant_args_to(&fake.url, &["--concurrency", "32", "--rate", "1000"]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(fake.requests(), 1, "one assertion, not the fleet's");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_identity_url_on_a_foreign_host_is_not_authorized() {
+    let body = serde_json::json!({
+        "access_token": TOKEN,
+        "instance_url": "https://a.my.salesforce.com",
+        "id": "https://evil.example.com/id/00D5g000000HoStLAA/0055g000000HoStLAA",
+    })
+    .to_string()
+    .into_bytes();
+    let fake = fake_endpoint(200, &[("Content-Type", "application/json")], body).await;
+    let (run, seen, report) = run_against(&fake, &[]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(report["summary"]["authorized"], 0);
+    assert!(seen.contains("`id`"), "the error names the field: {seen}");
+    assert_no_secret(&seen, &[TOKEN.to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_text_in_the_csv_report_cannot_become_a_spreadsheet_formula() {
+    let body = serde_json::json!({"error": "invalid_grant", "error_description": "=1+2"})
+        .to_string()
+        .into_bytes();
+    let fake = fake_endpoint(400, &[("Content-Type", "application/json")], body).await;
+    let users = usernames("formula", 2);
+    let ws = Workspace::with_users(&users);
+    let csv = ws.dir.path().join("report.csv");
+    let run = fleetauth(
+        &ws.grant_args_to(&fake.url, &["--report", csv.to_str().unwrap()]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.contains("'=1+2"), "{text}");
+    let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    for record in reader.records() {
+        for cell in record.unwrap().iter() {
+            assert!(!cell.starts_with(['=', '+', '@']), "{cell:?} in {text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_path_that_is_a_device_pipe_or_symlink_is_refused() {
+    let emu = start(config(&["test-dev1@example.com"])).await;
+    let ws = Workspace::with_users(&["test-dev1@example.com".to_string()]);
+    let link = ws.dir.path().join("out.json");
+    std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+    for path in ["/dev/null".to_string(), link.display().to_string()] {
+        let run = fleetauth(&ws.grant_args(&emu, &["--report", &path]), None).await;
+        assert_eq!(run.code, 2, "{path}: {}", run.stderr);
+        assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+    }
+    assert!(std::fs::symlink_metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert_eq!(emu.stats.snapshot().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_json_report_that_cannot_reach_stdout_fails_the_run() {
+    let emu = start(config(&["test-full1@example.com"])).await;
+    let ws = Workspace::with_users(&["test-full1@example.com".to_string()]);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
+        .args(ws.grant_args(&emu, &["--json", "-q"]))
+        .env_remove("SFDX_CLIENT_ID")
+        .stdout(std::process::Stdio::from(full))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write the --json report"),
+        "{stderr}"
+    );
+    assert_eq!(
+        ws.report()["summary"]["authorized"],
+        1,
+        "the report is still written"
     );
 }
