@@ -94,6 +94,10 @@ pub struct OrgReport {
     /// Why a row was skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// A Dev Hub the list named, left out: marked as `sf org list --json` marks it, so a
+    /// receiving job reading this report as its list leaves it out too.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_dev_hub: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -168,6 +172,7 @@ impl OrgReport {
             replication_wait_ms: 0,
             error: None,
             note: Some(note),
+            is_dev_hub: false,
         }
     }
 }
@@ -210,17 +215,17 @@ impl Report {
                         hint: e.hint,
                     }),
                     note: o.note,
+                    is_dev_hub: false,
                 }
             })
             .collect();
         orgs.extend(plan.fresh.iter().map(|(target, file, why)| {
             OrgReport::skipped(target, Some(file.clone()), why.clone())
         }));
-        orgs.extend(
-            plan.excluded
-                .iter()
-                .map(|(target, why)| OrgReport::skipped(target, None, why.clone())),
-        );
+        orgs.extend(plan.excluded.iter().map(|(target, why)| OrgReport {
+            is_dev_hub: true,
+            ..OrgReport::skipped(target, None, why.clone())
+        }));
         orgs.extend(plan.duplicates.iter().map(|(target, first)| {
             let why = format!(
                 "{} repeats the username of {first}; granted once",
