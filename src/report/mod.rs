@@ -326,6 +326,7 @@ pub(crate) mod sample {
             replication_wait_ms: 0,
             error: None,
             note: None,
+            is_dev_hub: false,
         }
     }
 
