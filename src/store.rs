@@ -1,6 +1,9 @@
 //! Stage: store. The output directory (0700) and one auth file per authorized org (0600),
-//! each written atomically: a temp file in the same directory, fsync, rename. Rename replaces
-//! a symlink rather than following it, and a temp file that never got renamed is removed.
+//! each written atomically: a temp file in the same directory, fsync, rename, fsync of the
+//! directory. The fsyncs of files written at about the same time are batched (`commit`), so a
+//! busy run pays one journal commit per batch rather than one per file; a write still returns
+//! only once its file is on disk. Rename replaces a symlink rather than following it, and a
+//! temp file that never got renamed is removed.
 
 use std::fs;
 use std::io::Write;
@@ -8,6 +11,8 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+mod commit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -90,7 +95,8 @@ impl OutDir {
 }
 
 /// Write `bytes` to `path` through a temp file in the same directory: the path holds either
-/// the old content or the new, never a part.
+/// the old content or the new, never a part, and once this returns `Ok` the new content is on
+/// disk (file and directory entry).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
     write_via_temp(path, bytes, mode, true).map(|_| ())
 }
@@ -119,16 +125,12 @@ fn write_via_temp(path: &Path, bytes: &[u8], mode: u32, clobber: bool) -> Result
             .set_permissions(fs::Permissions::from_mode(mode))
             .map_err(err)?;
     }
-    tmp.as_file().sync_all().map_err(err)?;
-    if clobber {
-        tmp.persist(path).map_err(|e| err(e.error))?;
-        return Ok(true);
-    }
-    match tmp.persist_noclobber(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(err(e.error)),
-    }
+    commit::commit(commit::Job {
+        tmp,
+        path: path.to_path_buf(),
+        clobber,
+    })
+    .map_err(err)
 }
 
 /// The per-org auth file. Holds the access token: written 0600, never printed (no `Debug`).
@@ -175,6 +177,50 @@ mod tests {
         assert_eq!(fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
         let leftovers = fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "temp files left behind");
+    }
+
+    #[test]
+    fn concurrent_writes_all_land_whole_with_no_temp_files_left() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OutDir::open(&tmp.path().join("out")).unwrap();
+        let names: Vec<String> = (0..64).map(|i| format!("u{i}@x.com")).collect();
+        std::thread::scope(|scope| {
+            for name in &names {
+                let dir = &dir;
+                scope.spawn(move || dir.write_auth(name, &record()).unwrap());
+            }
+        });
+        for name in &names {
+            let text = fs::read_to_string(dir.auth_file(name)).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(value["accessToken"], "tok");
+        }
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), names.len());
+    }
+
+    #[test]
+    fn write_new_keeps_the_file_that_was_there_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("key.json");
+        assert!(write_new(&path, b"first", 0o600).unwrap());
+        assert!(!write_new(&path, b"second", 0o600).unwrap());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "first");
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "temp file left"
+        );
+        write_atomic(&path, b"third", 0o644).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "third");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn a_write_into_a_missing_directory_is_an_error_naming_the_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("gone").join("a.json");
+        let err = write_atomic(&path, b"x", 0o600).unwrap_err().to_string();
+        assert!(err.contains("gone"), "{err}");
     }
 
     #[test]
