@@ -1,13 +1,12 @@
 //! Stage: store. The output directory (0700) and one auth file per authorized org (0600),
 //! each written atomically: a temp file in the same directory, fsync, rename, fsync of the
-//! directory. The fsyncs of files written at about the same time are batched (`commit`), so a
-//! busy run pays one journal commit per batch rather than one per file; a write still returns
-//! only once its file is on disk. Rename replaces a symlink rather than following it, and a
-//! temp file that never got renamed is removed.
+//! directory. Writes that arrive together are committed together by one thread (`commit`):
+//! the files' fsyncs run side by side and each directory is fsynced once per batch, and a
+//! write still returns only once its file is on disk. Rename replaces a symlink rather than
+//! following it, and a temp file that never got renamed is removed.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -108,29 +107,16 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, StoreErro
 }
 
 fn write_via_temp(path: &Path, bytes: &[u8], mode: u32, clobber: bool) -> Result<bool, StoreError> {
-    let err = |error| StoreError::Write {
-        path: path.to_path_buf(),
-        error,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    // tempfile creates with O_EXCL and mode 0600, and deletes the file if we fail before persist.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".fleetauth-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    if mode != 0o600 {
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(err)?;
-    }
     commit::commit(commit::Job {
-        tmp,
         path: path.to_path_buf(),
+        bytes: bytes.to_vec(),
+        mode,
         clobber,
     })
-    .map_err(err)
+    .map_err(|error| StoreError::Write {
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 /// The per-org auth file. Holds the access token: written 0600, never printed (no `Debug`).
@@ -152,6 +138,7 @@ pub struct AuthRecord<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn record() -> AuthRecord<'static> {
         AuthRecord {
