@@ -107,16 +107,24 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, StoreErro
 }
 
 fn write_via_temp(path: &Path, bytes: &[u8], mode: u32, clobber: bool) -> Result<bool, StoreError> {
-    commit::commit(commit::Job {
-        path: path.to_path_buf(),
-        bytes: bytes.to_vec(),
-        mode,
-        clobber,
-    })
-    .map_err(|error| StoreError::Write {
+    // Auth files and sf's entries go to the committer as they are; a large file (a report of
+    // ten thousand orgs) is written here rather than copied.
+    const SMALL: usize = 64 * 1024;
+    let err = |error| StoreError::Write {
         path: path.to_path_buf(),
         error,
+    };
+    let content = if bytes.len() <= SMALL {
+        commit::Content::Bytes(bytes.to_vec(), mode)
+    } else {
+        commit::Content::Filled(commit::fill(path, bytes, mode).map_err(err)?)
+    };
+    commit::commit(commit::Job {
+        path: path.to_path_buf(),
+        content,
+        clobber,
     })
+    .map_err(err)
 }
 
 /// The per-org auth file. Holds the access token: written 0600, never printed (no `Debug`).
@@ -200,6 +208,20 @@ mod tests {
         write_atomic(&path, b"third", 0o644).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "third");
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn a_large_file_is_written_whole_too() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("report.json");
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        write_atomic(&path, &big, 0o600).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), big);
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "temp file left"
+        );
     }
 
     #[test]

@@ -27,12 +27,18 @@ use std::sync::OnceLock;
 
 use tempfile::NamedTempFile;
 
-/// `bytes` to be written to `path` with `mode`; `clobber` false keeps an existing `path`.
+/// Content for `path`; `clobber` false keeps an existing `path`.
 pub(super) struct Job {
     pub path: PathBuf,
-    pub bytes: Vec<u8>,
-    pub mode: u32,
+    pub content: Content,
     pub clobber: bool,
+}
+
+pub(super) enum Content {
+    /// Small content, written by the committer into a temp file with this mode.
+    Bytes(Vec<u8>, u32),
+    /// A temp file beside `path` the writer filled itself (large content: no copy is made).
+    Filled(NamedTempFile),
 }
 
 struct Queued {
@@ -73,10 +79,19 @@ fn committer() -> &'static mpsc::Sender<Queued> {
 fn commit_batch(batch: Vec<Queued>) {
     let mut filled = Vec::with_capacity(batch.len());
     for Queued { job, reply } in batch {
-        match fill(&job) {
+        let Job {
+            path,
+            content,
+            clobber,
+        } = job;
+        let tmp = match content {
+            Content::Bytes(bytes, mode) => fill(&path, &bytes, mode),
+            Content::Filled(tmp) => Ok(tmp),
+        };
+        match tmp {
             Ok(tmp) => {
                 start_writeback(tmp.as_file());
-                filled.push((job, reply, tmp));
+                filled.push(((path, clobber), reply, tmp));
             }
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -85,9 +100,9 @@ fn commit_batch(batch: Vec<Queued>) {
     }
     let synced = sync_all(filled.iter().map(|(_, _, tmp)| tmp.as_file()).collect());
     let mut renamed = Vec::with_capacity(filled.len());
-    for ((job, reply, tmp), synced) in filled.into_iter().zip(synced) {
-        match synced.and_then(|()| persist(tmp, &job)) {
-            Ok(replaced) => renamed.push((job.path, reply, replaced)),
+    for (((path, clobber), reply, tmp), synced) in filled.into_iter().zip(synced) {
+        match synced.and_then(|()| persist(tmp, &path, clobber)) {
+            Ok(replaced) => renamed.push((path, reply, replaced)),
             Err(e) => {
                 let _ = reply.send(Err(e));
             }
@@ -111,17 +126,17 @@ fn commit_batch(batch: Vec<Queued>) {
     }
 }
 
-/// A temp file beside `job.path` holding `job.bytes` with `job.mode`. tempfile creates it
-/// with O_EXCL and mode 0600, and deletes it if it is dropped before the rename.
-fn fill(job: &Job) -> io::Result<NamedTempFile> {
+/// A temp file beside `path` holding `bytes` with `mode`. tempfile creates it with O_EXCL and
+/// mode 0600, and deletes it if it is dropped before the rename.
+pub(super) fn fill(path: &Path, bytes: &[u8], mode: u32) -> io::Result<NamedTempFile> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".fleetauth-")
         .suffix(".tmp")
-        .tempfile_in(parent(&job.path))?;
-    tmp.write_all(&job.bytes)?;
-    if job.mode != 0o600 {
+        .tempfile_in(parent(path))?;
+    tmp.write_all(bytes)?;
+    if mode != 0o600 {
         tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(job.mode))?;
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
     }
     Ok(tmp)
 }
@@ -157,12 +172,12 @@ fn sync_all(files: Vec<&File>) -> Vec<io::Result<()>> {
 }
 
 /// Rename the temp file into place; `Ok(false)`: `clobber` was false and `path` existed.
-fn persist(tmp: NamedTempFile, job: &Job) -> io::Result<bool> {
-    if job.clobber {
-        tmp.persist(&job.path).map_err(|e| e.error)?;
+fn persist(tmp: NamedTempFile, path: &Path, clobber: bool) -> io::Result<bool> {
+    if clobber {
+        tmp.persist(path).map_err(|e| e.error)?;
         return Ok(true);
     }
-    match tmp.persist_noclobber(&job.path) {
+    match tmp.persist_noclobber(path) {
         Ok(_) => Ok(true),
         Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(e.error),
