@@ -222,7 +222,8 @@ impl SigningKey {
     /// RS256: the RSASSA-PKCS1-v1_5 SHA-256 signature of `message`.
     pub fn sign_rs256(&self, message: &[u8]) -> Result<Vec<u8>, aws_lc_rs::error::Unspecified> {
         let mut signature = vec![0; self.pair.public_modulus_len()];
-        // aws-lc-rs ignores the random source for PKCS#1 v1.5 (deterministic padding).
+        // aws-lc-rs ignores this argument (kept for ring's signature): AWS-LC draws the RSA
+        // blinding values from its own generator.
         let rng = aws_lc_rs::rand::SystemRandom::new();
         self.pair
             .sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)?;
