@@ -1,9 +1,12 @@
 //! Assertions: the RS256 JWT the token endpoint exchanges for an access token. A new one is
-//! signed for every attempt, so `exp` is always fresh.
+//! signed for every attempt, so `exp` is always fresh. The compact JWS is assembled here
+//! (base64url of the fixed header, of the claims' JSON, of the signature) and signed with the
+//! key parsed once in `credentials`; no per-signature key parsing.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, Header};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde::Serialize;
 
 use crate::credentials::SigningKey;
@@ -27,7 +30,8 @@ pub struct Signer {
     key: SigningKey,
     client_id: String,
     audience: String,
-    header: Header,
+    /// base64url of `{"alg":"RS256","typ":"JWT"}`, the same for every assertion.
+    header: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +44,7 @@ impl Signer {
             key,
             client_id,
             audience,
-            header: Header::new(Algorithm::RS256),
+            header: URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
         }
     }
 
@@ -69,9 +73,19 @@ impl Signer {
 
     pub fn sign(&self, username: &str) -> Result<Secret<String>, SignError> {
         let claims = self.claims(username, SystemTime::now());
-        jsonwebtoken::encode(&self.header, &claims, &self.key.encoding)
-            .map(Secret::new)
-            .map_err(|e| SignError(e.to_string()))
+        let claims = serde_json::to_vec(&claims).map_err(|e| SignError(e.to_string()))?;
+        // header.claims.signature: 2048-bit signatures are 342 base64 characters.
+        let mut jwt = String::with_capacity(self.header.len() + claims.len() * 4 / 3 + 350);
+        jwt.push_str(&self.header);
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(&claims, &mut jwt);
+        let signature = self
+            .key
+            .sign_rs256(jwt.as_bytes())
+            .map_err(|e| SignError(e.to_string()))?;
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut jwt);
+        Ok(Secret::new(jwt))
     }
 }
 
@@ -79,7 +93,7 @@ impl Signer {
 mod tests {
     use super::*;
     use crate::credentials::{parse, KeyOrigin};
-    use jsonwebtoken::{DecodingKey, Validation};
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
     fn fixture(name: &str) -> Vec<u8> {
         std::fs::read(format!(
@@ -107,5 +121,23 @@ mod tests {
             .unwrap()
             .as_secs();
         assert!(exp > now && exp <= now + 180, "exp {exp} now {now}");
+        let header = jsonwebtoken::decode_header(jwt.expose()).unwrap();
+        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+    }
+
+    #[test]
+    fn a_tampered_assertion_does_not_verify() {
+        let key = parse(fixture("server.key"), KeyOrigin::File("k".into())).unwrap();
+        let signer = Signer::new(key, "3MVGkey".into(), "https://test.salesforce.com".into());
+        let jwt = signer.sign("a@x.com").unwrap();
+        let forged = signer.sign("b@x.com").unwrap();
+        let (head, _) = jwt.expose().rsplit_once('.').unwrap();
+        let (_, other_signature) = forged.expose().rsplit_once('.').unwrap();
+        let cert = DecodingKey::from_rsa_pem(&fixture("server.crt")).unwrap();
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&["https://test.salesforce.com"]);
+        let mixed = format!("{head}.{other_signature}");
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&mixed, &cert, &validation).is_err());
     }
 }

@@ -57,7 +57,7 @@ pub enum Command {
     /// Print the man page (roff).
     #[command(after_help = "Example:\n  fleetauth man > /usr/local/share/man/man1/fleetauth.1")]
     Man,
-    /// Measure a fleet run against the in-process emulator (wall time vs. the floor, CPU, memory).
+    /// Measure a fleet run against the emulator in its own process (wall time vs. the floor, CPU, memory).
     #[command(
         after_help = "Examples:\n  fleetauth bench --orgs 1000 --latency 100ms --concurrency 32 --rate 50\n  fleetauth bench --orgs 2000 --latency 0s --concurrency 64 --rate 100000\n  fleetauth bench --orgs 10000 --soak --concurrency 32 --rate 200"
     )]
@@ -334,8 +334,12 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 50.0)]
     pub rate: f64,
     /// Inject every fault kind, replication delays and a login rate limit (the soak run).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "emulator_url")]
     pub soak: bool,
+    /// Use the emulator already running at URL (`fleetauth emulate`, started with the same
+    /// --latency) instead of starting one as a child process. Its CPU is then not measured.
+    #[arg(long, value_name = "URL")]
+    pub emulator_url: Option<String>,
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,

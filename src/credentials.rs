@@ -5,9 +5,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::Engine as _;
-use jsonwebtoken::EncodingKey;
-use ring::signature::RsaKeyPair;
 
 use crate::secret::Secret;
 
@@ -29,9 +28,10 @@ impl fmt::Display for KeyOrigin {
     }
 }
 
-/// A parsed RSA private key, ready to sign assertions.
+/// A parsed RSA private key, ready to sign assertions: parsed and checked once, then used
+/// for every signature (aws-lc-rs).
 pub struct SigningKey {
-    pub(crate) encoding: EncodingKey,
+    pair: RsaKeyPair,
     pub bits: usize,
     pub origin: KeyOrigin,
     /// The PEM text, kept to hand the key on (for example to the Salesforce CLI's state).
@@ -197,15 +197,12 @@ pub fn parse_with(
             why => format!("an RSA private key that does not parse ({why})"),
         })
     })?;
-    let bits = pair.public().modulus_len() * 8;
+    let bits = pair.public_modulus_len() * 8;
     if bits < MIN_BITS {
         return Err(unusable(format!(
             "a {bits}-bit RSA key; generate a {MIN_BITS}-bit or larger key"
         )));
     }
-    // jsonwebtoken re-reads the chosen block; ring has already vouched for it.
-    let encoding = EncodingKey::from_rsa_pem(pem::encode(block).as_bytes())
-        .map_err(|e| unusable(format!("an RSA key jsonwebtoken cannot use ({e})")))?;
     // What sf gets to re-read for refreshes: the key as it was given (decrypted: sf has no
     // passphrase support).
     let pem = if found.tag() == "ENCRYPTED PRIVATE KEY" {
@@ -214,11 +211,24 @@ pub fn parse_with(
         bytes
     };
     Ok(SigningKey {
-        encoding,
+        pair,
         bits,
         origin,
         pem: Secret::new(pem),
     })
+}
+
+impl SigningKey {
+    /// RS256: the RSASSA-PKCS1-v1_5 SHA-256 signature of `message`.
+    pub fn sign_rs256(&self, message: &[u8]) -> Result<Vec<u8>, aws_lc_rs::error::Unspecified> {
+        let mut signature = vec![0; self.pair.public_modulus_len()];
+        // aws-lc-rs ignores this argument (kept for ring's signature): AWS-LC draws the RSA
+        // blinding values from its own generator.
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        self.pair
+            .sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)?;
+        Ok(signature)
+    }
 }
 
 /// Check that `key` is the one whose certificate `cert_pem` (server.crt) holds, by signing a
@@ -235,9 +245,10 @@ pub fn check_certificate(
     let decoding = jsonwebtoken::DecodingKey::from_rsa_pem(cert_pem)
         .map_err(|e| unusable(format!("not an RSA certificate or public key ({e})")))?;
     let probe = b"fleetauth key/certificate check";
-    let signature =
-        jsonwebtoken::crypto::sign(probe, &key.encoding, jsonwebtoken::Algorithm::RS256)
-            .map_err(|e| unusable(format!("cannot sign the probe ({e})")))?;
+    let signature = key
+        .sign_rs256(probe)
+        .map_err(|e| unusable(format!("cannot sign the probe ({e})")))?;
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature);
     let matches =
         jsonwebtoken::crypto::verify(&signature, probe, &decoding, jsonwebtoken::Algorithm::RS256)
             .unwrap_or(false);

@@ -1,14 +1,18 @@
 //! Stage: store. The output directory (0700) and one auth file per authorized org (0600),
-//! each written atomically: a temp file in the same directory, fsync, rename. Rename replaces
-//! a symlink rather than following it, and a temp file that never got renamed is removed.
+//! each written atomically: a temp file in the same directory, fsync, rename, fsync of the
+//! directory. Writes that arrive together are committed together by one thread (`commit`):
+//! the files' fsyncs run side by side and each directory is fsynced once per batch, and a
+//! write still returns only once its file is on disk. Rename replaces a symlink rather than
+//! following it, and a temp file that never got renamed is removed.
 
 use std::fs;
-use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+mod commit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -163,7 +167,8 @@ impl OutDir {
 }
 
 /// Write `bytes` to `path` through a temp file in the same directory: the path holds either
-/// the old content or the new, never a part.
+/// the old content or the new, never a part, and once this returns `Ok` the new content is on
+/// disk (file and directory entry).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
     write_via_temp(path, bytes, mode, true).map(|_| ())
 }
@@ -175,33 +180,24 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, StoreErro
 }
 
 fn write_via_temp(path: &Path, bytes: &[u8], mode: u32, clobber: bool) -> Result<bool, StoreError> {
+    // Auth files and sf's entries go to the committer as they are; a large file (a report of
+    // ten thousand orgs) is written here rather than copied.
+    const SMALL: usize = 64 * 1024;
     let err = |error| StoreError::Write {
         path: path.to_path_buf(),
         error,
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    // tempfile creates with O_EXCL and mode 0600, and deletes the file if we fail before persist.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".fleetauth-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    if mode != 0o600 {
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(err)?;
-    }
-    tmp.as_file().sync_all().map_err(err)?;
-    if clobber {
-        tmp.persist(path).map_err(|e| err(e.error))?;
-        return Ok(true);
-    }
-    match tmp.persist_noclobber(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(err(e.error)),
-    }
+    let content = if bytes.len() <= SMALL {
+        commit::Content::Bytes(bytes.to_vec(), mode)
+    } else {
+        commit::Content::Filled(commit::fill(path, bytes, mode).map_err(err)?)
+    };
+    commit::commit(commit::Job {
+        path: path.to_path_buf(),
+        content,
+        clobber,
+    })
+    .map_err(err)
 }
 
 /// The per-org auth file. Holds the access token: written 0600, never printed (no `Debug`).
@@ -223,6 +219,7 @@ pub struct AuthRecord<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn record() -> AuthRecord<'static> {
         AuthRecord {
@@ -251,6 +248,65 @@ mod tests {
             leftovers, 2,
             "temp files left behind (the auth file and the lock stay)"
         );
+    }
+
+    #[test]
+    fn concurrent_writes_all_land_whole_with_no_temp_files_left() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OutDir::open(&tmp.path().join("out")).unwrap();
+        let names: Vec<String> = (0..64).map(|i| format!("u{i}@x.com")).collect();
+        std::thread::scope(|scope| {
+            for name in &names {
+                let dir = &dir;
+                scope.spawn(move || dir.write_auth(name, &record()).unwrap());
+            }
+        });
+        for name in &names {
+            let text = fs::read_to_string(dir.auth_file(name)).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(value["accessToken"], "tok");
+        }
+        // The auth files and the run's lock, nothing else.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), names.len() + 1);
+    }
+
+    #[test]
+    fn write_new_keeps_the_file_that_was_there_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("key.json");
+        assert!(write_new(&path, b"first", 0o600).unwrap());
+        assert!(!write_new(&path, b"second", 0o600).unwrap());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "first");
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "temp file left"
+        );
+        write_atomic(&path, b"third", 0o644).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "third");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn a_large_file_is_written_whole_too() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("report.json");
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        write_atomic(&path, &big, 0o600).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), big);
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "temp file left"
+        );
+    }
+
+    #[test]
+    fn a_write_into_a_missing_directory_is_an_error_naming_the_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("gone").join("a.json");
+        let err = write_atomic(&path, b"x", 0o600).unwrap_err().to_string();
+        assert!(err.contains("gone"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `fleetauth keygen`: the key pair a Dev Hub's connected app needs, made with crates instead
 //! of openssl: `server.key` (RSA, PKCS#8 PEM, 0600) and a self-signed SHA-256 `server.crt`.
+//! Both the key and the certificate's signature come from aws-lc-rs.
 
 use std::path::Path;
 
-use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
 
 use crate::cli::KeygenArgs;
 use crate::exit::Exit;
@@ -21,12 +23,23 @@ pub fn run(args: KeygenArgs) -> Exit {
 
 /// PEM of a new RSA private key (PKCS#8) and a self-signed certificate for it.
 pub fn generate(bits: usize, days: u32, common_name: &str) -> Result<(String, String), String> {
-    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), bits)
-        .map_err(|e| format!("cannot generate the key: {e}"))?;
-    let key_pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| format!("cannot encode the key: {e}"))?
-        .to_string();
+    let size = match bits {
+        2048 => KeySize::Rsa2048,
+        3072 => KeySize::Rsa3072,
+        4096 => KeySize::Rsa4096,
+        other => {
+            return Err(format!(
+                "cannot generate a {other}-bit key; use 2048 or 4096"
+            ))
+        }
+    };
+    let key = KeyPair::generate(size).map_err(|e| format!("cannot generate the key: {e}"))?;
+    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&key)
+        .map_err(|e| format!("cannot encode the key: {e}"))?;
+    let key_pem = pem::encode_config(
+        &pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    );
     let pair = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256)
         .map_err(|e| format!("cannot load the key to sign the certificate: {e}"))?;
     let mut params =

@@ -342,11 +342,14 @@ async fn token(state: &State, req: Request<Incoming>, in_second: u64) -> Answer 
     }
 }
 
+/// 96 characters from a 64-character alphabet: 576 bits from the OS random source (aws-lc-rs).
 fn random_token() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
-    let mut rng = rand::thread_rng();
-    (0..96)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
+    let mut bytes = [0u8; 96];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the OS random source works");
+    bytes
+        .iter()
+        .map(|&b| char::from(ALPHABET[usize::from(b & 63)]))
         .collect()
 }
 

@@ -3,8 +3,8 @@
 //! own ASCII bytes as the AES key and 12 hex ASCII characters as the IV; v2 keys (64 hex chars)
 //! are decoded, with 12 random IV bytes.
 
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-use ring::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
 use crate::secret::Secret;
 
