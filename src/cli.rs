@@ -79,16 +79,16 @@ pub struct GrantArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Token requests in flight at once.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = crate::config::defaults::CONCURRENCY)]
     pub concurrency: usize,
     /// Token requests per second, retries included (bursts up to --concurrency).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = crate::config::defaults::RATE)]
     pub rate: f64,
     /// Per-org time to wait out the replication delay (`user hasn't approved this consumer`).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub replication_timeout: Duration,
     /// Retries after a transient failure (5xx, 420, reset, timeout), per org.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = crate::config::defaults::MAX_RETRIES)]
     pub max_retries: u32,
     /// Time limit of one token request.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
@@ -107,7 +107,7 @@ pub struct GrantArgs {
     pub deadline: Option<Duration>,
     /// Where the auth files, report.json and failed.csv go (created 0700).
 
-    #[arg(long, default_value = "fleetauth-out")]
+    #[arg(long, default_value = crate::config::defaults::OUT_DIR)]
     pub out_dir: PathBuf,
     /// Write the report here instead of <out-dir>/report.json; a .csv path writes CSV.
     #[arg(long)]
@@ -384,27 +384,6 @@ fn parse_bits(s: &str) -> Result<usize, String> {
         "2048" => Ok(2048),
         "4096" => Ok(4096),
         _ => Err("use 2048 or 4096".into()),
-    }
-}
-
-impl GrantArgs {
-    /// What `fleetauth grant ORGS` gets with no other flag: the defaults, in one place, for the
-    /// commands that run a grant themselves (demo, bench, check).
-    pub fn defaults(orgs: &std::path::Path) -> Self {
-        let args = [
-            std::ffi::OsStr::new("fleetauth"),
-            "grant".as_ref(),
-            orgs.as_os_str(),
-        ];
-        match Cli::try_parse_from(args).map(|cli| cli.command) {
-            Ok(Command::Grant(mut grant)) => {
-                // Defaults only: nothing from the environment.
-                grant.target.client_id = None;
-                grant.target.audience = "https://test.salesforce.com".into();
-                grant
-            }
-            _ => unreachable!("`fleetauth grant <path>` always parses"),
-        }
     }
 }
 
