@@ -58,6 +58,24 @@ impl OutDir {
     /// Create (0700) or open the directory and take its lock. An existing one must be a real
     /// directory of this user that no other user can write; it must be writable.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_waiting(path, std::time::Duration::ZERO)
+    }
+
+    /// [`OutDir::open`], waiting up to `patience` for another run to release the directory
+    /// (`fleetauth token` waits: its work is short, and parallel CI steps ask at once).
+    pub fn open_waiting(path: &Path, patience: std::time::Duration) -> Result<Self, StoreError> {
+        let started = std::time::Instant::now();
+        loop {
+            match Self::try_open(path) {
+                Err(StoreError::Busy { .. }) if started.elapsed() < patience => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> Result<Self, StoreError> {
         let mut dir = Self::open_unlocked(path)?;
         let lock_path = path.join(LOCK_FILE);
         let file = fs::OpenOptions::new()

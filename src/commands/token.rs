@@ -182,7 +182,8 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
         quiet: true,
         json: args.json,
     };
-    let out = OutDir::open(&config.out_dir)?;
+    // A grant or another `token` may hold the out dir for a moment: wait for it, briefly.
+    let out = OutDir::open_waiting(&config.out_dir, std::time::Duration::from_secs(30))?;
     let sf_home = config.sf.as_ref().map(|s| s.home.clone());
     let Resolved {
         username,

@@ -701,3 +701,29 @@ async fn an_unwritable_ci_report_is_found_before_anything_is_sent() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(ws.report()["summary"]["authorized"], 1);
 }
+
+/// Parallel CI steps ask for tokens from one out dir at once: each waits its turn for the
+/// directory's lock instead of failing.
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_token_calls_on_one_out_dir_all_succeed() {
+    let users = usernames("partok", 6);
+    let mut cfg = config(&users);
+    cfg.latency = std::time::Duration::from_millis(200);
+    let emu = start(cfg).await;
+    let ws = Workspace::with_users(&users);
+    std::fs::create_dir_all(&ws.out).unwrap();
+    let runs = futures::future::join_all(
+        users
+            .iter()
+            .map(|u| ws.token_args(&emu, u, &[]))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|args| fleetauth(args, None)),
+    )
+    .await;
+    for (user, run) in users.iter().zip(&runs) {
+        assert_eq!(run.code, 0, "{user}: {}", run.stderr);
+        assert_eq!(run.stdout.trim(), ws.auth_token(user), "{user}");
+    }
+    assert_eq!(grants(&emu).values().sum::<u64>(), 6);
+}
