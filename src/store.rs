@@ -182,6 +182,28 @@ impl OutDir {
         write_atomic(&path, &body, 0o600)?;
         Ok(path)
     }
+
+    /// [`OutDir::write_auth`] from an async task: the same durable write, awaited.
+    pub async fn write_auth_async(
+        &self,
+        username: &str,
+        record: &AuthRecord<'_>,
+    ) -> Result<PathBuf, StoreError> {
+        let path = self.auth_file(username);
+        let mut body = serde_json::to_vec_pretty(record).expect("an auth record always serializes");
+        body.push(b'\n');
+        commit::commit_async(commit::Job {
+            path: path.clone(),
+            content: commit::Content::Bytes(body, 0o600),
+            clobber: true,
+        })
+        .await
+        .map_err(|error| StoreError::Write {
+            path: path.clone(),
+            error,
+        })?;
+        Ok(path)
+    }
 }
 
 /// Write `bytes` to `path` through a temp file in the same directory: the path holds either

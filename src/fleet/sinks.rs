@@ -74,31 +74,24 @@ impl Sink for OutDirSink {
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
             let login_url = urls::display(g.token_host);
-            let dir = self.dir.clone();
-            let (client_id, audience) = (self.client_id.clone(), self.audience.clone());
-            let (username, alias, grant) = (
-                g.target.username.clone(),
-                g.target.alias.clone(),
-                g.grant.clone(),
-            );
-            let written = tokio::task::spawn_blocking(move || {
-                let record = AuthRecord {
-                    username: &username,
-                    org_id: &grant.org_id,
-                    user_id: &grant.user_id,
-                    access_token: grant.access_token.expose(),
-                    instance_url: &grant.instance_url,
-                    login_url: &login_url,
-                    audience: &audience,
-                    client_id: &client_id,
-                    alias: alias.as_deref(),
-                    issued_at: &issued_at,
-                };
-                dir.write_auth(&username, &record)
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap_or_else(|e| Err(format!("the writer task failed: {e}")));
+            let record = AuthRecord {
+                username: &g.target.username,
+                org_id: &g.grant.org_id,
+                user_id: &g.grant.user_id,
+                access_token: g.grant.access_token.expose(),
+                instance_url: &g.grant.instance_url,
+                login_url: &login_url,
+                audience: &self.audience,
+                client_id: &self.client_id,
+                alias: g.target.alias.as_deref(),
+                issued_at: &issued_at,
+            };
+            // Awaited on the committer directly: no blocking-pool thread per org.
+            let written = self
+                .dir
+                .write_auth_async(&g.target.username, &record)
+                .await
+                .map_err(|e| e.to_string());
             written.map_err(|description| {
                 GrantError::permanent(
                     "store_failed",

@@ -44,18 +44,55 @@ pub(super) enum Content {
 struct Queued {
     job: Job,
     /// `Ok(false)`: `clobber` was false and `path` existed.
-    reply: mpsc::SyncSender<io::Result<bool>>,
+    reply: Reply,
+}
+
+/// Where a writer waits for its answer: a blocked thread, or an async task (no thread).
+enum Reply {
+    Thread(mpsc::SyncSender<io::Result<bool>>),
+    Task(tokio::sync::oneshot::Sender<io::Result<bool>>),
+}
+
+impl Reply {
+    fn send(self, result: io::Result<bool>) {
+        match self {
+            Reply::Thread(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Task(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::other("the file committer thread is gone")
 }
 
 /// Commit `job` with whatever else is waiting; returns when it is renamed and on disk.
 pub(super) fn commit(job: Job) -> io::Result<bool> {
     let (reply, answer) = mpsc::sync_channel(1);
     committer()
-        .send(Queued { job, reply })
-        .map_err(|_| io::Error::other("the file committer thread is gone"))?;
-    answer
-        .recv()
-        .map_err(|_| io::Error::other("the file committer thread is gone"))?
+        .send(Queued {
+            job,
+            reply: Reply::Thread(reply),
+        })
+        .map_err(|_| gone())?;
+    answer.recv().map_err(|_| gone())?
+}
+
+/// [`commit`] for an async task: it waits without holding a thread (no hand-off to the
+/// blocking pool and back for every auth file).
+pub(super) async fn commit_async(job: Job) -> io::Result<bool> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    committer()
+        .send(Queued {
+            job,
+            reply: Reply::Task(reply),
+        })
+        .map_err(|_| gone())?;
+    answer.await.map_err(|_| gone())?
 }
 
 fn committer() -> &'static mpsc::Sender<Queued> {
@@ -94,7 +131,7 @@ fn commit_batch(batch: Vec<Queued>) {
                 filled.push(((path, clobber), reply, tmp));
             }
             Err(e) => {
-                let _ = reply.send(Err(e));
+                reply.send(Err(e));
             }
         }
     }
@@ -104,7 +141,7 @@ fn commit_batch(batch: Vec<Queued>) {
         match synced.and_then(|()| persist(tmp, &path, clobber)) {
             Ok(replaced) => renamed.push((path, reply, replaced)),
             Err(e) => {
-                let _ = reply.send(Err(e));
+                reply.send(Err(e));
             }
         }
     }
@@ -113,16 +150,22 @@ fn commit_batch(batch: Vec<Queued>) {
         .into_iter()
         .map(|dir| (dir, File::open(dir).and_then(|d| d.sync_all())))
         .collect();
-    for (path, reply, replaced) in &renamed {
-        let dir = parent(path);
-        let outcome = match dirs.iter().find(|(d, _)| *d == dir) {
-            Some((_, Err(e))) => Err(io::Error::new(
-                e.kind(),
-                format!("fsync of {}: {e}", dir.display()),
-            )),
-            _ => Ok(*replaced),
-        };
-        let _ = reply.send(outcome);
+    let outcomes: Vec<io::Result<bool>> = renamed
+        .iter()
+        .map(|(path, _, replaced)| {
+            let dir = parent(path);
+            match dirs.iter().find(|(d, _)| *d == dir) {
+                Some((_, Err(e))) => Err(io::Error::new(
+                    e.kind(),
+                    format!("fsync of {}: {e}", dir.display()),
+                )),
+                _ => Ok(*replaced),
+            }
+        })
+        .collect();
+    drop(dirs);
+    for ((_, reply, _), outcome) in renamed.into_iter().zip(outcomes) {
+        reply.send(outcome);
     }
 }
 
