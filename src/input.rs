@@ -151,11 +151,30 @@ pub fn parse(source_name: &str, text: &str, format: Format) -> Result<OrgList, I
 /// both rows.
 fn duplicate_aliases(targets: &[Target]) -> Vec<(Origin, String)> {
     let mut first: std::collections::HashMap<&str, &Target> = std::collections::HashMap::new();
+    let usernames: std::collections::HashMap<String, &Target> = targets
+        .iter()
+        .map(|t| (t.username.to_lowercase(), t))
+        .collect();
     let mut rows = Vec::new();
     for t in targets {
         let Some(alias) = t.alias.as_deref() else {
             continue;
         };
+        // sf resolves an alias before a username: an alias that is another org's username
+        // would send `-o that-username` to this org.
+        if let Some(other) = usernames
+            .get(&alias.to_lowercase())
+            .filter(|o| !o.username.eq_ignore_ascii_case(&t.username))
+        {
+            rows.push((
+                t.origin,
+                format!(
+                    "alias {alias:?} is the username of the org on {}; an alias must not name another org",
+                    other.origin
+                ),
+            ));
+            continue;
+        }
         match first.get(alias) {
             Some(f) if !f.username.eq_ignore_ascii_case(&t.username) => rows.push((
                 t.origin,
@@ -202,13 +221,30 @@ fn check_target(t: &Target) -> Option<(Origin, String)> {
                 .as_deref()
                 .and_then(|u| urls::token_host(u).err())
         })
-        .or_else(|| {
-            t.alias
-                .as_deref()
-                .filter(|a| a.chars().any(|c| c.is_whitespace() || c.is_control()))
-                .map(|a| format!("alias {a:?} contains whitespace"))
-        })?;
+        .or_else(|| t.alias.as_deref().and_then(|a| check_alias(a).err()))?;
     Some((t.origin, problem))
+}
+
+/// An alias is one word: no whitespace, control or bidi characters, at most 80 characters.
+pub fn check_alias(alias: &str) -> Result<(), String> {
+    if alias.is_empty() {
+        return Err("the alias is empty".into());
+    }
+    if alias.chars().count() > 80 {
+        return Err(format!(
+            "alias {:?} is longer than 80 characters",
+            crate::sanitize::shown(alias, 80)
+        ));
+    }
+    if alias
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || crate::sanitize::is_bidi_control(c))
+    {
+        return Err(format!(
+            "alias {alias:?} contains whitespace, a control or a bidi character"
+        ));
+    }
+    Ok(())
 }
 
 /// Longest username we accept: it becomes `<username>.json`, and file names stop at 255 bytes.

@@ -76,6 +76,24 @@ pub fn excerpt(text: &str, max: usize) -> String {
     }
 }
 
+/// Text from the user's own data (a list's URL, an alias) made safe to print: control and
+/// bidi characters escaped, cut to `max` characters; nothing is redacted.
+pub fn shown(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || is_bidi_control(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Unicode controls that reorder text on a terminal (Trojan Source).
 pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
@@ -157,6 +175,16 @@ mod tests {
         assert!(e.ends_with('…'));
         let blob = "A".repeat(1_000_000);
         assert_eq!(excerpt(&blob, MAX_EXCERPT), REDACTED);
+    }
+
+    #[test]
+    fn shown_escapes_without_redacting() {
+        assert_eq!(
+            shown("https://acme-dev-ed.scratch.my.salesforce.com", 100),
+            "https://acme-dev-ed.scratch.my.salesforce.com"
+        );
+        assert_eq!(shown("a\x1b[2Jb\u{202e}", 100), "a\\u{1b}[2Jb\\u{202e}");
+        assert_eq!(shown("abcdef", 3), "abc…");
     }
 
     #[test]

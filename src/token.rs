@@ -247,7 +247,28 @@ fn check_instance_url(raw: &str, expect: &Expect<'_>) -> Result<String, String> 
         .hosts
         .check(&url)
         .map_err(|e| format!("`instance_url`: {e}"))?;
-    Ok(raw.trim_end_matches('/').to_string())
+    // Stored as parsed (scheme, host, port), never as sent: a URL parser forgives tabs,
+    // line breaks and trailing control characters that must not reach files or terminals.
+    Ok(url.origin().ascii_serialization())
+}
+
+/// Check what an auth file in the out dir holds before it is reused: a session id, and an
+/// instance URL fleetauth would have accepted from Salesforce. The normalized URL.
+pub fn check_stored(token: &str, instance_url: &str, hosts: &HostPolicy) -> Result<String, String> {
+    if !is_session_id(token) {
+        return Err("its accessToken is not a Salesforce session id".into());
+    }
+    let url = Url::parse(instance_url).map_err(|_| "its instanceUrl is not a URL".to_string())?;
+    // The file does not say which host granted it: plain http only to loopback.
+    let loopback = url.clone();
+    check_instance_url(
+        instance_url,
+        &Expect {
+            token_host: &loopback,
+            hosts,
+        },
+    )
+    .map_err(|e| format!("its instanceUrl: {e}"))
 }
 
 /// Classify a complete HTTP answer from the token endpoint. No part of the body is ever quoted

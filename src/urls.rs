@@ -28,6 +28,8 @@ pub const SALESFORCE_DOMAINS: &[&str] = &[
 
 /// Parse a token host (the `--instance-url` or a row's instance URL), enforcing the scheme rule.
 pub fn token_host(raw: &str) -> Result<Url, String> {
+    // Shown escaped: the URL may come from a list or a report made elsewhere.
+    let raw = &crate::sanitize::shown(raw, 200);
     let url = Url::parse(raw.trim()).map_err(|e| format!("`{raw}` is not a URL ({e})"))?;
     match url.scheme() {
         "https" => {}

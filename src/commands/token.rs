@@ -18,7 +18,7 @@ use crate::commands::grant::{handoff, SetupError};
 use crate::config::{GrantConfig, Output, SfOptions, TargetConfig};
 use crate::exit::Exit;
 use crate::fleet::{Fleet, OutDirSink, Sinks, Status};
-use crate::input::{Origin, Target};
+use crate::input::{self, Origin, Target};
 use crate::secret::Secret;
 use crate::stop::Stopper;
 use crate::store::OutDir;
@@ -126,7 +126,7 @@ pub async fn run(args: TokenArgs) -> Exit {
     let (json, format) = (args.json, args.format);
     let mut warnings = Vec::new();
     let result = match token(args, &mut warnings).await {
-        Ok(issued) => export::print(&issued, format, json, &warnings).map_err(TokenError::Usage),
+        Ok(issued) => export::print(&issued, format, json, &warnings).map_err(TokenError::Failed),
         Err(e) => Err(e),
     };
     match result {
@@ -160,6 +160,20 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
             "--format github appends to the file named by $GITHUB_ENV, which is not set: run it in a GitHub Actions step, or use --format dotenv".into(),
         ));
     }
+    if args.format == TokenFormat::Github {
+        // Found before anything is sent: the file the token will be appended to.
+        let file = PathBuf::from(env("GITHUB_ENV").unwrap_or_default());
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&file)
+            .map_err(|e| {
+                TokenError::Usage(format!(
+                    "cannot append to $GITHUB_ENV ({}): {e}; nothing was sent",
+                    file.display()
+                ))
+            })?;
+    }
     if args.request_timeout.is_zero() {
         return Err(TokenError::Usage(
             "--request-timeout must be longer than zero, e.g. 30s".into(),
@@ -192,8 +206,39 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
     } = resolve::resolve(&args.org, &out, sf_home.as_deref()).map_err(TokenError::Usage)?;
     let path = out.auth_file(&username);
 
-    // Reuse the auth file while it is young enough (and, with --verify, still accepted).
-    let earlier = read_auth_file(&path);
+    // Reuse the auth file while it is young enough (and, with --verify, still accepted), and
+    // only when it holds what fleetauth writes: this org, a session id, a checked instance URL.
+    let earlier =
+        read_auth_file(&path).and_then(|(issued, age)| {
+            match crate::token::check_stored(
+                issued.access_token.expose(),
+                &issued.instance_url,
+                &config.network.hosts,
+            ) {
+                Ok(url) if issued.username.eq_ignore_ascii_case(&username) => Some((
+                    Issued {
+                        instance_url: url,
+                        alias: issued.alias.filter(|a| input::check_alias(a).is_ok()),
+                        ..issued
+                    },
+                    age,
+                )),
+                Ok(_) => {
+                    warnings.push(format!(
+                        "{} is not the auth file of {username}; granting anew",
+                        path.display()
+                    ));
+                    None
+                }
+                Err(why) => {
+                    warnings.push(format!(
+                        "{} is not an auth file fleetauth wrote ({why}); granting anew",
+                        path.display()
+                    ));
+                    None
+                }
+            }
+        });
     let instance_url = earlier
         .as_ref()
         .map(|(e, _)| e.instance_url.clone())
@@ -203,7 +248,10 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
     // signed assertion may go to, as for any list row.
     if let Some(url) = &instance_url {
         config.network.hosts.row_host(url).map_err(|e| {
-            TokenError::Usage(format!("the instance URL of {username} ({url}): {e}"))
+            TokenError::Usage(format!(
+                "the instance URL of {username} ({}): {e}",
+                crate::sanitize::shown(url, 120)
+            ))
         })?;
     }
     if let Some((issued, _)) = earlier.filter(|(_, age)| *age < args.max_age) {

@@ -727,3 +727,139 @@ async fn parallel_token_calls_on_one_out_dir_all_succeed() {
     }
     assert_eq!(grants(&emu).values().sum::<u64>(), 6);
 }
+
+// --- token against hostile hand-offs (an adversarial pass) ---------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_treats_usernames_case_insensitively_so_one_org_keeps_one_file() {
+    let (emu, ws, username) = one_granted_org("casefold").await;
+    let run = fleetauth(&ws.token_args(&emu, &username.to_uppercase(), &[]), None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), ws.auth_token(&username));
+    assert_eq!(total_grants(&emu), 1, "the existing file was reused");
+    assert_eq!(ws.auth_files().len(), 1, "no second file for the same org");
+    let run = fleetauth(&ws.token_args(&emu, "ci1", &[]), None).await;
+    assert_eq!(run.code, 0, "the alias still names one org: {}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_checks_a_planted_auth_file_before_reusing_it() {
+    let (emu, ws, username) = one_granted_org("planted").await;
+    let path = ws.out.join(format!("{username}.json"));
+    let planted = serde_json::json!({
+        "username": username,
+        "orgId": "00D000000000001AAA",
+        "userId": "005000000000001AAA",
+        "accessToken": "AAA\u{1b}[2J\n::add-mask::x\nBBB",
+        "instanceUrl": "http://127.0.0.1:1/\u{1b}[31m'$(id)'",
+        "alias": "ci1",
+    });
+    std::fs::write(&path, planted.to_string()).unwrap();
+    let run = fleetauth(&ws.token_args(&emu, &username, &[]), None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 1, "one line: {:?}", run.stdout);
+    assert!(!run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'));
+    assert!(
+        run.stderr.contains("not an auth file fleetauth wrote"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(total_grants(&emu), 2, "granted anew instead");
+    assert_eq!(run.stdout.trim(), ws.auth_token(&username));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_reads_a_handed_over_report_like_any_list() {
+    let emu = start(config(&[
+        "test-rep-e@example.com",
+        "test-rep-f@example.com",
+    ]))
+    .await;
+    let ws = Workspace::new("unused.csv", "");
+    std::fs::create_dir_all(&ws.out).unwrap();
+    let write = |orgs: serde_json::Value| {
+        std::fs::write(
+            ws.out.join("report.json"),
+            serde_json::json!({ "orgs": orgs }).to_string(),
+        )
+        .unwrap()
+    };
+    // One alias for two orgs: refused, not resolved to the first.
+    write(serde_json::json!([
+        {"username": "test-rep-e@example.com", "alias": "ci9"},
+        {"username": "test-rep-f@example.com", "alias": "ci9"},
+    ]));
+    let run = fleetauth(&ws.token_args(&emu, "ci9", &[]), None).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // An alias with escapes and a line break: refused, and printed escaped.
+    write(serde_json::json!([
+        {"username": "test-rep-e@example.com", "alias": "evil\u{1b}[31m\nx"},
+    ]));
+    let run = fleetauth(&ws.token_args(&emu, "test-rep-e@example.com", &[]), None).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains('\u{1b}'),
+        "raw escape on stderr: {:?}",
+        run.stderr
+    );
+    // An instance URL with escapes: refused, printed escaped.
+    write(serde_json::json!([
+        {"username": "test-rep-e@example.com", "instanceUrl": "https://evil.example.com/\u{1b}]0;PWNED\u{7}"},
+    ]));
+    let run = fleetauth(&ws.token_args(&emu, "test-rep-e@example.com", &[]), None).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains('\u{1b}') && !run.stderr.contains('\u{7}'),
+        "{:?}",
+        run.stderr
+    );
+    assert_eq!(emu.stats.snapshot().requests, 0, "nothing sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_fails_when_stdout_or_github_env_cannot_take_the_token() {
+    let (emu, ws, _) = one_granted_org("stdoutgone").await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
+        .args(ws.token_args(&emu, "ci1", &[]))
+        .env_remove("SFDX_CLIENT_ID")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().await.unwrap();
+    assert_ne!(
+        status.code(),
+        Some(0),
+        "a token nobody received is no success"
+    );
+    assert_ne!(status.code(), Some(101), "and no panic");
+
+    let nowhere = ws.dir.path().join("no/such/dir/env");
+    let run = fleetauth_env(
+        &ws.token_args(&emu, "ci1", &["--format", "github", "--max-age", "0s"]),
+        None,
+        &[("GITHUB_ENV", nowhere.to_str().unwrap())],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("GITHUB_ENV") && run.stderr.contains("nothing was sent"));
+    assert_eq!(total_grants(&emu), 1, "found before the grant");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alias_that_is_another_orgs_username_is_an_input_error() {
+    let emu = start(config(&["ali-a@example.com", "ali-b@example.com"])).await;
+    let ws = Workspace::new(
+        "orgs.csv",
+        "username,alias\nali-a@example.com,ali-b@example.com\nali-b@example.com,bb\n",
+    );
+    let run = fleetauth(&ws.grant_args(&emu, &[]), None).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("must not name another org"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(emu.stats.snapshot().requests, 0);
+}

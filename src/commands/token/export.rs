@@ -46,7 +46,8 @@ pub(super) fn print(
             TokenFormat::Github => {
                 // The mask comes first, so that the runner hides the token in every later line.
                 let mask = format!("::add-mask::{}\n", command_value(token));
-                stdout(&mask);
+                // Without the mask line delivered, the token must not reach later steps.
+                stdout(&mask)?;
                 let file = std::env::var_os("GITHUB_ENV")
                     .filter(|v| !v.is_empty())
                     .ok_or("$GITHUB_ENV is not set")?;
@@ -60,14 +61,15 @@ pub(super) fn print(
             TokenFormat::Cumulusci => cumulusci(issued),
         }
     };
-    stdout(&text);
-    Ok(())
+    stdout(&text)
 }
 
-fn stdout(text: &str) {
+/// Write `text` on stdout; a pipeline that gets nothing must not get exit 0 either.
+fn stdout(text: &str) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))
 }
 
 /// What `sf org login access-token --no-prompt` and sfdx-core read, plus the username.

@@ -7,6 +7,8 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::input::Target;
+
 use crate::input;
 use crate::store::OutDir;
 
@@ -21,23 +23,27 @@ pub(super) struct Resolved {
 
 /// The org `org` names, or why none is (a usage error).
 pub(super) fn resolve(org: &str, out: &OutDir, sf_home: Option<&Path>) -> Result<Resolved, String> {
-    let report = report_orgs(out);
-    let from_report = |matches: &dyn Fn(&Value) -> bool| {
-        report.iter().find(|o| matches(o)).map(|o| {
-            let text = |key: &str| o[key].as_str().map(str::to_string);
-            (text("username"), text("alias"), text("instanceUrl"))
+    let report = report_targets(out)?;
+    let from_report = |matches: &dyn Fn(&Target) -> bool| {
+        report.iter().find(|t| matches(t)).map(|t| {
+            (
+                Some(t.username.clone()),
+                t.alias.clone(),
+                t.instance_url.clone(),
+            )
         })
     };
     if org.contains('@') {
         input::check_username(org)?;
-        let (_, alias, instance_url) = from_report(&|o| {
-            o["username"]
-                .as_str()
-                .is_some_and(|u| u.eq_ignore_ascii_case(org))
-        })
-        .unwrap_or_default();
+        let (known, alias, instance_url) =
+            from_report(&|t| t.username.eq_ignore_ascii_case(org)).unwrap_or_default();
+        // Usernames are case-insensitive: the org's existing auth file (or the report's
+        // spelling) decides the name, so one org never gets two files.
+        let username = auth_file_named(out, org)
+            .or(known)
+            .unwrap_or_else(|| org.to_string());
         return Ok(Resolved {
-            username: org.to_string(),
+            username,
             alias,
             instance_url,
         });
@@ -63,7 +69,7 @@ pub(super) fn resolve(org: &str, out: &OutDir, sf_home: Option<&Path>) -> Result
         }
     }
     if let Some((Some(username), _, instance_url)) =
-        from_report(&|o| o["alias"].as_str() == Some(org))
+        from_report(&|t| t.alias.as_deref() == Some(org))
     {
         return found(username, instance_url);
     }
@@ -117,16 +123,28 @@ fn auth_files_with_alias(out: &OutDir, alias: &str) -> Vec<String> {
     named
 }
 
-/// The `orgs` of `<out-dir>/report.json`, if there is one.
-fn report_orgs(out: &OutDir) -> Vec<Value> {
-    std::fs::read(out.path().join("report.json"))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-        .and_then(|mut report| match report["orgs"].take() {
-            Value::Array(orgs) => Some(orgs),
-            _ => None,
+/// The orgs of `<out-dir>/report.json`, if there is one, read and checked like any org list
+/// (usernames, aliases, duplicate aliases): it may come from another pipeline.
+fn report_targets(out: &OutDir) -> Result<Vec<Target>, String> {
+    let path = out.path().join("report.json");
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    input::read(&path, Some(input::Format::Json))
+        .map(|list| list.targets)
+        .map_err(|e| format!("the out dir's report.json is not a usable org list: {e}"))
+}
+
+/// The username of the auth file in the out dir whose name is `username`, in any case.
+fn auth_file_named(out: &OutDir, username: &str) -> Option<String> {
+    std::fs::read_dir(out.path())
+        .ok()?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".json")?.to_string();
+            (stem.eq_ignore_ascii_case(username) && stem != "report").then_some(stem)
         })
-        .unwrap_or_default()
+        .next()
 }
 
 #[cfg(test)]
