@@ -94,12 +94,20 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
                 say_err!("error: {e}");
             }
             if output.json {
-                let envelope = serde_json::json!({
-                    "status": exit as u8,
-                    "result": finished.report,
-                    "warnings": finished.warnings,
-                    "errors": finished.errors,
-                });
+                /// The envelope, serialized straight from the report (no copy of it).
+                #[derive(serde::Serialize)]
+                struct Envelope<'a> {
+                    status: u8,
+                    result: &'a report::Report,
+                    warnings: &'a [String],
+                    errors: &'a [String],
+                }
+                let envelope = Envelope {
+                    status: exit as u8,
+                    result: &finished.report,
+                    warnings: &finished.warnings,
+                    errors: &finished.errors,
+                };
                 // A pipeline reading the report from stdout must not get an empty one and 0.
                 if !print_stdout(&envelope) {
                     say_err!("error: cannot write the --json report to stdout; the report is in the out dir (report.json)");
@@ -140,9 +148,11 @@ pub fn error_envelope(exit: Exit, name: &str, message: &str) -> serde_json::Valu
     })
 }
 
-/// `false` when stdout is gone or full.
-fn print_stdout(value: &serde_json::Value) -> bool {
-    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
-    text.push('\n');
-    say::out_raw(&text)
+/// `value` as pretty JSON on stdout, streamed; `false` when stdout is gone or full.
+fn print_stdout(value: &impl serde::Serialize) -> bool {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, value).is_ok()
+        && out.write_all(b"\n").is_ok()
+        && out.flush().is_ok()
 }

@@ -240,6 +240,27 @@ fn write_via_temp(path: &Path, bytes: &[u8], mode: u32, clobber: bool) -> Result
     .map_err(err)
 }
 
+/// [`write_atomic`] for content produced by `write` as it goes (a report of ten thousand
+/// orgs): streamed into the temp file, then committed like any other write.
+pub fn write_atomic_with(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
+    let err = |error| StoreError::Write {
+        path: path.to_path_buf(),
+        error,
+    };
+    let content = commit::Content::Filled(commit::fill_with(path, mode, write).map_err(err)?);
+    commit::commit(commit::Job {
+        path: path.to_path_buf(),
+        content,
+        clobber: true,
+    })
+    .map(|_| ())
+    .map_err(err)
+}
+
 /// The per-org auth file. Holds the access token: written 0600, never printed (no `Debug`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

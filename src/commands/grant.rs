@@ -187,7 +187,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         stop.clone(),
     ));
     let outcomes = fleet
-        .run(plan.grant.clone(), |event| progress.observe(event))
+        .run(&plan.grant, |event| progress.observe(event))
         .await;
     progress.finish();
     if let Some(kept) = handoff_state {

@@ -129,7 +129,7 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
         origin: Origin::Entry(1),
         record: vec![args.username.clone()],
     };
-    let outcome = fleet.run(vec![target], |_| {}).await.remove(0);
+    let outcome = fleet.run(&[target], |_| {}).await.remove(0);
     match outcome.status {
         Status::Authorized => {
             let name = args.alias.clone().unwrap_or_else(|| args.username.clone());

@@ -326,7 +326,7 @@ async fn grant(
     ));
     let username = target.username.clone();
     let outcome = fleet
-        .run(vec![target], |_| {})
+        .run(&[target], |_| {})
         .await
         .into_iter()
         .next()

@@ -185,7 +185,7 @@ impl Fleet {
     /// target, in target order (orgs never finished are `Pending`).
     pub async fn run(
         self: Arc<Self>,
-        targets: Vec<Target>,
+        targets: &[Target],
         mut observe: impl FnMut(&Event),
     ) -> Vec<Outcome> {
         let total = targets.len();
@@ -198,7 +198,8 @@ impl Fleet {
         // Spawn lazily: enough tasks to keep every slot busy while many orgs sleep in backoff,
         // without holding a future per org for a fleet of ten thousand.
         let width = (self.limits.concurrency * 16).max(1024);
-        let mut queue = targets.into_iter().enumerate();
+        // Each target is copied only when its task starts: no second copy of the whole list.
+        let mut queue = targets.iter().cloned().enumerate();
         let mut set = JoinSet::new();
         let mut grace_deadline: Option<tokio::time::Instant> = None;
         let mut watch = MisconfigWatch::default();

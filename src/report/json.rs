@@ -10,6 +10,11 @@ impl Formatter for Json {
         s.push('\n');
         s
     }
+
+    fn write_to(&self, report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, report)?;
+        out.write_all(b"\n")
+    }
 }
 
 #[cfg(test)]

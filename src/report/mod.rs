@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::fleet::{Outcome, Status};
 use crate::plan::Plan;
-use crate::store::{write_atomic, StoreError};
+use crate::store::{write_atomic_with, StoreError};
 use crate::token::ErrorKind;
 
 mod csv;
@@ -34,6 +34,12 @@ pub use table::Table;
 /// One way of printing a report. Gets the report and nothing else.
 pub trait Formatter {
     fn format(&self, report: &Report) -> String;
+
+    /// Write the report to `out`; a formatter of large output streams it instead of building
+    /// one string (the JSON of ten thousand orgs is megabytes).
+    fn write_to(&self, report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(self.format(report).as_bytes())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -272,7 +278,7 @@ impl Report {
 
 /// Write `report` through `formatter` to `path`, atomically, mode 0600.
 pub fn write(report: &Report, formatter: &dyn Formatter, path: &Path) -> Result<(), StoreError> {
-    write_atomic(path, formatter.format(report).as_bytes(), 0o600)
+    write_atomic_with(path, 0o600, |out| formatter.write_to(report, out))
 }
 
 /// Append `report` through `formatter` to `path` (for files a CI runner collects, like

@@ -172,11 +172,25 @@ fn commit_batch(batch: Vec<Queued>) {
 /// A temp file beside `path` holding `bytes` with `mode`. tempfile creates it with O_EXCL and
 /// mode 0600, and deletes it if it is dropped before the rename.
 pub(super) fn fill(path: &Path, bytes: &[u8], mode: u32) -> io::Result<NamedTempFile> {
+    fill_with(path, mode, |w| w.write_all(bytes))
+}
+
+/// [`fill`], the content written by `write` (through a buffer): a large report is streamed
+/// into its temp file, never held whole in memory.
+pub(super) fn fill_with(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<NamedTempFile> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".fleetauth-")
         .suffix(".tmp")
         .tempfile_in(parent(path))?;
-    tmp.write_all(bytes)?;
+    {
+        let mut buffered = io::BufWriter::with_capacity(64 * 1024, tmp.as_file_mut());
+        write(&mut buffered)?;
+        buffered.flush()?;
+    }
     if mode != 0o600 {
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))?;
