@@ -145,6 +145,9 @@ pub struct Fleet {
     limiter: DefaultDirectRateLimiter,
     permits: Semaphore,
     throttle: Throttle,
+    /// Orgs sleeping through a backoff now: they hold a task but no slot, so the scheduler
+    /// starts that many more.
+    sleeping: std::sync::atomic::AtomicUsize,
     /// Closed until the first org's answer shows the token host takes this configuration.
     gate: Gate,
     stop: Stopper,
@@ -171,6 +174,7 @@ impl Fleet {
             permits: Semaphore::new(limits.concurrency),
             limiter: RateLimiter::direct(quota),
             throttle: Throttle::new(),
+            sleeping: std::sync::atomic::AtomicUsize::new(0),
             gate: Gate::new(false),
             signer,
             policy,
@@ -197,7 +201,12 @@ impl Fleet {
         let (tx, mut rx) = mpsc::unbounded_channel();
         // Spawn lazily: enough tasks to keep every slot busy while many orgs sleep in backoff,
         // without holding a future per org for a fleet of ten thousand.
-        let width = (self.limits.concurrency * 16).max(1024);
+        // Enough tasks to keep every slot busy: twice the slots, plus one for each org sleeping
+        // through a backoff (a fleet waiting out replication keeps its slots working), and
+        // never more than a bound, so ten thousand orgs never hold ten thousand futures.
+        let ready = (self.limits.concurrency * 8).max(128);
+        let most = (self.limits.concurrency * 16).max(1024);
+        let width = || (ready + self.sleeping.load(std::sync::atomic::Ordering::Relaxed)).min(most);
         // Each target is copied only when its task starts: no second copy of the whole list.
         let mut queue = targets.iter().cloned().enumerate();
         let mut set = JoinSet::new();
@@ -213,7 +222,7 @@ impl Fleet {
             _ => {}
         };
         loop {
-            while set.len() < width && !self.stop.is_stopped() {
+            while set.len() < width() && !self.stop.is_stopped() {
                 let Some((index, target)) = queue.next() else {
                     break;
                 };

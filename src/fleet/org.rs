@@ -114,6 +114,9 @@ impl Fleet {
                         }
                         _ => history.transient_retries += 1,
                     }
+                    // Counted before the scheduler hears of it: it may start another org.
+                    self.sleeping
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let _ = events.send(Event::Retry { kind: error.kind });
                     let waiting = error.kind == ErrorKind::ReplicationDelay;
                     if waiting {
@@ -124,6 +127,8 @@ impl Fleet {
                         () = tokio::time::sleep(delay) => true,
                         () = self.stop.stopped() => false,
                     };
+                    self.sleeping
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     if waiting {
                         *replication_wait += asleep.elapsed();
                         let _ = events.send(Event::Resumed);
