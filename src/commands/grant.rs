@@ -134,6 +134,12 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     let plan = plan::plan(&list, config.shard, |target| {
         fresh_auth_file(&config, target, sf.as_ref())
     });
+    // The plan holds every row it needs; the list's own copy goes (a fleet is large).
+    let list = input::OrgList {
+        targets: Vec::new(),
+        excluded: Vec::new(),
+        ..list
+    };
     warnings.extend(plan.duplicates.iter().map(|(t, first)| {
         format!(
             "{}:{}: {} repeats the username of {first}; granted once",
@@ -211,7 +217,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     }
     write_ci_reports(&config.ci, &report, &mut errors);
     let failed_path = out.path().join("failed.csv");
-    match report.write_failed(&list, &failed_path) {
+    match report.write_failed(&list.columns, &plan.grant, &failed_path) {
         Ok(true) => warnings.push(format!(
             "{} org(s) not authorized; {} lists them for the next run",
             report.unfinished().count(),

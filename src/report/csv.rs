@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::input::OrgList;
+use crate::input::Target;
 use crate::store::{write_atomic, StoreError};
 
 use super::{status_name, Formatter, Report};
@@ -107,16 +107,23 @@ impl Formatter for Csv {
 impl Report {
     /// `failed.csv`: the unfinished orgs with the input's own columns, ready to be the next
     /// run's list. Removed when every org is done, so a stale one never lingers.
-    pub fn write_failed(&self, list: &OrgList, path: &Path) -> Result<bool, StoreError> {
+    /// `targets` are the list's rows that were planned (in list order): every unfinished org
+    /// is one of them.
+    pub fn write_failed(
+        &self,
+        columns: &[String],
+        targets: &[Target],
+        path: &Path,
+    ) -> Result<bool, StoreError> {
         let unfinished: HashSet<&str> = self.unfinished().map(|o| o.username.as_str()).collect();
         if unfinished.is_empty() {
             let _ = std::fs::remove_file(path);
             return Ok(false);
         }
         let mut w = writer();
-        row(&mut w, list.columns.iter().map(String::as_str));
+        row(&mut w, columns.iter().map(String::as_str));
         let mut written = HashSet::new();
-        for t in &list.targets {
+        for t in targets {
             if unfinished.contains(t.username.as_str()) && written.insert(t.username.to_lowercase())
             {
                 row(&mut w, t.record.iter().map(String::as_str));
@@ -170,7 +177,9 @@ mod tests {
         .unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("failed.csv");
-        assert!(sample::report().write_failed(&list, &path).unwrap());
+        assert!(sample::report()
+            .write_failed(&list.columns, &list.targets, &path)
+            .unwrap());
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
