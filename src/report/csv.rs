@@ -185,5 +185,8 @@ mod tests {
             text,
             "username,alias,note\nbad@x.com,s2,\"'=HYPERLINK(\"\"x\"\")\"\n"
         );
+        // ...and reads back as it was written: failed.csv is the next run's list.
+        let again = crate::input::parse("failed.csv", &text, crate::input::Format::Csv).unwrap();
+        assert_eq!(again.targets[0].record, list.targets[1].record);
     }
 }
