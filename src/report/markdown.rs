@@ -22,11 +22,15 @@ fn cell(text: &str) -> String {
                 out.push(c);
             }
             '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() => {}
+            c if c.is_control() || crate::sanitize::is_bidi_control(c) => {}
             c => out.push(c),
         }
     }
-    out
+    // No text from a list or a server becomes a link: GitHub turns `http://…` and `www.…`
+    // into links by themselves; a zero-width space keeps them plain text.
+    out.replace("://", ":\u{200b}//")
+        .replace("www.", "www\u{200b}.")
+        .replace("WWW.", "WWW\u{200b}.")
 }
 
 impl Formatter for Markdown {
@@ -170,5 +174,11 @@ mod tests {
     #[test]
     fn cells_cannot_break_the_table_or_inject_html() {
         assert_eq!(cell("a|b\n<script>"), "a\\|b \\<script\\>");
+        let linked = cell("see http://evil.example/phish or www.evil.example \u{202e}gnp");
+        assert!(
+            !linked.contains("http://") && !linked.contains("www."),
+            "{linked}"
+        );
+        assert!(!linked.contains('\u{202e}'), "{linked}");
     }
 }
