@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::config::{CiReports, ConfigError, GrantConfig, SfOptions};
 use crate::exit::Exit;
-use crate::fleet::{Fleet, OutDirSink, Sinks};
+use crate::fleet::{Fleet, Sinks};
 use crate::input::{self, InputError, Target};
 use crate::plan;
 use crate::progress::{self, Progress};
@@ -174,15 +174,8 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         client_id: config.signer.client_id().to_string(),
         audience: config.signer.audience().to_string(),
     };
-    let mut sinks = Sinks::default().with(OutDirSink {
-        dir: out.clone(),
-        client_id: config.signer.client_id().to_string(),
-        audience: config.signer.audience().to_string(),
-    });
     let handoff_state = sf.as_ref().map(Handoff::kept_aliases_shared);
-    if let Some(handoff) = sf {
-        sinks = sinks.with(handoff);
-    }
+    let sinks = Sinks::for_run(out.clone(), &config.signer, sf);
     let fleet = Arc::new(Fleet::new(
         client,
         config.signer,

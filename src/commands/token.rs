@@ -17,7 +17,7 @@ use crate::cli::{SfArgs, TokenArgs, TokenFormat};
 use crate::commands::grant::{handoff, SetupError};
 use crate::config::{GrantConfig, Output, SfOptions, TargetConfig};
 use crate::exit::Exit;
-use crate::fleet::{Fleet, OutDirSink, Sinks, Status};
+use crate::fleet::{Fleet, Sinks, Status};
 use crate::input::{self, Origin, Target};
 use crate::secret::Secret;
 use crate::stop::Stopper;
@@ -307,14 +307,7 @@ async fn grant(
         TokenClient::new(config.request_timeout, 1, &config.network).map_err(SetupError::from)?;
     let stop = Stopper::new();
     stop.on_signals();
-    let mut sinks = Sinks::default().with(OutDirSink {
-        dir: out,
-        client_id: config.signer.client_id().to_string(),
-        audience: config.signer.audience().to_string(),
-    });
-    if let Some(handoff) = sf {
-        sinks = sinks.with(handoff);
-    }
+    let sinks = Sinks::for_run(out, &config.signer, sf);
     let fleet = Arc::new(Fleet::new(
         client,
         config.signer,

@@ -49,6 +49,19 @@ impl Sinks {
         self
     }
 
+    /// A run's sinks: the out dir's auth files, then sf's state when asked.
+    pub fn for_run(dir: OutDir, signer: &crate::assertion::Signer, sf: Option<Handoff>) -> Self {
+        let sinks = Self::default().with(OutDirSink {
+            dir,
+            client_id: signer.client_id().to_string(),
+            audience: signer.audience().to_string(),
+        });
+        match sf {
+            Some(handoff) => sinks.with(handoff),
+            None => sinks,
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &dyn Sink> {
         self.0.iter().map(|s| s.as_ref())
     }

@@ -80,20 +80,7 @@ impl Workspace {
 
     /// `grant <list> -i <client> -f <key> -r <emulator> --out-dir <out>` plus `extra`.
     pub fn grant_args(&self, emu: &EmulatorHandle, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = vec![
-            "grant".into(),
-            self.list.display().to_string(),
-            "-i".into(),
-            CLIENT_ID.into(),
-            "-f".into(),
-            self.key.display().to_string(),
-            "-r".into(),
-            emu.url(),
-            "--out-dir".into(),
-            self.out.display().to_string(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
+        self.grant_args_to(&emu.url(), extra)
     }
 
     /// [`Workspace::grant_args`] against any token host URL.
