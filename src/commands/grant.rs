@@ -134,22 +134,24 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     let plan = plan::plan(&list, config.shard, |target| {
         fresh_auth_file(&config, target, sf.as_ref())
     });
-    // The plan holds every row it needs; the list's own copy goes (a fleet is large).
-    let list = input::OrgList {
-        targets: Vec::new(),
-        excluded: Vec::new(),
-        ..list
-    };
+    // The plan holds every row it needs; the list's own copy goes now (a fleet is large).
+    let input::OrgList {
+        source,
+        columns,
+        targets,
+        excluded,
+    } = list;
+    drop((targets, excluded));
     warnings.extend(plan.duplicates.iter().map(|(t, first)| {
         format!(
             "{}:{}: {} repeats the username of {first}; granted once",
-            list.source, t.origin, t.username
+            source, t.origin, t.username
         )
     }));
     warnings.extend(
         plan.excluded
             .iter()
-            .map(|(t, why)| format!("{}:{}: {} is {why}", list.source, t.origin, t.username)),
+            .map(|(t, why)| format!("{}:{}: {} is {why}", source, t.origin, t.username)),
     );
     if let Some(handoff) = sf.as_mut() {
         keep_existing_aliases(handoff, &plan, &mut warnings)?;
@@ -170,9 +172,9 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         },
     );
     let issuer = Issuer {
-        list: list.source.clone(),
-        client_id: config.signer.client_id().to_string(),
-        audience: config.signer.audience().to_string(),
+        list: source.clone(),
+        client_id: config.signer.client_id().into(),
+        audience: config.signer.audience().into(),
     };
     let handoff_state = sf.as_ref().map(Handoff::kept_aliases_shared);
     let sinks = Sinks::for_run(out.clone(), &config.signer, sf);
@@ -210,7 +212,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     }
     write_ci_reports(&config.ci, &report, &mut errors);
     let failed_path = out.path().join("failed.csv");
-    match report.write_failed(&list.columns, &plan.grant, &failed_path) {
+    match report.write_failed(&columns, &plan.grant, &failed_path) {
         Ok(true) => warnings.push(format!(
             "{} org(s) not authorized; {} lists them for the next run",
             report.unfinished().count(),

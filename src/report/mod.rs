@@ -84,9 +84,10 @@ pub struct OrgReport {
     /// The host the token was granted by (the row's instance URL or `--instance-url`).
     pub token_host: Option<String>,
     /// The assertion's `aud` that worked.
-    pub audience: Option<String>,
+    /// Shared by every org of a run: one allocation, not one per org.
+    pub audience: Option<std::sync::Arc<str>>,
     /// The connected app's consumer key (`iss`).
-    pub client_id: Option<String>,
+    pub client_id: Option<std::sync::Arc<str>>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub issued_at: Option<OffsetDateTime>,
     pub auth_file: Option<PathBuf>,
@@ -120,8 +121,8 @@ pub struct ErrorReport {
 pub struct Issuer {
     /// The org list's name, as the user gave it.
     pub list: String,
-    pub client_id: String,
-    pub audience: String,
+    pub client_id: std::sync::Arc<str>,
+    pub audience: std::sync::Arc<str>,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -169,8 +170,8 @@ impl OrgReport {
             user_id: earlier.user_id,
             instance_url: earlier.instance_url,
             token_host: earlier.login_url,
-            audience: earlier.audience,
-            client_id: earlier.client_id,
+            audience: earlier.audience.map(Into::into),
+            client_id: earlier.client_id.map(Into::into),
             issued_at,
             auth_file,
             sf_auth_file: None,
