@@ -72,7 +72,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Time spent sleeping through replication-delay backoffs.
     pub replication_wait: Duration,
-    pub error: Option<GrantError>,
+    /// Boxed: most orgs have none, and a fleet keeps one outcome per org.
+    pub error: Option<Box<GrantError>>,
     /// Something the report should say about the org (e.g. a request was in flight when the
     /// run stopped, so it may have been granted).
     pub note: Option<String>,
@@ -100,7 +101,7 @@ impl Outcome {
     pub(crate) fn failed(attempts: u32, elapsed: Duration, error: GrantError) -> Self {
         Self {
             status: Status::Failed,
-            error: Some(error),
+            error: Some(Box::new(error)),
             ..Self::pending(attempts, elapsed)
         }
     }
@@ -253,7 +254,7 @@ impl Fleet {
                             observe(&event);
                         }
                         if index == 0 {
-                            self.gate.canary_finished(outcome.error.as_ref().filter(|_| outcome.status == Status::Failed), &self.stop);
+                            self.gate.canary_finished(outcome.error.as_deref().filter(|_| outcome.status == Status::Failed), &self.stop);
                         }
                         if let Some(reason) = watch.observe(&outcome, total) {
                             self.stop.stop(reason);

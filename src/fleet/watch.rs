@@ -39,7 +39,7 @@ impl MisconfigWatch {
         (self.count >= MISCONFIG_THRESHOLD).then(|| {
             self.disarmed = true;
             StopReason::Misconfigured {
-                error: error.clone(),
+                error: (**error).clone(),
                 failures: self.count,
             }
         })

@@ -97,7 +97,8 @@ pub struct OrgReport {
     pub elapsed_ms: u64,
     /// Time spent waiting out the replication delay before the org could be used.
     pub replication_wait_ms: u64,
-    pub error: Option<ErrorReport>,
+    /// Boxed: most rows have none.
+    pub error: Option<Box<ErrorReport>>,
     /// Why a row was skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -215,11 +216,14 @@ impl Report {
                     sf_auth_file: o.sf_auth_file,
                     elapsed_ms: ms(o.elapsed),
                     replication_wait_ms: ms(o.replication_wait),
-                    error: o.error.map(|e| ErrorReport {
-                        kind: e.kind,
-                        code: e.code,
-                        description: e.description,
-                        hint: e.hint,
+                    error: o.error.map(|e| {
+                        let e = *e;
+                        Box::new(ErrorReport {
+                            kind: e.kind,
+                            code: e.code,
+                            description: e.description,
+                            hint: e.hint,
+                        })
                     }),
                     note: o.note,
                     is_dev_hub: false,
@@ -346,12 +350,12 @@ pub(crate) mod sample {
         let mut slow = org("slow@x.com", Status::Authorized);
         slow.replication_wait_ms = 95_000;
         let mut bad = org("bad@x.com", Status::Failed);
-        bad.error = Some(ErrorReport {
+        bad.error = Some(Box::new(ErrorReport {
             kind: ErrorKind::Permanent,
             code: "invalid_client_id".into(),
             description: "client identifier <invalid> & \"odd\"".into(),
             hint: Some("the consumer key is wrong | check it".into()),
-        });
+        }));
         let mut formula = org("=cmd@x.com", Status::Pending);
         formula.alias = Some("+1".into());
         let mut skipped = org("dup@x.com", Status::Skipped);
