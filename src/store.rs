@@ -177,9 +177,7 @@ impl OutDir {
         record: &AuthRecord<'_>,
     ) -> Result<PathBuf, StoreError> {
         let path = self.auth_file(username);
-        let mut body = serde_json::to_vec_pretty(record).expect("an auth record always serializes");
-        body.push(b'\n');
-        write_atomic(&path, &body, 0o600)?;
+        write_atomic(&path, &record.to_json(), 0o600)?;
         Ok(path)
     }
 
@@ -190,11 +188,9 @@ impl OutDir {
         record: &AuthRecord<'_>,
     ) -> Result<PathBuf, StoreError> {
         let path = self.auth_file(username);
-        let mut body = serde_json::to_vec_pretty(record).expect("an auth record always serializes");
-        body.push(b'\n');
         commit::commit_async(commit::Job {
             path: path.clone(),
-            content: commit::Content::Bytes(body, 0o600),
+            content: commit::Content::Bytes(record.to_json(), 0o600),
             clobber: true,
         })
         .await
@@ -275,6 +271,15 @@ pub struct AuthRecord<'a> {
     pub client_id: &'a str,
     pub alias: Option<&'a str>,
     pub issued_at: &'a str,
+}
+
+impl AuthRecord<'_> {
+    /// The file's bytes: pretty JSON and a newline.
+    fn to_json(&self) -> Vec<u8> {
+        let mut body = serde_json::to_vec_pretty(self).expect("an auth record always serializes");
+        body.push(b'\n');
+        body
+    }
 }
 
 #[cfg(test)]

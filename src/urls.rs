@@ -28,9 +28,10 @@ pub const SALESFORCE_DOMAINS: &[&str] = &[
 
 /// Parse a token host (the `--instance-url` or a row's instance URL), enforcing the scheme rule.
 pub fn token_host(raw: &str) -> Result<Url, String> {
-    // Shown escaped: the URL may come from a list or a report made elsewhere.
+    // Parsed as given; shown escaped, as it may come from a list or a report made elsewhere.
+    let url = Url::parse(raw.trim());
     let raw = &crate::sanitize::shown(raw, 200);
-    let url = Url::parse(raw.trim()).map_err(|e| format!("`{raw}` is not a URL ({e})"))?;
+    let url = url.map_err(|e| format!("`{raw}` is not a URL ({e})"))?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
@@ -171,6 +172,9 @@ mod tests {
     #[test]
     fn https_is_accepted_everywhere() {
         assert!(token_host("https://test.salesforce.com").is_ok());
+        // A long URL is parsed whole; only the message would be cut.
+        let long = format!("https://{}.my.salesforce.com", "a".repeat(250));
+        assert!(token_host(&long).is_ok());
         assert!(token_host("https://acme.scratch.my.salesforce.com/").is_ok());
         assert!(token_host("https://user:pw@test.salesforce.com").is_err());
     }
