@@ -5,14 +5,18 @@
 //! write still returns only once its file is on disk. Rename replaces a symlink rather than
 //! following it, and a temp file that never got renamed is removed.
 
+use std::collections::HashMap;
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use serde::Serialize;
-
+mod auth_file;
 mod commit;
+
+pub use auth_file::{AuthFile, ReadError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,40 +47,63 @@ pub enum StoreError {
     },
 }
 
-/// The output directory, checked once, and held: one run per directory at a time.
+/// The output directory, checked once, and held: one run writes into it at a time.
 #[derive(Debug, Clone)]
 pub struct OutDir {
     path: PathBuf,
     /// The advisory lock (`.fleetauth.lock`), released when the last clone is dropped.
-    _lock: Option<std::sync::Arc<fs::File>>,
+    _lock: Option<Arc<fs::File>>,
+    /// Auth files found under a name other than their username's lower case (written by an
+    /// older version, or by hand), by that lower case; read once, on first use.
+    strays: Arc<Mutex<Option<Strays>>>,
 }
+
+/// Auth files by the lower case of their name, for those named otherwise.
+type Strays = HashMap<String, Vec<PathBuf>>;
 
 /// The lock file every run takes in its output directory.
 pub const LOCK_FILE: &str = ".fleetauth.lock";
+
+/// How often a waiting opener tries the lock again.
+const LOCK_POLL: Duration = Duration::from_millis(50);
 
 impl OutDir {
     /// Create (0700) or open the directory and take its lock. An existing one must be a real
     /// directory of this user that no other user can write; it must be writable.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_waiting(path, std::time::Duration::ZERO)
+        Self::open_unlocked(path)?.try_lock()
     }
 
     /// [`OutDir::open`], waiting up to `patience` for another run to release the directory
     /// (`fleetauth token` waits: its work is short, and parallel CI steps ask at once).
-    pub fn open_waiting(path: &Path, patience: std::time::Duration) -> Result<Self, StoreError> {
-        let started = std::time::Instant::now();
+    pub async fn open_waiting(path: &Path, patience: Duration) -> Result<Self, StoreError> {
+        Self::open_unlocked(path)?.lock_waiting(patience).await
+    }
+
+    /// This directory with its lock taken, waiting up to `patience` for another run to
+    /// release it. The wait sleeps on the runtime's timer, never a thread.
+    pub async fn lock_waiting(self, patience: Duration) -> Result<Self, StoreError> {
+        let started = tokio::time::Instant::now();
         loop {
-            match Self::try_open(path) {
+            match self.clone().try_lock() {
                 Err(StoreError::Busy { .. }) if started.elapsed() < patience => {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    tokio::time::sleep(LOCK_POLL).await;
                 }
                 other => return other,
             }
         }
     }
 
-    fn try_open(path: &Path) -> Result<Self, StoreError> {
-        let mut dir = Self::open_unlocked(path)?;
+    /// Whether this handle holds the directory's lock.
+    pub fn is_locked(&self) -> bool {
+        self._lock.is_some()
+    }
+
+    fn try_lock(mut self) -> Result<Self, StoreError> {
+        if self._lock.is_some() {
+            return Ok(self);
+        }
+        let path = self.path.clone();
         let lock_path = path.join(LOCK_FILE);
         let file = fs::OpenOptions::new()
             .create(true)
@@ -86,36 +113,32 @@ impl OutDir {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&lock_path)
             .map_err(|error| StoreError::NotWritable {
-                path: path.to_path_buf(),
+                path: path.clone(),
                 error,
             })?;
-        // SAFETY: flock on a file descriptor we own.
+        // SAFETY: flock on a file descriptor we own; LOCK_NB never blocks.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let error = std::io::Error::last_os_error();
             return Err(if error.kind() == std::io::ErrorKind::WouldBlock {
-                StoreError::Busy {
-                    path: path.to_path_buf(),
-                }
+                StoreError::Busy { path }
             } else {
-                StoreError::NotWritable {
-                    path: path.to_path_buf(),
-                    error,
-                }
+                StoreError::NotWritable { path, error }
             });
         }
         // A file can be created and removed here: found now, not after every grant was made.
         tempfile::Builder::new()
             .prefix(".fleetauth-probe-")
-            .tempfile_in(path)
+            .tempfile_in(&path)
             .map_err(|error| StoreError::NotWritable {
-                path: path.to_path_buf(),
+                path: path.clone(),
                 error,
             })?;
-        dir._lock = Some(std::sync::Arc::new(file));
-        Ok(dir)
+        self._lock = Some(Arc::new(file));
+        Ok(self)
     }
 
-    /// [`OutDir::open`] without the lock (for readers such as `check`).
+    /// [`OutDir::open`] without the lock (for readers such as `check`, and `token` while it
+    /// only reads: auth files are replaced whole by rename, so a reader never sees a part).
     pub fn open_unlocked(path: &Path) -> Result<Self, StoreError> {
         match fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_symlink() => {
@@ -157,6 +180,7 @@ impl OutDir {
         Ok(Self {
             path: path.to_path_buf(),
             _lock: None,
+            strays: Arc::default(),
         })
     }
 
@@ -164,33 +188,92 @@ impl OutDir {
         &self.path
     }
 
-    /// Where the auth file of `username` goes. The username was checked by `input`: no
-    /// separators, no leading dot, no NUL, short enough.
+    /// Where the auth file of `username` goes: `<username in lower case>.json`, as sf looks
+    /// it up. The username was checked by `input`: no separators, no leading dot, no NUL,
+    /// short enough.
     pub fn auth_file(&self, username: &str) -> PathBuf {
-        self.path.join(format!("{username}.json"))
+        self.path.join(auth_file::file_name(username))
     }
 
-    /// Write `record` as `<username>.json`, mode 0600, atomically.
-    pub fn write_auth(
-        &self,
-        username: &str,
-        record: &AuthRecord<'_>,
-    ) -> Result<PathBuf, StoreError> {
-        let path = self.auth_file(username);
-        write_atomic(&path, &record.to_json(), 0o600)?;
+    /// The auth file of `username` that is there, in whatever spelling it was written: its own
+    /// name first, else one written under another spelling.
+    pub fn find_auth(&self, username: &str) -> Option<PathBuf> {
+        let own = self.auth_file(username);
+        if fs::symlink_metadata(&own).is_ok() {
+            return Some(own);
+        }
+        self.with_strays(|strays| {
+            strays
+                .get(&username.to_lowercase())
+                .and_then(|found| found.first().cloned())
+        })
+    }
+
+    /// Every auth file in the directory that reads as one, with its path (`report.json`,
+    /// dot files and what does not parse are left out).
+    pub fn auth_files(&self) -> Vec<(PathBuf, AuthFile)> {
+        let mut found: Vec<(PathBuf, AuthFile)> = fs::read_dir(&self.path)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                let name = path.file_name()?.to_str()?;
+                if !is_auth_file_name(name) {
+                    return None;
+                }
+                let (file, _) = AuthFile::read(&path).ok()?;
+                Some((path, file))
+            })
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+    }
+
+    fn with_strays<T>(&self, f: impl FnOnce(&mut Strays) -> T) -> T {
+        let mut guard = self.strays.lock().unwrap_or_else(|p| p.into_inner());
+        let strays = guard.get_or_insert_with(|| {
+            let mut strays = Strays::new();
+            for entry in fs::read_dir(&self.path).into_iter().flatten().flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str().filter(|n| is_auth_file_name(n)) else {
+                    continue;
+                };
+                let lower = name.to_lowercase();
+                if lower != name {
+                    let stem = lower.strip_suffix(".json").unwrap_or(&lower).to_string();
+                    strays.entry(stem).or_default().push(entry.path());
+                }
+            }
+            strays
+        });
+        f(strays)
+    }
+
+    /// Remove the files of `username` written under another spelling, once its own is on
+    /// disk: one file per org. Its own file wins every lookup, so one that cannot be removed
+    /// changes nothing that is read.
+    fn remove_strays(&self, username: &str) {
+        let gone = self.with_strays(|strays| strays.remove(&username.to_lowercase()));
+        for path in gone.into_iter().flatten() {
+            let _ = fs::remove_file(path);
+        }
+    }
+
+    /// Write `file` as its username's auth file, mode 0600, atomically, replacing one written
+    /// under another spelling.
+    pub fn write_auth(&self, file: &AuthFile) -> Result<PathBuf, StoreError> {
+        let path = self.auth_file(&file.username);
+        write_atomic(&path, &file.to_json(), 0o600)?;
+        self.remove_strays(&file.username);
         Ok(path)
     }
 
     /// [`OutDir::write_auth`] from an async task: the same durable write, awaited.
-    pub async fn write_auth_async(
-        &self,
-        username: &str,
-        record: &AuthRecord<'_>,
-    ) -> Result<PathBuf, StoreError> {
-        let path = self.auth_file(username);
+    pub async fn write_auth_async(&self, file: &AuthFile) -> Result<PathBuf, StoreError> {
+        let path = self.auth_file(&file.username);
         commit::commit_async(commit::Job {
             path: path.clone(),
-            content: commit::Content::Bytes(record.to_json(), 0o600),
+            content: commit::Content::Bytes(file.to_json(), 0o600),
             clobber: true,
         })
         .await
@@ -198,8 +281,15 @@ impl OutDir {
             path: path.clone(),
             error,
         })?;
+        self.remove_strays(&file.username);
         Ok(path)
     }
+}
+
+/// Whether a file name in the out dir may be an org's auth file: `<something>@<host>.json`, not
+/// a dot file (sf's rule for its own auth files, which fleetauth's follow).
+pub fn is_auth_file_name(name: &str) -> bool {
+    !name.starts_with('.') && name.contains('@') && name.ends_with(".json")
 }
 
 /// Write `bytes` to `path` through a temp file in the same directory: the path holds either
@@ -257,48 +347,23 @@ pub fn write_atomic_with(
     .map_err(err)
 }
 
-/// The per-org auth file. Holds the access token: written 0600, never printed (no `Debug`).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuthRecord<'a> {
-    pub username: &'a str,
-    pub org_id: &'a str,
-    pub user_id: &'a str,
-    pub access_token: &'a str,
-    pub instance_url: &'a str,
-    pub login_url: &'a str,
-    pub audience: &'a str,
-    pub client_id: &'a str,
-    pub alias: Option<&'a str>,
-    pub issued_at: &'a str,
-}
-
-impl AuthRecord<'_> {
-    /// The file's bytes: pretty JSON and a newline.
-    fn to_json(&self) -> Vec<u8> {
-        let mut body = serde_json::to_vec_pretty(self).expect("an auth record always serializes");
-        body.push(b'\n');
-        body
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn record() -> AuthRecord<'static> {
-        AuthRecord {
-            username: "a@x.com",
-            org_id: "00D",
-            user_id: "005",
-            access_token: "tok",
-            instance_url: "https://x",
-            login_url: "https://test.salesforce.com",
-            audience: "https://test.salesforce.com",
-            client_id: "c",
+    fn record(username: &str) -> AuthFile {
+        AuthFile {
+            username: username.into(),
+            org_id: "00D".into(),
+            user_id: "005".into(),
+            access_token: crate::secret::Secret::new("tok".into()),
+            instance_url: "https://x".into(),
+            login_url: "https://test.salesforce.com".into(),
+            audience: "https://test.salesforce.com".into(),
+            client_id: "c".into(),
             alias: None,
-            issued_at: "2026-11-23T00:00:00Z",
+            issued_at: "2026-11-23T00:00:00Z".into(),
         }
     }
 
@@ -307,7 +372,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = OutDir::open(&tmp.path().join("out")).unwrap();
         assert_eq!(fs::metadata(dir.path()).unwrap().mode() & 0o777, 0o700);
-        let file = dir.write_auth("a@x.com", &record()).unwrap();
+        let file = dir.write_auth(&record("a@x.com")).unwrap();
         assert_eq!(fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
         let leftovers = fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(
@@ -324,7 +389,7 @@ mod tests {
         std::thread::scope(|scope| {
             for name in &names {
                 let dir = &dir;
-                scope.spawn(move || dir.write_auth(name, &record()).unwrap());
+                scope.spawn(move || dir.write_auth(&record(name)).unwrap());
             }
         });
         for name in &names {
@@ -415,11 +480,47 @@ mod tests {
         let victim = tmp.path().join("victim");
         fs::write(&victim, "keep").unwrap();
         std::os::unix::fs::symlink(&victim, dir.auth_file("a@x.com")).unwrap();
-        dir.write_auth("a@x.com", &record()).unwrap();
+        dir.write_auth(&record("a@x.com")).unwrap();
         assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
         assert!(!fs::symlink_metadata(dir.auth_file("a@x.com"))
             .unwrap()
             .file_type()
             .is_symlink());
+    }
+
+    #[test]
+    fn one_auth_file_per_org_whatever_the_spelling_and_a_stray_is_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("out");
+        fs::create_dir(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).unwrap();
+        // Written by an older version under the list's spelling.
+        let stray = path.join("Test.User@Example.com.json");
+        fs::write(&stray, record("Test.User@Example.com").to_json()).unwrap();
+        let dir = OutDir::open(&path).unwrap();
+        assert_eq!(dir.find_auth("TEST.user@example.COM"), Some(stray.clone()));
+        assert_eq!(dir.auth_files().len(), 1);
+        let own = dir.write_auth(&record("test.user@EXAMPLE.com")).unwrap();
+        assert_eq!(own, path.join("test.user@example.com.json"));
+        assert!(!stray.exists(), "the other spelling's file was replaced");
+        assert_eq!(dir.find_auth("Test.User@Example.com"), Some(own));
+        assert_eq!(dir.auth_files().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_open_takes_the_lock_once_it_is_released() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("out");
+        let held = OutDir::open(&path).unwrap();
+        let reader = OutDir::open_unlocked(&path).unwrap();
+        assert!(!reader.is_locked());
+        let err = OutDir::open_waiting(&path, Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Busy { .. }), "{err}");
+        let waiting = tokio::spawn(reader.lock_waiting(Duration::from_secs(60)));
+        drop(held);
+        let locked = waiting.await.unwrap().unwrap();
+        assert!(locked.is_locked());
     }
 }

@@ -13,7 +13,7 @@ use crate::report::{self, Issuer, JUnit, Markdown, Report};
 use crate::sfstate::handoff::Handoff;
 use crate::sfstate::{SfState, SfStateError};
 use crate::stop::{StopReason, Stopper};
-use crate::store::{OutDir, StoreError};
+use crate::store::{AuthFile, OutDir, StoreError};
 use crate::token::TokenClient;
 use crate::urls;
 
@@ -132,7 +132,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
 
     // Plan: each username once, and not again while every sink holds a fresh grant of it.
     let plan = plan::plan(&list, config.shard, |target| {
-        fresh_auth_file(&config, target, sf.as_ref())
+        fresh_auth_file(&config, &out, target, sf.as_ref())
     });
     // The plan holds every row it needs; the list's own copy goes now (a fleet is large).
     let input::OrgList {
@@ -283,21 +283,17 @@ pub fn preflight_output(path: &std::path::Path) -> Result<(), SetupError> {
 /// this run's token hosts), and every requested sink has the org (sf's state with `--sf`).
 fn fresh_auth_file(
     config: &GrantConfig,
+    out: &OutDir,
     target: &Target,
     sf: Option<&Handoff>,
 ) -> Option<(std::path::PathBuf, String)> {
     let limit = config.fresh_for?;
-    let path = config.out_dir.join(format!("{}.json", target.username));
-    let meta = std::fs::symlink_metadata(&path)
-        .ok()
-        .filter(|m| m.is_file())?;
-    let age = meta.modified().ok()?.elapsed().unwrap_or_default();
+    // In whatever spelling of the username it was written.
+    let path = out.find_auth(&target.username)?;
+    let (file, age) = AuthFile::read(&path).ok()?;
     if age >= limit {
         return None;
     }
-    let text = std::fs::read_to_string(&path).ok()?;
-    let record: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let field = |name: &str| record.get(name).and_then(serde_json::Value::as_str);
     let hosts: Vec<String> = target
         .instance_url
         .as_deref()
@@ -306,11 +302,11 @@ fn fresh_auth_file(
         .chain(std::iter::once(config.host.clone()))
         .map(|u| urls::display(&u))
         .collect();
-    let same_identity = field("clientId") == Some(config.signer.client_id())
-        && field("audience") == Some(config.signer.audience())
-        && field("loginUrl").is_some_and(|l| hosts.iter().any(|h| h == l))
-        && field("accessToken").is_some_and(|t| !t.is_empty())
-        && field("username").is_some_and(|u| u.eq_ignore_ascii_case(&target.username));
+    let same_identity = file.client_id == config.signer.client_id()
+        && file.audience == config.signer.audience()
+        && hosts.contains(&file.login_url)
+        && !file.access_token.expose().is_empty()
+        && file.is_of(&target.username);
     if !same_identity {
         return None;
     }

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::cli::{SfArgs, TokenArgs, TokenFormat};
@@ -21,7 +20,7 @@ use crate::fleet::{Fleet, Sinks, Status};
 use crate::input::{self, Origin, Target};
 use crate::secret::Secret;
 use crate::stop::Stopper;
-use crate::store::OutDir;
+use crate::store::{AuthFile, OutDir};
 use crate::tls::Network;
 use crate::token::TokenClient;
 
@@ -78,6 +77,7 @@ impl From<crate::store::StoreError> for TokenError {
 }
 
 /// One org's token and what goes with it, read from its auth file.
+#[derive(Clone)]
 pub(crate) struct Issued {
     pub username: String,
     pub alias: Option<String>,
@@ -90,36 +90,85 @@ pub(crate) struct Issued {
     pub reused: bool,
 }
 
-/// The fields of an auth file that `token` needs. Holds the token: no `Debug`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Stored {
-    username: String,
-    alias: Option<String>,
-    org_id: Option<String>,
-    instance_url: String,
-    access_token: String,
-    issued_at: Option<String>,
-}
-
 /// The auth file at `path` and its age, if there is a readable one.
 fn read_auth_file(path: &Path) -> Option<(Issued, Duration)> {
-    let meta = std::fs::symlink_metadata(path)
-        .ok()
-        .filter(|m| m.is_file())?;
-    let age = meta.modified().ok()?.elapsed().unwrap_or_default();
-    let stored: Stored = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let (file, age) = AuthFile::read(path).ok()?;
     let issued = Issued {
-        username: stored.username,
-        alias: stored.alias,
-        org_id: stored.org_id,
-        instance_url: stored.instance_url,
-        access_token: Secret::new(stored.access_token),
-        issued_at: stored.issued_at,
+        username: file.username,
+        alias: file.alias,
+        org_id: Some(file.org_id).filter(|id| !id.is_empty()),
+        instance_url: file.instance_url,
+        access_token: file.access_token,
+        issued_at: Some(file.issued_at).filter(|t| !t.is_empty()),
         auth_file: path.to_path_buf(),
         reused: true,
     };
     Some((issued, age))
+}
+
+/// The org's auth file from an earlier grant, if it holds what fleetauth writes: this org, a
+/// session id, a checked instance URL (whatever its age). What is wrong with it is a warning.
+fn earlier_grant(
+    out: &OutDir,
+    username: &str,
+    hosts: &crate::urls::HostPolicy,
+    warnings: &mut Vec<String>,
+) -> Option<(Issued, Duration)> {
+    let path = out.find_auth(username)?;
+    let (issued, age) = read_auth_file(&path)?;
+    match crate::token::check_stored(issued.access_token.expose(), &issued.instance_url, hosts) {
+        Ok(url) if issued.username.eq_ignore_ascii_case(username) => Some((
+            Issued {
+                instance_url: url,
+                alias: issued.alias.filter(|a| input::check_alias(a).is_ok()),
+                ..issued
+            },
+            age,
+        )),
+        Ok(_) => {
+            warnings.push(format!(
+                "{} is not the auth file of {username}; granting anew",
+                path.display()
+            ));
+            None
+        }
+        Err(why) => {
+            warnings.push(format!(
+                "{} is not an auth file fleetauth wrote ({why}); granting anew",
+                path.display()
+            ));
+            None
+        }
+    }
+}
+
+/// `earlier` if it may be handed out as it is: younger than `--max-age` and, with `--verify`,
+/// still accepted by its org.
+async fn reusable(
+    earlier: Option<&(Issued, Duration)>,
+    args: &TokenArgs,
+    config: &GrantConfig,
+) -> Result<Option<Issued>, TokenError> {
+    let Some((issued, _)) = earlier.filter(|(_, age)| *age < args.max_age) else {
+        return Ok(None);
+    };
+    if !args.verify {
+        return Ok(Some(issued.clone()));
+    }
+    match session_is_valid(issued, &config.network, config.request_timeout).await {
+        Ok(true) => Ok(Some(issued.clone())),
+        Ok(false) => {
+            crate::say_err!(
+                "fleetauth: the session of {} has expired (401 INVALID_SESSION_ID); granting a new token",
+                issued.username
+            );
+            Ok(None)
+        }
+        Err(e) => Err(TokenError::Failed(format!(
+            "cannot verify the token of {}: {e}",
+            issued.username
+        ))),
+    }
 }
 
 pub async fn run(args: TokenArgs) -> Exit {
@@ -196,49 +245,18 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
         quiet: true,
         json: args.json,
     };
-    // A grant or another `token` may hold the out dir for a moment: wait for it, briefly.
-    let out = OutDir::open_waiting(&config.out_dir, std::time::Duration::from_secs(30))?;
+    // Reading takes no lock: auth files are replaced whole by rename. Only a grant, which
+    // writes, waits for the out dir.
+    let out = OutDir::open_unlocked(&config.out_dir)?;
     let sf_home = config.sf.as_ref().map(|s| s.home.clone());
     let Resolved {
         username,
         alias,
         instance_url,
-    } = resolve::resolve(&args.org, &out, sf_home.as_deref()).map_err(TokenError::Usage)?;
-    let path = out.auth_file(&username);
+    } = resolve::resolve(&args.org, &out, sf_home.as_deref(), warnings)
+        .map_err(TokenError::Usage)?;
 
-    // Reuse the auth file while it is young enough (and, with --verify, still accepted), and
-    // only when it holds what fleetauth writes: this org, a session id, a checked instance URL.
-    let earlier =
-        read_auth_file(&path).and_then(|(issued, age)| {
-            match crate::token::check_stored(
-                issued.access_token.expose(),
-                &issued.instance_url,
-                &config.network.hosts,
-            ) {
-                Ok(url) if issued.username.eq_ignore_ascii_case(&username) => Some((
-                    Issued {
-                        instance_url: url,
-                        alias: issued.alias.filter(|a| input::check_alias(a).is_ok()),
-                        ..issued
-                    },
-                    age,
-                )),
-                Ok(_) => {
-                    warnings.push(format!(
-                        "{} is not the auth file of {username}; granting anew",
-                        path.display()
-                    ));
-                    None
-                }
-                Err(why) => {
-                    warnings.push(format!(
-                        "{} is not an auth file fleetauth wrote ({why}); granting anew",
-                        path.display()
-                    ));
-                    None
-                }
-            }
-        });
+    let earlier = earlier_grant(&out, &username, &config.network.hosts, warnings);
     let instance_url = earlier
         .as_ref()
         .map(|(e, _)| e.instance_url.clone())
@@ -254,21 +272,19 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
             ))
         })?;
     }
-    if let Some((issued, _)) = earlier.filter(|(_, age)| *age < args.max_age) {
-        if !args.verify {
-            return Ok(issued);
-        }
-        match session_is_valid(&issued, &config.network, config.request_timeout).await {
-            Ok(true) => return Ok(issued),
-            Ok(false) => crate::say_err!(
-                "fleetauth: the session of {username} has expired (401 INVALID_SESSION_ID); granting a new token"
-            ),
-            Err(e) => {
-                return Err(TokenError::Failed(format!(
-                    "cannot verify the token of {username}: {e}"
-                )))
-            }
-        }
+    if let Some(issued) = reusable(earlier.as_ref(), &args, &config).await? {
+        return Ok(issued);
+    }
+
+    // A grant or another `token` may hold the out dir for a moment: wait for it, briefly.
+    let out = out.lock_waiting(Duration::from_secs(30)).await?;
+    // Another `token` may have granted this org while this one waited: a file that changed
+    // since it was first read is looked at again, so the org is not granted twice.
+    let seen = earlier.as_ref().map(|(e, _)| e.access_token.clone());
+    let now = earlier_grant(&out, &username, &config.network.hosts, &mut Vec::new())
+        .filter(|(e, _)| seen.as_ref() != Some(&e.access_token));
+    if let Some(issued) = reusable(now.as_ref(), &args, &config).await? {
+        return Ok(issued);
     }
 
     // Grant this one org through the fleet: the same retries, files and sf state as `grant`.
@@ -279,6 +295,7 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
         origin: Origin::Entry(1),
         record: Vec::new(),
     };
+    let path = out.auth_file(&username);
     grant(config, out, target, warnings).await?;
     read_auth_file(&path)
         .map(|(mut issued, _)| {

@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::input::Target;
 use crate::sfstate::handoff::Handoff;
-use crate::store::{AuthRecord, OutDir};
+use crate::store::{AuthFile, OutDir};
 use crate::token::{Grant, GrantError};
 use crate::urls;
 
@@ -86,23 +86,22 @@ impl Sink for OutDirSink {
                 .issued_at
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
-            let login_url = urls::display(g.token_host);
-            let record = AuthRecord {
-                username: &g.target.username,
-                org_id: &g.grant.org_id,
-                user_id: &g.grant.user_id,
-                access_token: g.grant.access_token.expose(),
-                instance_url: &g.grant.instance_url,
-                login_url: &login_url,
-                audience: &self.audience,
-                client_id: &self.client_id,
-                alias: g.target.alias.as_deref(),
-                issued_at: &issued_at,
+            let file = AuthFile {
+                username: g.target.username.clone(),
+                org_id: g.grant.org_id.clone(),
+                user_id: g.grant.user_id.clone(),
+                access_token: g.grant.access_token.clone(),
+                instance_url: g.grant.instance_url.clone(),
+                login_url: urls::display(g.token_host),
+                audience: self.audience.clone(),
+                client_id: self.client_id.clone(),
+                alias: g.target.alias.clone(),
+                issued_at,
             };
             // Awaited on the committer directly: no blocking-pool thread per org.
             let written = self
                 .dir
-                .write_auth_async(&g.target.username, &record)
+                .write_auth_async(&file)
                 .await
                 .map_err(|e| e.to_string());
             written.map_err(|description| {

@@ -10,12 +10,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::fleet::{Outcome, Status};
 use crate::plan::Plan;
-use crate::store::{write_atomic_with, StoreError};
+use crate::store::{write_atomic_with, AuthFile, StoreError};
 use crate::token::ErrorKind;
 
 mod csv;
@@ -130,49 +130,35 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The secret-free fields of an auth file written by an earlier run (its token is not read).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EarlierGrant {
-    org_id: Option<String>,
-    user_id: Option<String>,
-    instance_url: Option<String>,
-    login_url: Option<String>,
-    audience: Option<String>,
-    client_id: Option<String>,
-    issued_at: Option<String>,
-}
-
-impl EarlierGrant {
-    fn read(path: &Path) -> Self {
-        std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
-    }
-}
-
 impl OrgReport {
     fn skipped(target: &crate::input::Target, auth_file: Option<PathBuf>, note: String) -> Self {
-        // A fresh org from an earlier run keeps what a receiver needs in the hand-off.
+        // A fresh org from an earlier run keeps what a receiver needs in the hand-off (its
+        // secret-free fields; the token is not kept).
         let earlier = auth_file
             .as_deref()
-            .map(EarlierGrant::read)
-            .unwrap_or_default();
-        let issued_at = earlier.issued_at.as_deref().and_then(|t| {
-            OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            .and_then(|path| AuthFile::read(path).ok())
+            .map(|(file, _)| file);
+        let field = |pick: fn(&AuthFile) -> &String| {
+            earlier
+                .as_ref()
+                .map(pick)
+                .filter(|v| !v.is_empty())
+                .cloned()
+        };
+        let issued_at = field(|f| &f.issued_at).and_then(|t| {
+            OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
         });
         Self {
             username: target.username.clone(),
             alias: target.alias.clone(),
             status: Status::Skipped,
             attempts: 0,
-            org_id: earlier.org_id,
-            user_id: earlier.user_id,
-            instance_url: earlier.instance_url,
-            token_host: earlier.login_url,
-            audience: earlier.audience.map(Into::into),
-            client_id: earlier.client_id.map(Into::into),
+            org_id: field(|f| &f.org_id),
+            user_id: field(|f| &f.user_id),
+            instance_url: field(|f| &f.instance_url),
+            token_host: field(|f| &f.login_url),
+            audience: field(|f| &f.audience).map(Into::into),
+            client_id: field(|f| &f.client_id).map(Into::into),
             issued_at,
             auth_file,
             sf_auth_file: None,

@@ -152,6 +152,37 @@ pub async fn fleetauth(args: &[String], stdin: Option<&str>) -> Run {
 
 /// [`fleetauth`] with extra environment variables.
 pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, &str)]) -> Run {
+    let mut cmd = fleetauth_command(args, envs);
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd.spawn().expect("the binary runs");
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).await.expect("write stdin");
+        drop(pipe);
+    }
+    finish(child).await
+}
+
+/// Wait for a child started from [`fleetauth_command`] (at most 3 minutes) and collect it.
+pub async fn finish(child: tokio::process::Child) -> Run {
+    let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
+        .await
+        .expect("fleetauth finished within 3 minutes")
+        .expect("fleetauth ran");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The real binary with `args` and `envs` and the environment [`fleetauth`] gives it, not yet
+/// started (no stdin; stdout and stderr piped; killed when dropped): for a test that runs it
+/// beside another, or from another directory.
+pub fn fleetauth_command(args: &[String], envs: &[(&str, &str)]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"));
     cmd.args(args)
         .env_remove("SFDX_CLIENT_ID")
@@ -173,29 +204,12 @@ pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, 
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("GITHUB_ENV")
         .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     cmd.envs(envs.iter().copied());
-    let mut child = cmd.spawn().expect("the binary runs");
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes()).await.expect("write stdin");
-        drop(pipe);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
-        .await
-        .expect("fleetauth finished within 3 minutes")
-        .expect("fleetauth ran");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cmd
 }
 
 /// Grants per user from the emulator's counters.

@@ -4,13 +4,10 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use crate::input::Target;
-
-use crate::input;
-use crate::store::OutDir;
+use crate::input::{self, Target};
+use crate::store::{AuthFile, OutDir};
 
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Resolved {
@@ -21,10 +18,16 @@ pub(super) struct Resolved {
     pub instance_url: Option<String>,
 }
 
-/// The org `org` names, or why none is (a usage error).
-pub(super) fn resolve(org: &str, out: &OutDir, sf_home: Option<&Path>) -> Result<Resolved, String> {
-    let report = report_targets(out)?;
-    let from_report = |matches: &dyn Fn(&Target) -> bool| {
+/// The org `org` names, or why none is (a usage error). A username with an auth file needs
+/// no report.json; a report.json that is no report at all (another output written over it) is
+/// passed over with a warning.
+pub(super) fn resolve(
+    org: &str,
+    out: &OutDir,
+    sf_home: Option<&Path>,
+    warnings: &mut Vec<String>,
+) -> Result<Resolved, String> {
+    let from_report = |report: &[Target], matches: &dyn Fn(&Target) -> bool| {
         report.iter().find(|t| matches(t)).map(|t| {
             (
                 Some(t.username.clone()),
@@ -35,15 +38,23 @@ pub(super) fn resolve(org: &str, out: &OutDir, sf_home: Option<&Path>) -> Result
     };
     if org.contains('@') {
         input::check_username(org)?;
+        // Usernames are case-insensitive: the spelling the org was granted under is kept.
+        if let Some((file, _)) = out
+            .find_auth(org)
+            .and_then(|path| AuthFile::read(&path).ok())
+            .filter(|(file, _)| file.is_of(org) && input::check_username(&file.username).is_ok())
+        {
+            return Ok(Resolved {
+                username: file.username,
+                alias: None,
+                instance_url: None,
+            });
+        }
+        let report = report_targets(out, warnings)?;
         let (known, alias, instance_url) =
-            from_report(&|t| t.username.eq_ignore_ascii_case(org)).unwrap_or_default();
-        // Usernames are case-insensitive: the org's existing auth file (or the report's
-        // spelling) decides the name, so one org never gets two files.
-        let username = auth_file_named(out, org)
-            .or(known)
-            .unwrap_or_else(|| org.to_string());
+            from_report(&report, &|t| t.username.eq_ignore_ascii_case(org)).unwrap_or_default();
         return Ok(Resolved {
-            username,
+            username: known.unwrap_or_else(|| org.to_string()),
             alias,
             instance_url,
         });
@@ -68,8 +79,9 @@ pub(super) fn resolve(org: &str, out: &OutDir, sf_home: Option<&Path>) -> Result
             ))
         }
     }
+    let report = report_targets(out, warnings)?;
     if let Some((Some(username), _, instance_url)) =
-        from_report(&|t| t.alias.as_deref() == Some(org))
+        from_report(&report, &|t| t.alias.as_deref() == Some(org))
     {
         return found(username, instance_url);
     }
@@ -98,36 +110,36 @@ pub(super) fn resolve(org: &str, out: &OutDir, sf_home: Option<&Path>) -> Result
     ))
 }
 
-/// The usernames of the auth files in the out dir that carry `alias`.
+/// The usernames of the auth files in the out dir that carry `alias`, each org once.
 fn auth_files_with_alias(out: &OutDir, alias: &str) -> Vec<String> {
-    #[derive(Deserialize)]
-    struct Named {
-        username: String,
-        alias: Option<String>,
-    }
-    let mut named: Vec<String> = std::fs::read_dir(out.path())
+    let mut named: Vec<String> = out
+        .auth_files()
         .into_iter()
-        .flatten()
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            let name = path.file_name()?.to_str()?;
-            if !name.ends_with(".json") || name.starts_with('.') || name == "report.json" {
-                return None;
-            }
-            let file: Named = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-            (file.alias.as_deref() == Some(alias)).then_some(file.username)
-        })
+        .filter(|(_, file)| file.alias.as_deref() == Some(alias))
+        .map(|(_, file)| file.username)
         .collect();
-    named.sort();
-    named.dedup();
+    named.sort_by_key(|u| u.to_lowercase());
+    named.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
     named
 }
 
 /// The orgs of `<out-dir>/report.json`, if there is one, read and checked like any org list
-/// (usernames, aliases, duplicate aliases): it may come from another pipeline.
-fn report_targets(out: &OutDir) -> Result<Vec<Target>, String> {
+/// (usernames, aliases, duplicate aliases): it may come from another pipeline. A file there
+/// that is no report (not a JSON object with `orgs`) is passed over with a warning.
+fn report_targets(out: &OutDir, warnings: &mut Vec<String>) -> Result<Vec<Target>, String> {
     let path = out.path().join("report.json");
-    if !path.is_file() {
+    if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+        return Ok(Vec::new());
+    }
+    let is_report = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .is_some_and(|v| v.get("orgs").is_some_and(Value::is_array));
+    if !is_report {
+        warnings.push(format!(
+            "{} is not a fleetauth report; it was not used",
+            path.display()
+        ));
         return Ok(Vec::new());
     }
     input::read(&path, Some(input::Format::Json))
@@ -135,21 +147,13 @@ fn report_targets(out: &OutDir) -> Result<Vec<Target>, String> {
         .map_err(|e| format!("the out dir's report.json is not a usable org list: {e}"))
 }
 
-/// The username of the auth file in the out dir whose name is `username`, in any case.
-fn auth_file_named(out: &OutDir, username: &str) -> Option<String> {
-    std::fs::read_dir(out.path())
-        .ok()?
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().into_string().ok()?;
-            let stem = name.strip_suffix(".json")?.to_string();
-            (stem.eq_ignore_ascii_case(username) && stem != "report").then_some(stem)
-        })
-        .next()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn resolve_(org: &str, out: &OutDir, sf_home: Option<&Path>) -> Result<Resolved, String> {
+        resolve(org, out, sf_home, &mut Vec::new())
+    }
 
     fn out_dir() -> (tempfile::TempDir, OutDir) {
         let tmp = tempfile::tempdir().unwrap();
@@ -178,19 +182,19 @@ mod tests {
         )
         .unwrap();
 
-        let one = resolve("one", &out, None).unwrap();
+        let one = resolve_("one", &out, None).unwrap();
         assert_eq!((one.username.as_str(), one.instance_url), ("a@x.com", None));
-        let two = resolve("two", &out, None).unwrap();
+        let two = resolve_("two", &out, None).unwrap();
         assert_eq!(two.username, "b@x.com");
         assert_eq!(two.instance_url.as_deref(), Some("https://b"));
-        assert!(resolve("three", &out, None)
+        assert!(resolve_("three", &out, None)
             .unwrap_err()
             .contains("add --sf"));
         assert_eq!(
-            resolve("three", &out, Some(&home)).unwrap().username,
+            resolve_("three", &out, Some(&home)).unwrap().username,
             "c@x.com"
         );
-        let by_name = resolve("B@x.com", &out, None).unwrap();
+        let by_name = resolve_("B@x.com", &out, None).unwrap();
         assert_eq!(by_name.alias.as_deref(), Some("two"));
         assert_eq!(by_name.instance_url.as_deref(), Some("https://b"));
     }
@@ -205,9 +209,34 @@ mod tests {
             )
             .unwrap();
         }
-        assert!(resolve("dup", &out, None)
+        assert!(resolve_("dup", &out, None)
             .unwrap_err()
             .contains("names 2 orgs"));
-        assert!(resolve("../x@y.com", &out, None).is_err());
+        assert!(resolve_("../x@y.com", &out, None).is_err());
+    }
+
+    #[test]
+    fn a_username_with_an_auth_file_needs_no_report_and_a_clobbered_report_is_passed_over() {
+        let (_tmp, out) = out_dir();
+        std::fs::write(
+            out.path().join("a@x.com.json"),
+            r#"{"username":"A@x.com","alias":"one","accessToken":"t"}"#,
+        )
+        .unwrap();
+        std::fs::write(out.path().join("report.json"), "<testsuites/>").unwrap();
+        let mut warnings = Vec::new();
+        let a = resolve("a@X.com", &out, None, &mut warnings).unwrap();
+        assert_eq!(a.username, "A@x.com", "the spelling it was granted under");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let b = resolve("b@x.com", &out, None, &mut warnings).unwrap();
+        assert_eq!(b.username, "b@x.com");
+        assert!(
+            warnings[0].contains("not a fleetauth report"),
+            "{warnings:?}"
+        );
+        assert_eq!(
+            resolve("one", &out, None, &mut warnings).unwrap().username,
+            "A@x.com"
+        );
     }
 }
