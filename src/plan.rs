@@ -51,6 +51,44 @@ pub fn plan(
     plan
 }
 
+/// The aliases `--alias-prefix P` gives (`P1..Pn`, in the order the orgs are granted) that the
+/// list's `alias` column gives another org: sf would point the alias at one of them, whichever
+/// is written last. One row per conflict, naming both orgs (an input error, as for two rows
+/// sharing an alias).
+pub fn prefix_alias_conflicts(plan: &Plan, prefix: &str) -> Vec<(Origin, String)> {
+    let prefixed: HashMap<String, &Target> = plan
+        .grant
+        .iter()
+        .enumerate()
+        .map(|(index, target)| (format!("{prefix}{}", index + 1), target))
+        .collect();
+    let listed = plan
+        .grant
+        .iter()
+        .chain(plan.fresh.iter().map(|(t, _, _)| t))
+        .chain(plan.duplicates.iter().map(|(t, _)| t));
+    let mut rows: Vec<(Origin, String)> = listed
+        .filter_map(|target| {
+            let alias = target.alias.as_deref()?;
+            let other = prefixed
+                .get(alias)
+                .filter(|o| !o.username.eq_ignore_ascii_case(&target.username))?;
+            Some((
+                target.origin,
+                format!(
+                    "alias {alias:?} is also what --alias-prefix {prefix} gives {} (on {}); an alias names one org: rename the alias or pick another prefix",
+                    other.username, other.origin
+                ),
+            ))
+        })
+        .collect();
+    rows.sort_by_key(|(o, _)| match o {
+        Origin::Line(n) => *n,
+        Origin::Entry(n) => *n as u64,
+    });
+    rows
+}
+
 /// One share of a list split across the jobs of a CI matrix: `K/N`, K from 1 to N. Every
 /// username (case-insensitively) falls in exactly one share, the same on every machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,5 +199,30 @@ mod tests {
         assert_eq!(plan.grant.len(), 1);
         assert_eq!(plan.grant[0].username, "b@x.com");
         assert_eq!(plan.fresh[0].0.username, "a@x.com");
+    }
+
+    #[test]
+    fn a_prefix_alias_that_the_list_gives_another_org_is_a_conflict() {
+        let list = parse(
+            "l.csv",
+            "username,alias\na@x.com,p2\nb@x.com,\nc@x.com,p3\n",
+            Format::Csv,
+        )
+        .unwrap();
+        let planned = plan(&list, None, |_| None);
+        let rows = prefix_alias_conflicts(&planned, "p");
+        // p2 is b's prefix alias but a's listed alias; p3 is c's own: no conflict.
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].0, Origin::Line(2));
+        assert!(rows[0].1.contains("b@x.com"), "{}", rows[0].1);
+        assert!(prefix_alias_conflicts(&planned, "q").is_empty());
+        // A fresh org's alias counts too: it is still in sf's alias.json.
+        let planned = plan(&list, None, |t| {
+            (t.username == "a@x.com").then(|| ("a.json".into(), "fresh".into()))
+        });
+        // b is now p1 and c p2: c's listed p3 names nobody else, a's p2 names c.
+        let rows = prefix_alias_conflicts(&planned, "p");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert!(rows[0].1.contains("c@x.com"), "{}", rows[0].1);
     }
 }

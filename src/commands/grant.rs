@@ -153,6 +153,16 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
             .iter()
             .map(|(t, why)| format!("{}:{}: {} is {why}", source, t.origin, t.username)),
     );
+    if let Some(prefix) = config.sf.as_ref().and_then(|o| o.alias_prefix.as_deref()) {
+        let rows = plan::prefix_alias_conflicts(&plan, prefix);
+        if !rows.is_empty() {
+            return Err(InputError::Rejected {
+                source_name: source,
+                rows,
+            }
+            .into());
+        }
+    }
     if let Some(handoff) = sf.as_mut() {
         keep_existing_aliases(handoff, &plan, &mut warnings)?;
     }
