@@ -219,6 +219,15 @@ pub fn parse_with(
 }
 
 impl SigningKey {
+    /// The key's fingerprint: the SHA-256 of its public key (DER), in lower-case hex. The same
+    /// key has the same fingerprint in any file format (PKCS#1, PKCS#8, decrypted).
+    pub fn fingerprint(&self) -> String {
+        use aws_lc_rs::signature::KeyPair as _;
+        let digest =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.pair.public_key().as_ref());
+        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// RS256: the RSASSA-PKCS1-v1_5 SHA-256 signature of `message`.
     pub fn sign_rs256(&self, message: &[u8]) -> Result<Vec<u8>, aws_lc_rs::error::Unspecified> {
         let mut signature = vec![0; self.pair.public_modulus_len()];
@@ -389,5 +398,15 @@ mod tests {
             !shown.contains("MII") && shown.contains("[redacted]"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_fingerprint_names_the_key_not_its_file_format() {
+        let pkcs1 = parse(fixture("server.key"), origin()).unwrap();
+        let pkcs8 = parse(fixture("server.pkcs8.key"), origin()).unwrap();
+        let other = parse(fixture("other.key"), origin()).unwrap();
+        assert_eq!(pkcs1.fingerprint().len(), 64);
+        assert_eq!(pkcs1.fingerprint(), pkcs8.fingerprint());
+        assert_ne!(pkcs1.fingerprint(), other.fingerprint());
     }
 }

@@ -74,6 +74,8 @@ impl SfState {
         env: &dyn Fn(&str) -> Option<String>,
         signing_key: &SigningKey,
     ) -> Result<Self, SfStateError> {
+        // sf reads `privateKey` from wherever it runs: every path recorded is absolute.
+        let home = &std::path::absolute(home).map_err(|e| io_err(home, e))?;
         let sfdx = home.join(".sfdx");
         if !sfdx.is_dir() {
             fs::DirBuilder::new()
@@ -105,15 +107,12 @@ impl SfState {
                         p.display()
                     ),
                 };
-                // sf refreshes tokens by re-reading the key from a path: give it one.
-                let path = sfdx.join("fleetauth-hub.key");
-                let same = fs::read(&path).is_ok_and(|b| &b == signing_key.pem.expose());
-                if !same {
-                    write_atomic(&path, signing_key.pem.expose(), 0o600)
-                        .map_err(|e| io_err(&path, e))?;
-                }
+                // sf refreshes tokens by re-reading the key from a path: give it one, a file
+                // per key that is never replaced, so orgs granted with another key keep theirs.
+                let path = hub_key_path(&sfdx, signing_key);
+                keep_hub_key(&path, signing_key)?;
                 notes.push(format!(
-                    "wrote {why} to {} (mode 0600) so that sf can refresh expired tokens",
+                    "{why} is in {} (mode 0600) so that sf can refresh expired tokens",
                     path.display()
                 ));
                 path
@@ -295,6 +294,32 @@ impl SfState {
             write_atomic(path, &body, 0o644).map_err(|e| io_err(path, e))?;
         }
         Ok(config)
+    }
+}
+
+/// Where a hub key given by the environment (or decrypted) is kept for sf: one file per key,
+/// named by its fingerprint.
+pub fn hub_key_path(sfdx: &Path, key: &SigningKey) -> PathBuf {
+    sfdx.join(format!("fleetauth-hub-{}.key", key.fingerprint()))
+}
+
+/// Write `key` to `path` unless it is there already. A file there is never replaced: one that
+/// holds another key (it was changed by hand) is an error, before anything is sent.
+fn keep_hub_key(path: &Path, key: &SigningKey) -> Result<(), SfStateError> {
+    if crate::store::write_new(path, key.pem.expose(), 0o600).map_err(|e| io_err(path, e))? {
+        return Ok(());
+    }
+    let there = fs::read(path).map_err(|e| io_err(path, e))?;
+    let same = there == *key.pem.expose()
+        || crate::credentials::parse(there, KeyOrigin::File(path.to_path_buf()))
+            .is_ok_and(|k| k.fingerprint() == key.fingerprint());
+    if same {
+        Ok(())
+    } else {
+        Err(SfStateError::Key(format!(
+            "{} does not hold the key its name says; sf refreshes orgs from it, so fleetauth does not replace it: remove it if nothing uses it, then re-run",
+            path.display()
+        )))
     }
 }
 
@@ -498,5 +523,46 @@ mod tests {
             0o600
         );
         assert!(st.notes.iter().any(|n| n.contains("$SFDX_HUB_KEY")));
+    }
+
+    #[test]
+    fn each_env_key_gets_its_own_file_and_none_is_replaced() {
+        let home = tempfile::tempdir().unwrap();
+        let env = |_: &str| Some("true".to_string());
+        let read = |name: &str| {
+            std::fs::read(format!(
+                "{}/fixtures/keys/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        let first = credentials::parse(read("server.key"), KeyOrigin::Env("SFDX_HUB_KEY")).unwrap();
+        let second = credentials::parse(read("other.key"), KeyOrigin::Env("SFDX_HUB_KEY")).unwrap();
+        let a = SfState::open(home.path(), &env, &first)
+            .unwrap()
+            .private_key;
+        let b = SfState::open(home.path(), &env, &second)
+            .unwrap()
+            .private_key;
+        assert_ne!(a, b, "one file per key");
+        assert!(std::fs::read(&a).unwrap() == read("server.key"));
+        assert!(std::fs::read(&b).unwrap() == read("other.key"));
+        // The same key again (in another format) finds its file.
+        let again =
+            credentials::parse(read("server.pkcs8.key"), KeyOrigin::Env("SFDX_HUB_KEY")).unwrap();
+        assert_eq!(
+            SfState::open(home.path(), &env, &again)
+                .unwrap()
+                .private_key,
+            a
+        );
+        assert!(
+            std::fs::read(&a).unwrap() == read("server.key"),
+            "never replaced"
+        );
+        // A file changed by hand is not replaced either: an error, before anything is sent.
+        std::fs::write(&a, read("other.key")).unwrap();
+        let err = SfState::open(home.path(), &env, &first).unwrap_err();
+        assert!(err.to_string().contains("does not hold the key"), "{err}");
     }
 }

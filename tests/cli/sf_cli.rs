@@ -398,7 +398,12 @@ async fn an_encrypted_key_is_handed_to_sf_decrypted_and_sf_refreshes_with_it() {
     set_flag(&mut args, "-f", encrypted.display().to_string());
     let run = fleetauth_env(&args, None, &[("HUB_KEY_PASS", "correct-horse")]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let copy = home.join(".sfdx/fleetauth-hub.key");
+    let key = fleetauth::credentials::parse(
+        std::fs::read(fixture("keys/server.key")).unwrap(),
+        fleetauth::credentials::KeyOrigin::File("k".into()),
+    )
+    .unwrap();
+    let copy = fleetauth::sfstate::hub_key_path(&home.join(".sfdx"), &key);
     assert!(
         run.stderr.contains("is encrypted") && run.stderr.contains(&copy.display().to_string()),
         "the run says where the decrypted key went: {}",
