@@ -387,7 +387,6 @@ pub(crate) fn handoff(
     Ok(Handoff {
         state: std::sync::Arc::new(state),
         http: crate::sfstate::probe::client(&config.network, config.request_timeout)?,
-        login_url: config.host.as_str().to_string(),
         client_id: config.signer.client_id().to_string(),
         dev_hub: options.dev_hub.clone(),
         alias_prefix: options.alias_prefix.clone(),

@@ -91,7 +91,6 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
     let handoff = Handoff {
         state: Arc::clone(&state),
         http: probe::client(&network, args.request_timeout).map_err(|e| e.to_string())?,
-        login_url: host.as_str().to_string(),
         client_id: client_id.clone(),
         dev_hub: None,
         alias_prefix: None,

@@ -122,7 +122,8 @@ impl Sink for Handoff {
 
     fn store<'a>(&'a self, g: &'a Granted<'a>) -> BoxFuture<'a, Result<PathBuf, GrantError>> {
         Box::pin(async move {
-            self.record(g.index, g.target, g.grant).await.map_err(|e| {
+            self.record(g.index, g.target, g.grant, g.token_host)
+                .await.map_err(|e| {
                 GrantError::permanent(
                     "sf_state_failed",
                     e.to_string(),

@@ -12,8 +12,6 @@ use crate::token::Grant;
 pub struct Handoff {
     pub state: Arc<SfState>,
     pub http: reqwest::Client,
-    /// `loginUrl` as sf stores it for `-r URL`: href form, trailing slash.
-    pub login_url: String,
     pub client_id: String,
     /// Recorded as `devHubUsername` on scratch orgs.
     pub dev_hub: Option<String>,
@@ -33,12 +31,15 @@ impl Handoff {
         Arc::clone(&self.kept_aliases)
     }
 
-    /// Probe the org, then write its auth file and aliases. `index` is its place in the list.
+    /// Probe the org, then write its auth file and aliases. `index` is its place in the list;
+    /// `token_host` is where it was granted (the row's own instance, or `-r`): sf's
+    /// `loginUrl`, which its refreshes start from, in the href form sf stores for `-r URL`.
     pub async fn record(
         &self,
         index: usize,
         target: &Target,
         grant: &Grant,
+        token_host: &url::Url,
     ) -> Result<PathBuf, SfStateError> {
         let details = probe::describe(&self.http, &grant.instance_url, &grant.access_token).await;
         let is_dev_hub = self.probe_dev_hub
@@ -53,7 +54,7 @@ impl Handoff {
         let state = Arc::clone(&self.state);
         let (username, login_url, client_id, dev_hub) = (
             target.username.clone(),
-            self.login_url.clone(),
+            token_host.as_str().to_string(),
             self.client_id.clone(),
             self.dev_hub.clone(),
         );
