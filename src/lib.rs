@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod emulator;
 pub mod exit;
 pub mod fleet;
+pub mod hub;
 pub mod input;
 pub mod plan;
 pub mod progress;

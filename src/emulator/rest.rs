@@ -64,11 +64,11 @@ fn query_result(records: Vec<Value>) -> RestAnswer {
 
 /// Trial expiration of every emulated scratch org.
 const TRIAL_EXPIRATION: &str = "2026-12-31T00:00:00.000+0000";
-const EXPIRATION_DATE: &str = "2026-12-31";
 
 pub(crate) fn handle(
     config: &EmulatorConfig,
     sessions: &Sessions,
+    hub: &super::hub::Hub,
     base_url: &str,
     path: &str,
     query: Option<&str>,
@@ -111,7 +111,15 @@ pub(crate) fn handle(
             if resource.starts_with("tooling") {
                 return query_result(vec![]);
             }
+            if soql.to_ascii_lowercase().contains("from scratchorginfo") {
+                let known = sessions.users();
+                return super::hub::query(config, hub, base_url, version, &username, &known, &soql);
+            }
             soql_answer(config, sessions, base_url, &username, &soql)
+        }
+        "limits" | "limits/" => super::hub::limits(config, &username, &sessions.users()),
+        locator if locator.starts_with("query/") => {
+            super::hub::next_page(config, hub, version, &username, &locator["query/".len()..])
         }
         _ => rest_error(404, "NOT_FOUND", "The requested resource does not exist"),
     }
@@ -137,64 +145,18 @@ fn columns(soql: &str) -> Value {
     json!({"columnMetadata": names, "entityName": "", "groupBy": false, "idSelected": true, "keyPrefix": null})
 }
 
-fn is_dev_hub(config: &EmulatorConfig, username: &str) -> bool {
-    config.users.get(username).is_some_and(|u| u.dev_hub)
-}
+use super::hub::is_dev_hub;
 
 fn soql_answer(
     config: &EmulatorConfig,
-    sessions: &Sessions,
-    base_url: &str,
+    _sessions: &Sessions,
+    _base_url: &str,
     username: &str,
     soql: &str,
 ) -> RestAnswer {
     let lower = soql.to_ascii_lowercase();
     let (org_id, _) = (ids::org_id(username), ids::user_id(username));
     let hub = is_dev_hub(config, username);
-    if lower.contains("from scratchorginfo") {
-        if !hub {
-            return rest_error(
-                400,
-                "INVALID_TYPE",
-                "sObject type 'ScratchOrgInfo' is not supported.",
-            );
-        }
-        // The scratch orgs named in the WHERE clause, by their 15-character ids.
-        let wanted: Vec<&str> = soql
-            .split('\'')
-            .skip(1)
-            .step_by(2)
-            .filter(|s| s.len() == 15)
-            .collect();
-        let mut known: Vec<String> = sessions.users();
-        known.extend(config.users.keys().cloned());
-        known.sort();
-        known.dedup();
-        let records = known
-            .iter()
-            .filter(|u| !is_dev_hub(config, u))
-            .filter_map(|u| {
-                let id15 = ids::org_id(u)[..15].to_string();
-                wanted.contains(&id15.as_str()).then(|| {
-                    json!({
-                        "attributes": {"type": "ScratchOrgInfo"},
-                        "Id": ids::with_checksum(&format!("2SR{}", &id15[3..])),
-                        "CreatedDate": "2026-11-23T00:00:00.000+0000",
-                        "Edition": "Developer",
-                        "Status": "Active",
-                        "ExpirationDate": EXPIRATION_DATE,
-                        "Namespace": null,
-                        "OrgName": "Emulated Scratch Org",
-                        "CreatedBy": {"Username": username},
-                        "SignupUsername": u,
-                        "LoginUrl": base_url,
-                        "ScratchOrg": id15,
-                    })
-                })
-            })
-            .collect();
-        return query_result(records);
-    }
     if lower.contains("from organization") {
         let record = json!({
             "attributes": {"type": "Organization", "url": format!("/services/data/v63.0/sobjects/Organization/{org_id}")},

@@ -26,6 +26,7 @@ struct State {
     verifier: Verifier,
     stats: Arc<Stats>,
     sessions: Arc<Sessions>,
+    hub: Arc<super::hub::Hub>,
     base_url: String,
 }
 
@@ -35,6 +36,7 @@ pub struct EmulatorHandle {
     scheme: &'static str,
     pub stats: Arc<Stats>,
     sessions: Arc<Sessions>,
+    hub: Arc<super::hub::Hub>,
     accept: JoinHandle<()>,
 }
 
@@ -48,6 +50,11 @@ impl EmulatorHandle {
     /// `INVALID_SESSION_ID`, as after a session timeout. Returns how many were expired.
     pub fn expire_sessions(&self) -> usize {
         self.sessions.expire_all()
+    }
+
+    /// ScratchOrgInfo query pages the hub served so far (first pages and `nextRecordsUrl`s).
+    pub fn hub_pages(&self) -> u64 {
+        self.hub.pages.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -100,11 +107,13 @@ pub async fn start(config: EmulatorConfig, port: u16) -> Result<EmulatorHandle, 
     let scheme = if tls.is_some() { "https" } else { "http" };
     let stats = Arc::new(Stats::new());
     let sessions = Arc::new(Sessions::default());
+    let hub = Arc::new(super::hub::Hub::default());
     let state = Arc::new(State {
         config,
         verifier,
         stats: Arc::clone(&stats),
         sessions: Arc::clone(&sessions),
+        hub: Arc::clone(&hub),
         base_url: format!("{scheme}://{addr}"),
     });
     let accept = tokio::spawn(async move {
@@ -141,6 +150,7 @@ pub async fn start(config: EmulatorConfig, port: u16) -> Result<EmulatorHandle, 
         scheme,
         stats,
         sessions,
+        hub,
         accept,
     })
 }
@@ -180,6 +190,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
             let (status, body) = rest::handle(
                 &state.config,
                 &state.sessions,
+                &state.hub,
                 &state.base_url,
                 path,
                 req.uri().query(),
@@ -318,6 +329,16 @@ async fn token(state: &State, req: Request<Incoming>, in_second: u64) -> Answer 
         } => {
             state.stats.answer(&format!("{error}: {description}"));
             Ok(json_error(status, &error, &description))
+        }
+        Verdict::Grant { username } if super::hub::eca_refuses(config, &username) => {
+            state
+                .stats
+                .answer("invalid_client_id: client identifier invalid");
+            Ok(json_error(
+                400,
+                "invalid_client_id",
+                "client identifier invalid",
+            ))
         }
         Verdict::Grant { username } => {
             let (org_id, user_id) = (ids::org_id(&username), ids::user_id(&username));

@@ -63,6 +63,7 @@ impl Formatter for JUnit {
             "  <testsuite name=\"{}\" {counts} timestamp=\"{timestamp}\">",
             attr(&format!("fleetauth grant {}", s.list))
         );
+        out.push_str(&super::devhub::junit_suite_properties(report, attr));
         for org in &report.orgs {
             testcase(org, &s.list, &mut out);
         }
@@ -79,7 +80,13 @@ fn testcase(o: &OrgReport, list: &str, out: &mut String) {
         attr(o.alias.as_deref().unwrap_or(list)),
         secs(o.elapsed_ms)
     );
+    // The hub's view of the org, as properties (JUnit allows them in a testcase).
+    let properties = super::devhub::junit_properties(o, attr);
+    let inner = properties.as_deref().unwrap_or_default();
     match (o.status, &o.error) {
+        (Status::Authorized, _) if properties.is_some() => {
+            let _ = writeln!(out, ">\n{inner}    </testcase>");
+        }
         (Status::Authorized, _) => out.push_str("/>\n"),
         (Status::Failed, Some(e)) => {
             let mut body = e.description.clone();
@@ -89,7 +96,7 @@ fn testcase(o: &OrgReport, list: &str, out: &mut String) {
             }
             let _ = writeln!(
                 out,
-                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                ">\n{inner}      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
                 attr(&format!("{}: {}", e.code, e.description)),
                 attr(&e.code),
                 escape(&body, false)
@@ -111,7 +118,7 @@ fn testcase(o: &OrgReport, list: &str, out: &mut String) {
             let note = o.note.as_deref().unwrap_or("skipped");
             let _ = writeln!(
                 out,
-                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                ">\n{inner}      <skipped message=\"{}\"/>\n    </testcase>",
                 attr(note)
             );
         }

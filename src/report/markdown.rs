@@ -61,6 +61,7 @@ impl Formatter for Markdown {
             s.authorized, s.failed, s.pending, s.skipped
         );
         unfinished(report, &mut out);
+        super::devhub::markdown(report, cell, &mut out);
         waits_section(report, &mut out);
         out
     }

@@ -19,6 +19,7 @@ use crate::store::{write_atomic_with, StoreError};
 use crate::token::ErrorKind;
 
 mod csv;
+mod devhub;
 mod json;
 mod junit;
 mod markdown;
@@ -26,6 +27,7 @@ mod table;
 pub mod waits;
 
 pub use self::csv::{neutralize, Csv};
+pub use devhub::{DevHub, ScratchLimit};
 pub use json::Json;
 pub use junit::JUnit;
 pub use markdown::Markdown;
@@ -69,6 +71,9 @@ pub struct Summary {
     /// `K/N` when the run took one share of the list (`--shard`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// The Dev Hub the run asked (`-v`): its scratch-org limits. Never one of `orgs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev_hub: Option<DevHub>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +111,12 @@ pub struct OrgReport {
     /// receiving job reading this report as its list leaves it out too.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub is_dev_hub: bool,
+    /// `YYYY-MM-DD` after which the Dev Hub deletes the org (with `-v`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<String>,
+    /// The org's `Status` in the Dev Hub (with `-v`): Active, Deleted, Error, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub_status: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,6 +192,8 @@ impl OrgReport {
             error: None,
             note: Some(note),
             is_dev_hub: false,
+            expiration_date: None,
+            hub_status: None,
         }
     }
 }
@@ -227,6 +240,8 @@ impl Report {
                     }),
                     note: o.note,
                     is_dev_hub: false,
+            expiration_date: None,
+            hub_status: None,
                 }
             })
             .collect();
@@ -257,6 +272,7 @@ impl Report {
             started_at,
             finished_at: started_at + elapsed,
             shard: None,
+            dev_hub: None,
         };
         Self { summary, orgs }
     }
@@ -338,6 +354,8 @@ pub(crate) mod sample {
             error: None,
             note: None,
             is_dev_hub: false,
+            expiration_date: None,
+            hub_status: None,
         }
     }
 
@@ -375,6 +393,7 @@ pub(crate) mod sample {
                 started_at,
                 finished_at: started_at + Duration::from_millis(8123),
                 shard: None,
+            dev_hub: None,
             },
             orgs,
         }
