@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Grant an access token for every org in a list and write one auth file per org.
     #[command(
-        after_help = "Examples:\n  fleetauth grant orgs.csv --client-id \"$CONSUMER_KEY\" --jwt-key-file server.key\n  sf org list --json | fleetauth grant - --json > report.json\n  fleetauth grant fleetauth-out/failed.csv -i \"$CONSUMER_KEY\" -f server.key   # retry the failures\n  fleetauth grant orgs.csv -i \"$CONSUMER_KEY\" -f server.key --junit junit.xml --summary-md sum.md\n  fleetauth grant report.json -i \"$CONSUMER_KEY\" -f server.key --sf   # another job's orgs\n\nIn GitHub Actions the summary also goes to $GITHUB_STEP_SUMMARY (unless --no-step-summary)."
+        after_help = "Examples:\n  fleetauth grant orgs.csv --client-id \"$CONSUMER_KEY\" --jwt-key-file server.key\n  fleetauth grant -v hub@acme.com -i \"$CONSUMER_KEY\" -f server.key   # every Active scratch org of the Dev Hub\n  fleetauth grant -v hub@acme.com --created-after 24h --created-by ci@acme.com -i \"$CONSUMER_KEY\" -f server.key\n  fleetauth grant orgs.csv -v hub@acme.com -i \"$CONSUMER_KEY\" -f server.key   # fail typos, deleted and expired orgs at once\n  sf org list --json | fleetauth grant - --json > report.json\n  fleetauth grant fleetauth-out/failed.csv -i \"$CONSUMER_KEY\" -f server.key   # retry the failures\n  fleetauth grant orgs.csv -i \"$CONSUMER_KEY\" -f server.key --junit junit.xml --summary-md sum.md\n  fleetauth grant report.json -i \"$CONSUMER_KEY\" -f server.key --sf   # another job's orgs\n\nIn GitHub Actions the summary also goes to $GITHUB_STEP_SUMMARY (unless --no-step-summary)."
     )]
     Grant(GrantArgs),
     /// Print a usable access token for one org (reusing its fresh auth file, else granting one).
@@ -71,13 +71,19 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct GrantArgs {
-    /// The org list: a .csv or .json file, or `-` for standard input.
-    pub orgs: PathBuf,
+    /// The org list: a .csv or .json file, or `-` for standard input. With -v and no list, the
+    /// list is the Dev Hub's Active scratch orgs.
+    #[arg(required_unless_present = "target_dev_hub")]
+    pub orgs: Option<PathBuf>,
     /// Force the list's format instead of detecting it.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub hub: HubArgs,
+    #[command(flatten)]
+    pub hub_filter: HubFilterArgs,
     /// Token requests in flight at once.
     #[arg(long, default_value_t = crate::config::defaults::CONCURRENCY)]
     pub concurrency: usize,
@@ -160,6 +166,8 @@ pub struct TokenArgs {
     pub org: String,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub hub: HubArgs,
     /// Where the auth files are (and the new one goes).
     #[arg(long, default_value = "fleetauth-out")]
     pub out_dir: PathBuf,
@@ -288,14 +296,74 @@ pub struct TargetArgs {
     pub ca_files: Vec<PathBuf>,
 }
 
+/// The Dev Hub the orgs came from: asked before anything is sent for them.
+#[derive(Debug, Args, Clone)]
+pub struct HubArgs {
+    /// The Dev Hub (username, or an sf alias with --sf): fleetauth grants it with the same key,
+    /// reads its ScratchOrgInfo, and fails a listed org that is not its own, Deleted, in Error
+    /// or expired before sending anything for it. With --sf it also fills devHubUsername.
+    #[arg(
+        short = 'v',
+        long,
+        env = "SF_TARGET_DEV_HUB",
+        value_name = "HUB",
+        help_heading = "Dev Hub"
+    )]
+    pub target_dev_hub: Option<String>,
+    /// The Dev Hub's token host.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = crate::hub::LOGIN,
+        help_heading = "Dev Hub"
+    )]
+    pub hub_instance_url: String,
+    /// The Dev Hub's assertion `aud` [default: https://login.salesforce.com].
+    #[arg(long, value_name = "URL", help_heading = "Dev Hub")]
+    pub hub_audience: Option<String>,
+    /// Go on when the Dev Hub cannot be asked (a warning instead of exit 2); needs an org list.
+    #[arg(long, help_heading = "Dev Hub")]
+    pub no_hub_check: bool,
+    /// Warn about orgs that expire within this window (they are still granted).
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration, help_heading = "Dev Hub")]
+    pub warn_expiring: Duration,
+}
+
+/// Which of the Dev Hub's Active scratch orgs make the list when none is given.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HubFilterArgs {
+    /// Only orgs created at or after TIME: RFC 3339, a date, or an age (`24h`, `7days`).
+    #[arg(
+        long,
+        value_name = "TIME",
+        requires = "target_dev_hub",
+        help_heading = "Dev Hub"
+    )]
+    pub created_after: Option<String>,
+    /// Only orgs created by this user.
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "target_dev_hub",
+        help_heading = "Dev Hub"
+    )]
+    pub created_by: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The org list: a .csv or .json file, or `-` for standard input.
-    pub orgs: PathBuf,
+    /// The org list: a .csv or .json file, or `-` for standard input (with -v and no list: the
+    /// Dev Hub's Active scratch orgs).
+    #[arg(required_unless_present = "target_dev_hub")]
+    pub orgs: Option<PathBuf>,
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub hub: HubArgs,
+    #[command(flatten)]
+    pub hub_filter: HubFilterArgs,
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::plan::Shard>,
     /// Perform one real grant as this user and diagnose the answer.
@@ -377,6 +445,13 @@ pub struct EmulateArgs {
     /// A Dev Hub user (repeatable): it can query ScratchOrgInfo and sees every scratch org.
     #[arg(long = "dev-hub", value_name = "USERNAME")]
     pub dev_hubs: Vec<String>,
+    /// Give the Dev Hub N generated scratch orgs (ScratchOrgInfo rows): mostly Active, with a
+    /// Deleted, an Error and an expired one among them. Without it: one Active org per user.
+    #[arg(long, value_name = "N")]
+    pub hub_orgs: Option<usize>,
+    /// The hub's app is an External Client App: scratch orgs answer `invalid_client_id`.
+    #[arg(long)]
+    pub eca_hub: bool,
 }
 
 fn parse_bits(s: &str) -> Result<usize, String> {

@@ -34,7 +34,8 @@ pub struct Output {
 
 #[derive(Debug)]
 pub struct GrantConfig {
-    pub orgs: PathBuf,
+    /// The org list; `None`: the Dev Hub's Active scratch orgs (`hub` is then set).
+    pub orgs: Option<PathBuf>,
     pub format: Option<Format>,
     pub signer: Signer,
     /// The run's token host (`--instance-url`), the fallback for rows with their own.
@@ -54,6 +55,8 @@ pub struct GrantConfig {
     pub shard: Option<crate::plan::Shard>,
     /// The CI-facing reports besides report.json.
     pub ci: CiReports,
+    /// The Dev Hub to ask before sending anything (`-v`).
+    pub hub: Option<crate::hub::HubOptions>,
 }
 
 /// Where the CI-facing reports of a run go: `--summary-md`, `--junit`, and
@@ -82,6 +85,8 @@ pub struct SfOptions {
     pub replace_aliases: bool,
     pub alias_prefix: Option<String>,
     pub dev_hub: Option<String>,
+    /// `dev_hub` came from `-v`, not `--dev-hub-username`: sf need not know it yet.
+    pub dev_hub_from_target: bool,
 }
 
 impl SfOptions {
@@ -114,6 +119,7 @@ impl SfOptions {
             replace_aliases: args.replace_aliases,
             alias_prefix: args.alias_prefix,
             dev_hub: args.dev_hub_username,
+            dev_hub_from_target: false,
         }))
     }
 }
@@ -214,7 +220,7 @@ impl GrantConfig {
     /// A run of `orgs` against `target` with every other setting at its default.
     pub fn new(orgs: PathBuf, target: TargetConfig) -> Self {
         Self {
-            orgs,
+            orgs: Some(orgs),
             format: None,
             signer: target.signer,
             host: target.host,
@@ -242,6 +248,7 @@ impl GrantConfig {
             deadline: None,
             shard: None,
             ci: CiReports::default(),
+            hub: None,
         }
     }
 
@@ -269,8 +276,12 @@ impl GrantConfig {
             ));
         }
         let target = TargetConfig::from_args(args.target, &env)?;
-        let sf = SfOptions::from_args(args.sf, &env)?;
-        let mut config = Self::new(args.orgs, target);
+        let mut sf = SfOptions::from_args(args.sf, &env)?;
+        let hub = hub_options(&args.hub, &args.hub_filter, sf.as_ref())?;
+        fill_dev_hub(sf.as_mut(), hub.as_ref());
+        let mut config = Self::new(args.orgs.clone().unwrap_or_default(), target);
+        config.orgs = args.orgs;
+        config.hub = hub;
         config.format = args.format;
         config.policy.replication_budget = args.replication_timeout;
         config.policy.max_retries = args.max_retries;
@@ -297,6 +308,43 @@ impl GrantConfig {
                 .map(PathBuf::from),
         };
         Ok(config)
+    }
+}
+
+/// The Dev Hub flags (`-v` and its company), validated; `None` without `-v`.
+pub fn hub_options(
+    args: &crate::cli::HubArgs,
+    filter: &crate::cli::HubFilterArgs,
+    sf: Option<&SfOptions>,
+) -> Result<Option<crate::hub::HubOptions>, ConfigError> {
+    let Some(hub) = args
+        .target_dev_hub
+        .as_deref()
+        .filter(|h| !h.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    crate::hub::HubOptions::new(
+        hub,
+        &args.hub_instance_url,
+        args.hub_audience.as_deref(),
+        filter.created_after.as_deref(),
+        filter.created_by.as_deref(),
+        args.warn_expiring,
+        args.no_hub_check,
+        sf.map(|s| s.home.as_path()),
+    )
+    .map(Some)
+    .map_err(ConfigError::Usage)
+}
+
+/// With `--sf`, `-v` also names the orgs' Dev Hub (unless `--dev-hub-username` did).
+pub fn fill_dev_hub(sf: Option<&mut SfOptions>, hub: Option<&crate::hub::HubOptions>) {
+    if let (Some(sf), Some(hub)) = (sf, hub) {
+        if sf.dev_hub.is_none() {
+            sf.dev_hub = Some(hub.username.clone());
+            sf.dev_hub_from_target = true;
+        }
     }
 }
 

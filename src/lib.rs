@@ -127,6 +127,7 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
                 SetupError::Store(_) => (Exit::Usage, "StoreError"),
                 SetupError::Client(_) => (Exit::Usage, "ClientError"),
                 SetupError::Sf(_) => (Exit::Usage, "SfStateError"),
+                SetupError::Hub(_) => (Exit::Usage, "DevHubError"),
                 SetupError::Output(_) => (Exit::Usage, "OutputError"),
                 SetupError::Interrupted => (Exit::Interrupted, "Interrupted"),
             };

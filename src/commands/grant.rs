@@ -30,6 +30,9 @@ pub enum SetupError {
     Client(#[from] reqwest::Error),
     #[error(transparent)]
     Sf(#[from] SfStateError),
+    /// The Dev Hub (`-v`) could not be asked.
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
     #[error("{0}")]
     Output(String),
     /// A signal came while the list was being read: nothing was sent (exit 130).
@@ -105,14 +108,19 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
             std::future::pending::<()>().await;
         }
     };
-    let list = tokio::select! {
-        biased;
-        () = signalled => return Err(SetupError::Interrupted),
-        read = tokio::task::spawn_blocking(move || input::read(&orgs, format)) => {
-            read.map_err(|e| SetupError::Output(format!("reading the list failed: {e}")))??
-        }
+    let list = match orgs {
+        None => None,
+        Some(orgs) => Some(tokio::select! {
+            biased;
+            () = signalled => return Err(SetupError::Interrupted),
+            read = tokio::task::spawn_blocking(move || input::read(&orgs, format)) => {
+                read.map_err(|e| SetupError::Output(format!("reading the list failed: {e}")))??
+            }
+        }),
     };
-    input::check_hosts(&list, &config.network.hosts)?;
+    if let Some(list) = &list {
+        input::check_hosts(list, &config.network.hosts)?;
+    }
 
     // Preflight: every place this run writes to is usable before the first request.
     let out = OutDir::open(&config.out_dir)?;
@@ -130,8 +138,43 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         None => None,
     };
 
+    // The Dev Hub (-v): the list itself when none was given, else the check of every row
+    // before anything is sent for it.
+    let (list, hub) = match &config.hub {
+        Some(options) => {
+            let cache = crate::hub::cache::path(out.path(), options, config.signer.client_id());
+            let asked = crate::hub::vet::prepare(
+                options,
+                &config.signer,
+                &config.network,
+                config.request_timeout,
+                Some(&cache),
+                list,
+                &mut warnings,
+            );
+            let (list, prepared) = tokio::select! {
+                biased;
+                () = stop.stopped() => return Err(SetupError::Interrupted),
+                asked = asked => asked?,
+            };
+            (list, Some(prepared))
+        }
+        None => (
+            list.ok_or_else(|| {
+                SetupError::Output("no org list given: name one, or the Dev Hub with -v".into())
+            })?,
+            None,
+        ),
+    };
+
     // Plan: each username once, and not again while every sink holds a fresh grant of it.
     let plan = plan::plan(&list, config.shard, |target| {
+        if hub
+            .as_ref()
+            .is_some_and(|h| h.refusal(&target.username).is_some())
+        {
+            return None;
+        }
         fresh_auth_file(&config, target, sf.as_ref())
     });
     // The plan holds every row it needs; the list's own copy goes now (a fleet is large).
@@ -187,9 +230,28 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         sinks,
         stop.clone(),
     ));
-    let outcomes = fleet
-        .run(&plan.grant, |event| progress.observe(event))
-        .await;
+    // Orgs the Dev Hub refused fail at once: nothing is sent for them.
+    let outcomes = match &hub {
+        Some(hub) => {
+            if let Some(w) = hub.expiring(
+                &plan.grant,
+                config
+                    .hub
+                    .as_ref()
+                    .map_or_else(Default::default, |h| h.warn_expiring),
+            ) {
+                warnings.push(w);
+            }
+            let (send, refusals) = hub.split(&plan.grant);
+            let outcomes = fleet.run(&send, |event| progress.observe(event)).await;
+            crate::hub::Prepared::merge(refusals, outcomes)
+        }
+        None => {
+            fleet
+                .run(&plan.grant, |event| progress.observe(event))
+                .await
+        }
+    };
     progress.finish();
     if let Some(kept) = handoff_state {
         if let Ok(kept) = kept.lock() {
@@ -204,6 +266,9 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     let mut errors = Vec::new();
     let mut report = Report::build(&plan, outcomes, &issuer, started_at, started.elapsed());
     report.summary.shard = config.shard.map(|s| s.to_string());
+    if let Some(hub) = &hub {
+        hub.annotate(&mut report);
+    }
     if let Err(e) = report.write(&report_path) {
         errors.push(format!(
             "{e}; every grant made is kept in {}, and the report is on stdout with --json",
@@ -221,7 +286,10 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         Ok(false) => {}
         Err(e) => errors.push(e.to_string()),
     }
-    let stopped = stop.reason().cloned();
+    let mut stopped = stop.reason().cloned();
+    if let Some(hub) = &hub {
+        hub.diagnose_stop(&mut stopped);
+    }
     if let Some(StopReason::Misconfigured { error, failures }) = &stopped {
         warnings.insert(
             0,
@@ -369,7 +437,11 @@ pub(crate) fn handoff(
     let state = SfState::open(&options.home, &env, config.signer.key())?;
     state.preflight()?;
     if let Some(hub) = &options.dev_hub {
-        if !state.has_auth(hub) {
+        if !state.has_auth(hub) && options.dev_hub_from_target {
+            warnings.push(format!(
+                "the orgs name {hub} as their Dev Hub (devHubUsername), but sf has no auth of it: for sf's hub commands, log in to it: fleetauth login -o {hub} -i <consumer key> -f <key> -d"
+            ));
+        } else if !state.has_auth(hub) {
             return Err(ConfigError::Usage(format!(
                 "--dev-hub-username {hub}: the Dev Hub is not authorized in {}; log in to it first: fleetauth login -o {hub} -i <consumer key> -f <key> -r https://login.salesforce.com -d",
                 state.auth_path(hub).display()

@@ -189,6 +189,12 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
     };
     let mut config = GrantConfig::new(PathBuf::from("-"), target);
     config.sf = SfOptions::from_args(sf_args, &env)?;
+    config.hub = crate::config::hub_options(
+        &args.hub,
+        &crate::cli::HubFilterArgs::default(),
+        config.sf.as_ref(),
+    )?;
+    crate::config::fill_dev_hub(config.sf.as_mut(), config.hub.as_ref());
     config.out_dir = args.out_dir.clone();
     config.request_timeout = args.request_timeout;
     config.fresh_for = None;
@@ -272,13 +278,16 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
     }
 
     // Grant this one org through the fleet: the same retries, files and sf state as `grant`.
-    let target = Target {
+    let mut target = Target {
         username: username.clone(),
         alias,
         instance_url,
         origin: Origin::Entry(1),
         record: Vec::new(),
     };
+    if let Some(options) = &config.hub {
+        target = check_with_hub(options, &config, &out, target, warnings).await?;
+    }
     grant(config, out, target, warnings).await?;
     read_auth_file(&path)
         .map(|(mut issued, _)| {
@@ -291,6 +300,57 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
                 path.display()
             ))
         })
+}
+
+/// `-v`: the org is looked up in the Dev Hub before anything is sent for it; one that is not
+/// the hub's, Deleted, in Error or expired fails at once. A row without an instance URL gets
+/// the hub's `LoginUrl`.
+async fn check_with_hub(
+    options: &crate::hub::HubOptions,
+    config: &GrantConfig,
+    out: &OutDir,
+    target: Target,
+    warnings: &mut Vec<String>,
+) -> Result<Target, TokenError> {
+    let cache = crate::hub::cache::path(out.path(), options, config.signer.client_id());
+    let list = input::OrgList {
+        source: "token".into(),
+        columns: Vec::new(),
+        targets: vec![target],
+        excluded: Vec::new(),
+    };
+    let (list, hub) = crate::hub::vet::prepare(
+        options,
+        &config.signer,
+        &config.network,
+        config.request_timeout,
+        Some(&cache),
+        Some(list),
+        warnings,
+    )
+    .await
+    .map_err(SetupError::from)?;
+    let target = list
+        .targets
+        .into_iter()
+        .next()
+        .expect("the list holds the one target");
+    if let Some(w) = hub.expiring(std::slice::from_ref(&target), options.warn_expiring) {
+        warnings.push(w);
+    }
+    match hub.refusal(&target.username) {
+        Some(e) => Err(TokenError::Failed(format!(
+            "{} was not authorized (nothing was sent for it): {}: {}{}",
+            target.username,
+            e.code,
+            e.description,
+            e.hint
+                .as_ref()
+                .map(|h| format!("\n  fix: {h}"))
+                .unwrap_or_default()
+        ))),
+        None => Ok(target),
+    }
 }
 
 async fn grant(

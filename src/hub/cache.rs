@@ -55,7 +55,9 @@ fn now() -> u64 {
 
 /// The cached session at `path`, if it is fresh, this hub's, and holds what a grant would.
 pub fn read(path: &Path, username: &str, hosts: &HostPolicy) -> Option<Session> {
-    let meta = std::fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+    let meta = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.is_file())?;
     if meta.len() > 64 * 1024 {
         return None;
     }

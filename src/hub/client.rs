@@ -109,9 +109,8 @@ impl HubClient {
                 }
             }
         };
-        let instance_url = Url::parse(&grant.instance_url).map_err(|e| {
-            HubError::Usage(format!("the hub's instance URL is not a URL: {e}"))
-        })?;
+        let instance_url = Url::parse(&grant.instance_url)
+            .map_err(|e| HubError::Usage(format!("the hub's instance URL is not a URL: {e}")))?;
         Ok(Session {
             username: options.username.clone(),
             instance_url,
@@ -148,7 +147,9 @@ impl HubClient {
             let next = page
                 .get("nextRecordsUrl")
                 .and_then(Value::as_str)
-                .ok_or_else(|| hostile("a query page that is not done and has no `nextRecordsUrl`"))?;
+                .ok_or_else(|| {
+                    hostile("a query page that is not done and has no `nextRecordsUrl`")
+                })?;
             url = next_url(base, next).map_err(|why| hostile(&why))?;
         }
     }
@@ -216,12 +217,23 @@ impl HubClient {
         }
         let json: Option<Value> = serde_json::from_slice(&body).ok();
         if (200..300).contains(&status) {
-            return json
-                .filter(Value::is_object)
-                .ok_or_else(|| RestError::new(Some(status), "unexpected_response", format!("a {status} answer that is not a JSON object ({} bytes, not quoted)", body.len())));
+            return json.filter(Value::is_object).ok_or_else(|| {
+                RestError::new(
+                    Some(status),
+                    "unexpected_response",
+                    format!(
+                        "a {status} answer that is not a JSON object ({} bytes, not quoted)",
+                        body.len()
+                    ),
+                )
+            });
         }
         // Salesforce's REST errors: `[{"message": ..., "errorCode": ...}]`.
-        let first = json.as_ref().and_then(|j| j.get(0)).cloned().unwrap_or_default();
+        let first = json
+            .as_ref()
+            .and_then(|j| j.get(0))
+            .cloned()
+            .unwrap_or_default();
         let text = |name: &str| {
             first
                 .get(name)

@@ -39,7 +39,11 @@ pub fn hub_login(error: &GrantError, options: &HubOptions) -> String {
 
 /// The cause an org's error has once the hub's view is known: `hub_granted` (the hub took
 /// this key), `hub_status` (the org's Status in the hub). `None`: the error's own hint stands.
-pub fn org(error: &GrantError, hub_granted: bool, hub_status: Option<&str>) -> Option<&'static str> {
+pub fn org(
+    error: &GrantError,
+    hub_granted: bool,
+    hub_status: Option<&str>,
+) -> Option<&'static str> {
     if hub_granted && error.code == "invalid_client_id" {
         return Some(EXTERNAL_CLIENT_APP);
     }
@@ -70,11 +74,17 @@ mod tests {
     #[test]
     fn one_answer_one_cause() {
         let eca = GrantError::permanent("invalid_client_id", "client identifier invalid", "x");
-        assert!(org(&eca, true, Some("Active")).unwrap().contains("External Client App"));
+        assert!(org(&eca, true, Some("Active"))
+            .unwrap()
+            .contains("External Client App"));
         assert_eq!(org(&eca, false, None), None);
-        let mut waiting = GrantError::permanent("invalid_grant", "user hasn't approved this consumer", "x");
+        let mut waiting =
+            GrantError::permanent("invalid_grant", "user hasn't approved this consumer", "x");
         waiting.kind = ErrorKind::ReplicationDelay;
-        assert_eq!(org(&waiting, true, Some("Active")), Some(NOT_PRE_AUTHORIZED));
+        assert_eq!(
+            org(&waiting, true, Some("Active")),
+            Some(NOT_PRE_AUTHORIZED)
+        );
         assert_eq!(org(&waiting, true, Some("Creating")), None);
         let audience = GrantError::permanent("invalid_grant", "audience is invalid", "x");
         assert!(hub_login(&audience, &options()).contains("audience or host is wrong"));

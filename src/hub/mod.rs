@@ -47,7 +47,10 @@ pub struct HubOptions {
 impl HubOptions {
     /// Validate the hub flags. `hub`: `-v`'s value, resolved through sf's aliases when
     /// `sf_home` is given and it names no username.
-    #[expect(clippy::too_many_arguments, reason = "one flag each, validated together")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one flag each, validated together"
+    )]
     pub fn new(
         hub: &str,
         instance_url: &str,
@@ -136,7 +139,9 @@ pub enum HubError {
         error: Box<GrantError>,
         fix: String,
     },
-    #[error("the Dev Hub {username} cannot be asked for its scratch orgs ({code}: {message}): {fix}")]
+    #[error(
+        "the Dev Hub {username} cannot be asked for its scratch orgs ({code}: {message}): {fix}"
+    )]
     Query {
         username: String,
         code: String,

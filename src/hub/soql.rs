@@ -113,7 +113,14 @@ mod tests {
     #[test]
     fn an_escaped_literal_never_ends_early() {
         // Whatever the text, the literal is one token: no quote inside it is unescaped.
-        for text in ["'", "\\", "\\'", "'' OR Id != ''", "a\\\\'b", "x' AND Status = 'Deleted"] {
+        for text in [
+            "'",
+            "\\",
+            "\\'",
+            "'' OR Id != ''",
+            "a\\\\'b",
+            "x' AND Status = 'Deleted",
+        ] {
             let q = quote(text).unwrap();
             let inner = &q[1..q.len() - 1];
             let mut escaped = false;
@@ -127,12 +134,19 @@ mod tests {
 
     #[test]
     fn many_usernames_are_split_into_queries_that_fit_a_url() {
-        let names: Vec<String> = (0..2500).map(|i| format!("test-user{i}@example.com")).collect();
+        let names: Vec<String> = (0..2500)
+            .map(|i| format!("test-user{i}@example.com"))
+            .collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let queries = by_username(&refs).unwrap();
         assert!(queries.len() > 1);
-        assert!(queries.iter().all(|q| q.len() <= MAX_SOQL && q.ends_with(')')));
-        let listed: usize = queries.iter().map(|q| q.matches("@example.com'").count()).sum();
+        assert!(queries
+            .iter()
+            .all(|q| q.len() <= MAX_SOQL && q.ends_with(')')));
+        let listed: usize = queries
+            .iter()
+            .map(|q| q.matches("@example.com'").count())
+            .sum();
         assert_eq!(listed, 2500);
     }
 

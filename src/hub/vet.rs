@@ -56,9 +56,7 @@ pub fn parse_row(row: &Value, hosts: &HostPolicy) -> Result<HubOrg, String> {
     let username = text("SignupUsername").ok_or("a row without SignupUsername")?;
     crate::input::check_username(username)?;
     let org_id = text("ScratchOrg")
-        .filter(|id| {
-            matches!(id.len(), 15 | 18) && id.bytes().all(|b| b.is_ascii_alphanumeric())
-        })
+        .filter(|id| matches!(id.len(), 15 | 18) && id.bytes().all(|b| b.is_ascii_alphanumeric()))
         .map(|id| id[..15].to_string());
     let login_url = text("LoginUrl")
         .filter(|u| !u.is_empty())
@@ -85,10 +83,7 @@ pub fn parse_row(row: &Value, hosts: &HostPolicy) -> Result<HubOrg, String> {
 
 /// When an org expiring on `date` is deleted: after that day (UTC).
 fn end_of(date: Date) -> OffsetDateTime {
-    date.next_day()
-        .unwrap_or(date)
-        .midnight()
-        .assume_utc()
+    date.next_day().unwrap_or(date).midnight().assume_utc()
 }
 
 /// Why `username` must not be sent (`row`: its hub row), or `None` to go on.
@@ -131,7 +126,10 @@ pub fn verdict(
     match row.expiration_date {
         Some(date) if end_of(date) <= now => Some(GrantError::permanent(
             "org_expired",
-            format!("{username} expired on {expiry} (Dev Hub status {})", row.status),
+            format!(
+                "{username} expired on {expiry} (Dev Hub status {})",
+                row.status
+            ),
             "an expired scratch org is deleted: drop it from the list, or create a new one",
         )),
         _ => None,
@@ -243,7 +241,9 @@ impl Prepared {
                     try_fallback: false,
                     fleet_wide: false,
                 };
-                if let Some(fix) = diagnose::org(&error, self.granted, row.map(|r| r.status.as_str())) {
+                if let Some(fix) =
+                    diagnose::org(&error, self.granted, row.map(|r| r.status.as_str()))
+                {
                     e.hint = Some(fix.to_string());
                 }
             }
@@ -373,7 +373,12 @@ async fn ask(
 ) -> Asked {
     let client = match HubClient::new(network, timeout) {
         Ok(c) => c,
-        Err(e) => return Err((HubError::Usage(format!("cannot build the HTTP client: {e}")), list)),
+        Err(e) => {
+            return Err((
+                HubError::Usage(format!("cannot build the HTTP client: {e}")),
+                list,
+            ))
+        }
     };
     let mut session = match session(&client, options, signer, network, cache_file).await {
         Ok(s) => s,
@@ -498,9 +503,15 @@ async fn ask(
                 .collect();
             OrgList {
                 source: format!("Dev Hub {}", options.username),
-                columns: ["username", "instanceUrl", "orgId", "expirationDate", "createdBy"]
-                    .map(String::from)
-                    .to_vec(),
+                columns: [
+                    "username",
+                    "instanceUrl",
+                    "orgId",
+                    "expirationDate",
+                    "createdBy",
+                ]
+                .map(String::from)
+                .to_vec(),
                 targets,
                 excluded: Vec::new(),
             }
@@ -558,24 +569,50 @@ mod tests {
         let today = now.date();
         let tomorrow = today.next_day().unwrap();
         let yesterday = today.previous_day().unwrap();
-        assert_eq!(verdict("a@x.com", Some(&row("Active", tomorrow)), "h", now, None), None);
+        assert_eq!(
+            verdict("a@x.com", Some(&row("Active", tomorrow)), "h", now, None),
+            None
+        );
         // Expiring today: still usable until midnight.
-        assert_eq!(verdict("a@x.com", Some(&row("Active", today)), "h", now, None), None);
+        assert_eq!(
+            verdict("a@x.com", Some(&row("Active", today)), "h", now, None),
+            None
+        );
         let code = |r: &HubOrg| verdict("a@x.com", Some(r), "h", now, None).map(|e| e.code);
-        assert_eq!(code(&row("Active", yesterday)).as_deref(), Some("org_expired"));
-        assert_eq!(code(&row("Deleted", tomorrow)).as_deref(), Some("org_deleted"));
-        assert_eq!(code(&row("Error", tomorrow)).as_deref(), Some("org_signup_failed"));
+        assert_eq!(
+            code(&row("Active", yesterday)).as_deref(),
+            Some("org_expired")
+        );
+        assert_eq!(
+            code(&row("Deleted", tomorrow)).as_deref(),
+            Some("org_deleted")
+        );
+        assert_eq!(
+            code(&row("Error", tomorrow)).as_deref(),
+            Some("org_signup_failed")
+        );
         let typo = verdict("a@x.con", None, "h", now, Some("a@x.com")).unwrap();
         assert_eq!(typo.code, "not_in_dev_hub");
         assert!(typo.hint.unwrap().contains("typo? the Dev Hub has a@x.com"));
-        assert!(expiring(&row("Active", today), now, Duration::from_secs(86400)));
-        assert!(!expiring(&row("Active", tomorrow.next_day().unwrap()), now, Duration::from_secs(86400)));
+        assert!(expiring(
+            &row("Active", today),
+            now,
+            Duration::from_secs(86400)
+        ));
+        assert!(!expiring(
+            &row("Active", tomorrow.next_day().unwrap()),
+            now,
+            Duration::from_secs(86400)
+        ));
     }
 
     #[test]
     fn a_typo_is_near_and_a_stranger_is_not() {
         let hub = ["test-one@example.com", "test-two@example.com"];
-        assert_eq!(nearest("test-onr@example.com", hub.into_iter()), Some("test-one@example.com"));
+        assert_eq!(
+            nearest("test-onr@example.com", hub.into_iter()),
+            Some("test-one@example.com")
+        );
         assert_eq!(nearest("someone@else.org", hub.into_iter()), None);
     }
 
@@ -585,13 +622,20 @@ mod tests {
 
     #[test]
     fn refused_orgs_merge_back_in_list_order() {
-        let refusals = vec![None, Some(GrantError::permanent("org_deleted", "d", "h")), None];
+        let refusals = vec![
+            None,
+            Some(GrantError::permanent("org_deleted", "d", "h")),
+            None,
+        ];
         let sent = vec![
             Outcome::pending(1, Duration::ZERO),
             Outcome::failed(2, Duration::ZERO, GrantError::permanent("x", "d", "h")),
         ];
         let merged = Prepared::merge(refusals, sent);
-        assert_eq!(statuses(&merged), [Status::Pending, Status::Failed, Status::Failed]);
+        assert_eq!(
+            statuses(&merged),
+            [Status::Pending, Status::Failed, Status::Failed]
+        );
         assert_eq!(merged[1].attempts, 0);
         assert_eq!(merged[2].attempts, 2);
     }

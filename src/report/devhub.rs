@@ -105,7 +105,11 @@ pub(super) fn markdown(report: &Report, cell: impl Fn(&str) -> String, out: &mut
         );
     }
     if orgs.len() > SHOWN {
-        let _ = writeln!(out, "\n… and {} more (report.json has every org)", orgs.len() - SHOWN);
+        let _ = writeln!(
+            out,
+            "\n… and {} more (report.json has every org)",
+            orgs.len() - SHOWN
+        );
     }
     out.push_str("\n</details>\n\n");
 }

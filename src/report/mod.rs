@@ -240,8 +240,8 @@ impl Report {
                     }),
                     note: o.note,
                     is_dev_hub: false,
-            expiration_date: None,
-            hub_status: None,
+                    expiration_date: None,
+                    hub_status: None,
                 }
             })
             .collect();
@@ -393,7 +393,7 @@ pub(crate) mod sample {
                 started_at,
                 finished_at: started_at + Duration::from_millis(8123),
                 shard: None,
-            dev_hub: None,
+                dev_hub: None,
             },
             orgs,
         }
