@@ -2,6 +2,8 @@
 
 mod support;
 
+#[path = "cli/devhub.rs"]
+mod devhub;
 #[path = "cli/ergonomics.rs"]
 mod ergonomics;
 #[path = "cli/failures.rs"]

@@ -30,6 +30,9 @@ impl Formatter for Table {
             },
             s.attempts,
         );
+        if let Some(hub) = &s.dev_hub {
+            let _ = writeln!(out, "Dev Hub {}: {}", hub.username, hub.limits_line());
+        }
         problems(report, &mut out);
         histogram(report, &mut out);
         out

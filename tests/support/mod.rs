@@ -38,6 +38,21 @@ pub async fn start(config: EmulatorConfig) -> EmulatorHandle {
         .expect("the emulator starts")
 }
 
+/// An emulator config whose Dev Hub `hub` created `orgs` (every user known, no delay).
+pub fn hub_config(hub: &str, orgs: Vec<emulator::ScratchOrg>) -> EmulatorConfig {
+    let mut config = empty_config();
+    config.any_user = Some(Duration::ZERO);
+    config.users.insert(
+        hub.to_string(),
+        User {
+            dev_hub: true,
+            ..User::default()
+        },
+    );
+    config.scratch_orgs = orgs;
+    config
+}
+
 /// An emulator config for the test key that knows no user yet.
 pub fn empty_config() -> EmulatorConfig {
     config::<&str>(&[])
@@ -158,6 +173,7 @@ pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, 
         .env_remove("SFDX_HUB_KEY")
         .env_remove("SFDX_HUB_KEY_BASE64")
         .env_remove("SF_AUDIENCE_URL")
+        .env_remove("SF_TARGET_DEV_HUB")
         // The tests decide what is trusted and which proxy is used.
         .env_remove("SSL_CERT_FILE")
         .env_remove("SSL_CERT_DIR")
