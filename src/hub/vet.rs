@@ -316,6 +316,10 @@ fn query_error(options: &HubOptions, e: &RestError) -> HubError {
             options.username,
             HubError::GO_ON
         ),
+        "MALFORMED_QUERY" | "INVALID_FIELD" => format!(
+            "the hub did not take the query fleetauth built: this is a fleetauth bug (please report it with this message); {}",
+            HubError::GO_ON
+        ),
         "hostile_answer" => format!("the hub's answer was refused, and its token was not sent anywhere else; {}", HubError::GO_ON),
         _ => format!("try again; {}", HubError::GO_ON),
     };
