@@ -47,7 +47,7 @@ pub async fn run(cli: Cli) -> Exit {
             let stop = Stopper::new();
             stop.on_signals();
             let result = async {
-                let config = GrantConfig::from_args(args, |var| std::env::var(var).ok())?;
+                let config = GrantConfig::from_args(*args, |var| std::env::var(var).ok())?;
                 stop.after(config.deadline);
                 commands::grant::run(config, stop).await
             }
