@@ -38,7 +38,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Check the setup without sending anything: key, certificate, list, URLs, the claims to send.
     #[command(
-        after_help = "Examples:\n  fleetauth check orgs.csv -i \"$CONSUMER_KEY\" -f server.key --cert server.crt\n  fleetauth check orgs.csv -i \"$CONSUMER_KEY\" -f server.key -r https://login.salesforce.com --audience https://login.salesforce.com --online hub@acme.com"
+        after_help = "Examples:\n  fleetauth check orgs.csv -i \"$CONSUMER_KEY\" -f server.key --cert server.crt\n  fleetauth check orgs.csv -i \"$CONSUMER_KEY\" -f server.key \\\n      -r https://login.salesforce.com --audience https://login.salesforce.com --online hub@acme.com"
     )]
     Check(CheckArgs),
     /// Write server.key and a self-signed server.crt for the Dev Hub's connected app.
@@ -54,9 +54,14 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    #[command(after_help = "Example:\n  fleetauth man > /usr/local/share/man/man1/fleetauth.1")]
-    Man,
+    /// Print a man page (roff): the top-level one, or one command's (flags, exit codes, environment, examples).
+    #[command(
+        after_help = "Examples:\n  fleetauth man > /usr/local/share/man/man1/fleetauth.1\n  fleetauth man grant > /usr/local/share/man/man1/fleetauth-grant.1\n  for c in grant token check login keygen; do fleetauth man $c > fleetauth-$c.1; done"
+    )]
+    Man {
+        /// The command whose page to print (grant, token, check, ...); without it, the top-level page.
+        command: Option<String>,
+    },
     /// Measure a fleet run against the emulator in its own process (wall time vs. the floor, CPU, memory).
     #[command(
         after_help = "Examples:\n  fleetauth bench --orgs 1000 --latency 100ms --concurrency 32 --rate 50\n  fleetauth bench --orgs 2000 --latency 0s --concurrency 64 --rate 100000\n  fleetauth bench --orgs 10000 --soak --concurrency 32 --rate 200"
@@ -292,10 +297,12 @@ pub struct TargetArgs {
 pub struct CheckArgs {
     /// The org list: a .csv or .json file, or `-` for standard input.
     pub orgs: PathBuf,
+    /// Force the list's format instead of detecting it.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Check only share K of N of the list, as `grant --shard K/N` would take it.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::plan::Shard>,
     /// Perform one real grant as this user and diagnose the answer.
@@ -314,6 +321,7 @@ pub struct KeygenArgs {
     /// Days the certificate is valid.
     #[arg(long, default_value_t = 365)]
     pub days: u32,
+    /// The certificate's subject common name (CN), as the connected app shows it.
     #[arg(long, default_value = "fleetauth")]
     pub common_name: String,
     /// Overwrite existing files.
@@ -329,8 +337,10 @@ pub struct BenchArgs {
     /// The emulator's latency per answer.
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     pub latency: Duration,
+    /// Token requests in flight at once, as `grant --concurrency`.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// Token requests per second, as `grant --rate`.
     #[arg(long, default_value_t = 50.0)]
     pub rate: f64,
     /// Inject every fault kind, replication delays and a login rate limit (the soak run).

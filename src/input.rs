@@ -106,7 +106,8 @@ pub fn read(path: &Path, format: Option<Format>) -> Result<OrgList, InputError> 
     parse(&source_name, &text, format)
 }
 
-/// The format from the file extension, else from the first non-blank character.
+/// The format from the file extension (`.json`, `.csv`), else from the first non-blank
+/// character: a `.txt` file holding JSON is read as JSON.
 fn detect(path: &Path, text: &str) -> Format {
     match path
         .extension()
@@ -114,16 +115,34 @@ fn detect(path: &Path, text: &str) -> Format {
         .map(str::to_ascii_lowercase)
     {
         Some(e) if e == "json" => Format::Json,
-        Some(e) if e == "csv" || e == "txt" => Format::Csv,
-        _ if matches!(text.trim_start().chars().next(), Some('[' | '{')) => Format::Json,
+        Some(e) if e == "csv" => Format::Csv,
+        _ if looks_like_json(text) => Format::Json,
         _ => Format::Csv,
     }
+}
+
+/// Whether a list's text opens like JSON: no CSV list of usernames starts with `[` or `{`.
+fn looks_like_json(text: &str) -> bool {
+    matches!(
+        text.trim_start_matches('\u{feff}')
+            .trim_start()
+            .chars()
+            .next(),
+        Some('[' | '{')
+    )
 }
 
 pub fn parse(source_name: &str, text: &str, format: Format) -> Result<OrgList, InputError> {
     // A byte-order mark (Excel, PowerShell) is not part of the list, whatever its format.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let list = match format {
+        Format::Csv if looks_like_json(text) => {
+            return Err(InputError::Syntax {
+                source_name: source_name.to_string(),
+                format: "CSV",
+                message: "it holds JSON; pass --format json (or name the file .json)".into(),
+            })
+        }
         Format::Csv => parse_csv(source_name, text)?,
         Format::Json => parse_json(source_name, text)?,
     };
@@ -671,6 +690,13 @@ mod tests {
     #[test]
     fn json_shapes() {
         let strings = parse("l.json", r#"["a@x.com","b@x.com"]"#, Format::Json).unwrap();
+        assert_eq!(
+            detect(Path::new("orgs.txt"), "\n  [\"a@x.com\"]"),
+            Format::Json,
+            "a .txt file holding JSON is read as JSON"
+        );
+        let err = parse("orgs.csv", r#"["a@x.com"]"#, Format::Csv).unwrap_err();
+        assert!(err.to_string().contains("--format json"), "{err}");
         assert_eq!(usernames(&strings), ["a@x.com", "b@x.com"]);
         let objects = parse(
             "l.json",

@@ -14,6 +14,7 @@ pub mod emulator;
 pub mod exit;
 pub mod fleet;
 pub mod input;
+pub mod manpage;
 pub mod plan;
 pub mod progress;
 pub mod report;
@@ -64,9 +65,9 @@ pub async fn run(cli: Cli) -> Exit {
             clap_complete::generate(shell, &mut cmd, "fleetauth", &mut std::io::stdout());
             Exit::Success
         }
-        Command::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
-            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+        Command::Man { command } => {
+            let mut out = std::io::stdout().lock();
+            match manpage::render(command.as_deref(), &mut out) {
                 Ok(()) => Exit::Success,
                 Err(e) => {
                     crate::say_err!("error: {e}");

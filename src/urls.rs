@@ -31,7 +31,12 @@ pub fn token_host(raw: &str) -> Result<Url, String> {
     // Parsed as given; shown escaped, as it may come from a list or a report made elsewhere.
     let url = Url::parse(raw.trim());
     let raw = &crate::sanitize::shown(raw, 200);
-    let url = url.map_err(|e| format!("`{raw}` is not a URL ({e})"))?;
+    let url = url.map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => {
+            format!("`{raw}` has no scheme; write it as https://{raw}")
+        }
+        e => format!("`{raw}` is not a URL ({e})"),
+    })?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
@@ -190,6 +195,12 @@ mod tests {
         assert!(token_host("http://10.0.0.1").is_err());
         assert!(token_host("ftp://127.0.0.1").is_err());
         assert!(token_host("not a url").is_err());
+    }
+
+    #[test]
+    fn a_host_without_a_scheme_is_told_how_to_write_it() {
+        let err = token_host("test.salesforce.com").unwrap_err();
+        assert!(err.contains("https://test.salesforce.com"), "{err}");
     }
 
     #[test]
