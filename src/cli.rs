@@ -350,6 +350,10 @@ pub struct BenchArgs {
     /// --latency) instead of starting one as a child process. Its CPU is then not measured.
     #[arg(long, value_name = "URL")]
     pub emulator_url: Option<String>,
+    /// Also hand every org to the Salesforce CLI's state (a home in the bench's temp dir), with
+    /// the aliases `P1..Pn`: the cost of `grant --sf --alias-prefix P`.
+    #[arg(long)]
+    pub sf: bool,
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,

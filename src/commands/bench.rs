@@ -16,7 +16,7 @@ use rand::Rng;
 use serde_json::json;
 
 use crate::cli::BenchArgs;
-use crate::config::{GrantConfig, TargetConfig};
+use crate::config::{GrantConfig, SfOptions, TargetConfig};
 use crate::emulator::{test_keys, Fault, StatsSnapshot};
 use crate::exit::Exit;
 use crate::stop::Stopper;
@@ -204,6 +204,14 @@ async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
     config.request_timeout = request_timeout;
     config.out_dir = out_dir.clone();
     config.output.quiet = true;
+    if args.sf {
+        config.sf = Some(SfOptions {
+            home: temp.path().join("home"),
+            replace_aliases: false,
+            alias_prefix: Some("P".into()),
+            dev_hub: None,
+        });
+    }
     let (cpu_before, _) = usage(libc::RUSAGE_SELF);
     let started = Instant::now();
     let finished = crate::commands::grant::run(config, Stopper::new()).await?;
@@ -241,8 +249,9 @@ async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
         "concurrency": args.concurrency,
         "rate": args.rate,
         "soak": args.soak,
+        "sf": args.sf,
         "emulator": if external { "external" } else { "child process" },
-        "outDir": out_dir,
+        "outDir": out_dir.display().to_string(),
         "wallS": wall.as_secs_f64(),
         "floorS": floor,
         "wallOverFloor": wall.as_secs_f64() / floor,
@@ -290,6 +299,11 @@ fn print_figures(args: &BenchArgs, f: &serde_json::Value) {
             ""
         }
     );
+    if args.sf {
+        crate::say_out!(
+            "sf state        every org handed to sf, aliases P1..Pn (--sf --alias-prefix P)"
+        );
+    }
     crate::say_out!(
         "measured        the client alone (this process); the emulator is {} at {}",
         f["emulator"].as_str().unwrap_or_default(),
