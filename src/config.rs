@@ -119,6 +119,21 @@ impl SfOptions {
 }
 
 const MAX_CONCURRENCY: usize = 1024;
+/// The most token requests per second a run may be given.
+pub const MAX_RATE: f64 = 100_000.0;
+
+/// A `--rate` the limiter can take: positive, at most [`MAX_RATE`], and not so small that one
+/// request's interval overflows a duration (`1e-20` would panic).
+pub fn check_rate(rate: f64) -> Result<(), String> {
+    let interval_fits = rate > 0.0 && Duration::try_from_secs_f64(1.0 / rate).is_ok();
+    if rate.is_finite() && rate <= MAX_RATE && interval_fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "--rate {rate} is out of range; use a positive number of token requests per second up to {MAX_RATE} (e.g. 0.5 for one every 2 s)"
+        ))
+    }
+}
 
 /// The library's defaults for a run, in one place: what `fleetauth grant ORGS` does with no
 /// other flag. clap's default values in `cli` are these (a test checks they agree), and the
@@ -257,12 +272,7 @@ impl GrantConfig {
                 args.concurrency
             )));
         }
-        if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= 100_000.0) {
-            return Err(usage(format!(
-                "--rate {} is out of range; use a positive number of requests per second",
-                args.rate
-            )));
-        }
+        check_rate(args.rate).map_err(usage)?;
         if args.request_timeout.is_zero() {
             return Err(usage(
                 "--request-timeout must be longer than zero, e.g. 30s".into(),

@@ -86,7 +86,10 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
         Ok(finished) => {
             let exit = finished.exit();
             if !output.quiet {
-                say::err_raw(&report::Formatter::format(&report::Table, &finished.report));
+                say::err_raw(&report::terminal(
+                    &finished.report,
+                    finished.report_file.as_deref(),
+                ));
             }
             for w in &finished.warnings {
                 say_err!("warning: {w}");
@@ -111,7 +114,13 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
                 };
                 // A pipeline reading the report from stdout must not get an empty one and 0.
                 if !print_stdout(&envelope) {
-                    say_err!("error: cannot write the --json report to stdout; the report is in the out dir (report.json)");
+                    match &finished.report_file {
+                        Some(path) => say_err!(
+                            "error: cannot write the --json report to stdout; the report is in {}",
+                            path.display()
+                        ),
+                        None => say_err!("error: cannot write the --json report to stdout, and the report file could not be written either"),
+                    }
                     if exit == Exit::Success {
                         return Exit::SomeFailed;
                     }
@@ -129,6 +138,7 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
                 SetupError::Sf(_) => (Exit::Usage, "SfStateError"),
                 SetupError::Output(_) => (Exit::Usage, "OutputError"),
                 SetupError::Interrupted => (Exit::Interrupted, "Interrupted"),
+                SetupError::DeadlineWhileReading(_) => (Exit::Interrupted, "Deadline"),
             };
             if output.json {
                 let _ = print_stdout(&error_envelope(exit, kind, &e.to_string()));
@@ -152,6 +162,9 @@ pub fn error_envelope(exit: Exit, name: &str, message: &str) -> serde_json::Valu
 /// `value` as pretty JSON on stdout, streamed; `false` when stdout is gone or full.
 fn print_stdout(value: &impl serde::Serialize) -> bool {
     use std::io::Write as _;
+    if say::stdout_was_closed() {
+        return false;
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value).is_ok()
         && out.write_all(b"\n").is_ok()

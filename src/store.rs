@@ -164,6 +164,16 @@ impl OutDir {
         &self.path
     }
 
+    /// Wait for every write queued so far, then remove the temp files that writes cut short
+    /// left here (by a run killed mid-write): they may hold tokens. Needs the lock.
+    pub async fn settle(&self) -> std::io::Result<usize> {
+        if self._lock.is_none() {
+            return Ok(0);
+        }
+        commit::drain().await;
+        commit::remove_leftovers(&self.path)
+    }
+
     /// Where the auth file of `username` goes. The username was checked by `input`: no
     /// separators, no leading dot, no NUL, short enough.
     pub fn auth_file(&self, username: &str) -> PathBuf {

@@ -146,6 +146,12 @@ pub async fn run(args: BenchArgs) -> Exit {
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
+    // Checked before anything is spawned or written.
+    anyhow::ensure!(
+        (1..=1024).contains(&args.concurrency),
+        "--concurrency must be 1 to 1024"
+    );
+    crate::config::check_rate(args.rate).map_err(anyhow::Error::msg)?;
     let n = args.orgs.max(1);
     let temp = tempfile::tempdir()?;
     // A fresh prefix per run keeps an external emulator's counters of earlier runs apart.
@@ -193,10 +199,6 @@ async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
         Duration::from_secs(30)
     };
     let out_dir = temp.path().join("out");
-    anyhow::ensure!(
-        (1..=1024).contains(&args.concurrency) && args.rate.is_finite() && args.rate > 0.0,
-        "--concurrency must be 1 to 1024 and --rate a positive number"
-    );
     let mut config = GrantConfig::new(orgs.clone(), TargetConfig::emulator(&emulator.url, &key)?);
     config.limits.concurrency = args.concurrency;
     config.limits.rate = args.rate;

@@ -9,7 +9,7 @@ use crate::fleet::{Fleet, Sinks};
 use crate::input::{self, InputError, Target};
 use crate::plan;
 use crate::progress::{self, Progress};
-use crate::report::{self, Issuer, JUnit, Markdown, Report};
+use crate::report::{self, Issuer, JUnit, Markdown, Report, StepSummary};
 use crate::sfstate::handoff::Handoff;
 use crate::sfstate::{SfState, SfStateError};
 use crate::stop::{StopReason, Stopper};
@@ -35,6 +35,9 @@ pub enum SetupError {
     /// A signal came while the list was being read: nothing was sent (exit 130).
     #[error("interrupted while reading the org list; nothing was sent")]
     Interrupted,
+    /// `--deadline` passed while the list was being read: nothing was sent (exit 130).
+    #[error("the --deadline of {} passed while the org list was still being read; nothing was sent (a list on stdin must end, e.g. close the pipe)", humantime::format_duration(*.0))]
+    DeadlineWhileReading(std::time::Duration),
 }
 
 /// A finished (or interrupted) run.
@@ -46,6 +49,8 @@ pub struct Finished {
     pub errors: Vec<String>,
     /// Why the run ended early, if it did.
     pub stopped: Option<StopReason>,
+    /// Where the report was written (`None`: it could not be).
+    pub report_file: Option<std::path::PathBuf>,
 }
 
 impl Finished {
@@ -69,7 +74,12 @@ impl Finished {
 /// Write the CI-facing reports (`--summary-md`, `--junit`, `$GITHUB_STEP_SUMMARY`). Their
 /// paths were checked before the first request; a failure now fails the run (exit 1), with
 /// every grant kept.
-fn write_ci_reports(ci: &CiReports, report: &Report, errors: &mut Vec<String>) {
+fn write_ci_reports(
+    ci: &CiReports,
+    report: &Report,
+    full_report: Option<&std::path::Path>,
+    errors: &mut Vec<String>,
+) {
     if let Some(path) = &ci.summary_md {
         if let Err(e) = report::write(report, &Markdown, path) {
             errors.push(format!("--summary-md: {e}"));
@@ -81,7 +91,10 @@ fn write_ci_reports(ci: &CiReports, report: &Report, errors: &mut Vec<String>) {
         }
     }
     if let Some(path) = &ci.step_summary {
-        if let Err(e) = report::append(report, &Markdown, path) {
+        let summary = StepSummary {
+            full_report: full_report.map(|p| p.display().to_string()),
+        };
+        if let Err(e) = report::append(report, &summary, path) {
             errors.push(format!(
                 "cannot append the summary to $GITHUB_STEP_SUMMARY ({}): {e}; --no-step-summary skips it",
                 path.display()
@@ -98,16 +111,14 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     // Read and check the list: nothing is sent before this passes. Reading waits for stdin,
     // so it runs apart and a signal still ends the run.
     let (orgs, format) = (config.orgs.clone(), config.format);
-    let signalled = async {
-        stop.stopped().await;
-        // A deadline that passes while reading still ends in a report (every org pending).
-        if !matches!(stop.reason(), Some(StopReason::Interrupted)) {
-            std::future::pending::<()>().await;
-        }
-    };
+    // A signal or the deadline while the list is still being read ends the run there: no
+    // org is known yet, so there is nothing to report but that nothing was sent.
     let list = tokio::select! {
         biased;
-        () = signalled => return Err(SetupError::Interrupted),
+        () = stop.stopped() => return Err(match stop.reason() {
+            Some(StopReason::Deadline(limit)) => SetupError::DeadlineWhileReading(*limit),
+            _ => SetupError::Interrupted,
+        }),
         read = tokio::task::spawn_blocking(move || input::read(&orgs, format)) => {
             read.map_err(|e| SetupError::Output(format!("reading the list failed: {e}")))??
         }
@@ -191,26 +202,56 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         .run(&plan.grant, |event| progress.observe(event))
         .await;
     progress.finish();
+    let mut errors = Vec::new();
     if let Some(kept) = handoff_state {
-        if let Ok(kept) = kept.lock() {
-            warnings.extend(kept.iter().map(|a| {
-                format!("sf alias {a} was left as it is (--sf-replace-aliases re-points it)")
-            }));
-        }
+        // A writer that panicked still leaves a list of whole entries.
+        let kept = kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        warnings.extend(kept.iter().map(|a| {
+            format!("sf alias {a} was left as it is (--sf-replace-aliases re-points it)")
+        }));
+    }
+    if let Some(StopReason::StoreFailed { error }) = stop.reason() {
+        errors.push(format!(
+            "stopped: {}; no more token requests were sent. Every auth file written before is kept in {}; fix that (free space, restore the directory), then re-run the same command: what was stored is skipped",
+            error.description,
+            out.path().display()
+        ));
+    }
+    // Every write queued has landed or failed, and no temp file (holding a token) is left.
+    if let Err(e) = out.settle().await {
+        warnings.push(format!(
+            "cannot remove leftover temp files in {}: {e}; delete the .fleetauth-*.tmp files there (they may hold tokens)",
+            out.path().display()
+        ));
     }
 
     // Report: report.json (or --report), the CI reports, and failed.csv for the next run. A
     // report that cannot be written fails the run, loudly; every grant already made is kept.
-    let mut errors = Vec::new();
     let mut report = Report::build(&plan, outcomes, &issuer, started_at, started.elapsed());
     report.summary.shard = config.shard.map(|s| s.to_string());
-    if let Err(e) = report.write(&report_path) {
-        errors.push(format!(
-            "{e}; every grant made is kept in {}, and the report is on stdout with --json",
-            out.path().display()
-        ));
-    }
-    write_ci_reports(&config.ci, &report, &mut errors);
+    let report_written = match report.write(&report_path) {
+        Ok(()) => true,
+        Err(e) => {
+            errors.push(format!(
+                "{e}; every grant made is kept in {}{}",
+                out.path().display(),
+                if config.output.json {
+                    ", and the report is on stdout (--json)"
+                } else {
+                    "; --json prints the report on stdout"
+                }
+            ));
+            false
+        }
+    };
+    write_ci_reports(
+        &config.ci,
+        &report,
+        report_written.then_some(report_path.as_path()),
+        &mut errors,
+    );
     let failed_path = out.path().join("failed.csv");
     match report.write_failed(&columns, &plan.grant, &failed_path) {
         Ok(true) => warnings.push(format!(
@@ -239,6 +280,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         warnings,
         errors,
         stopped,
+        report_file: report_written.then_some(report_path),
     })
 }
 
@@ -295,8 +337,8 @@ fn fresh_auth_file(
     if age >= limit {
         return None;
     }
-    let text = std::fs::read_to_string(&path).ok()?;
-    let record: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let bytes = input::read_regular_file(&path, 1024 * 1024)?;
+    let record: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let field = |name: &str| record.get(name).and_then(serde_json::Value::as_str);
     let hosts: Vec<String> = target
         .instance_url

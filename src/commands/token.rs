@@ -108,7 +108,8 @@ fn read_auth_file(path: &Path) -> Option<(Issued, Duration)> {
         .ok()
         .filter(|m| m.is_file())?;
     let age = meta.modified().ok()?.elapsed().unwrap_or_default();
-    let stored: Stored = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let bytes = input::read_regular_file(path, resolve::AUTH_FILE_CAP)?;
+    let stored: Stored = serde_json::from_slice(&bytes).ok()?;
     let issued = Issued {
         username: stored.username,
         alias: stored.alias,

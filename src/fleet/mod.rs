@@ -5,6 +5,7 @@
 //! ends as an [`Outcome`]; a failed org is data, not an `Err`. Results flow to the one caller
 //! of [`Fleet::run`], which owns the report and the progress bar.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -194,14 +195,15 @@ impl Fleet {
         mut observe: impl FnMut(&Event),
     ) -> Vec<Outcome> {
         let total = targets.len();
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
-        // Requests sent per org, and whether one is in flight: an org cut off while its
-        // request was out may have been granted, and the report says so.
-        let mut sent = vec![0_u32; total];
-        let mut in_flight = vec![false; total];
+        let mut books = Books {
+            outcomes: vec![None; total],
+            sent: vec![0_u32; total],
+            in_flight: vec![false; total],
+            tasks: HashMap::new(),
+            watch: MisconfigWatch::default(),
+        };
         let (tx, mut rx) = mpsc::unbounded_channel();
-        // Spawn lazily: enough tasks to keep every slot busy while many orgs sleep in backoff,
-        // without holding a future per org for a fleet of ten thousand.
+        let (orphans, mut orphaned) = mpsc::unbounded_channel();
         // Enough tasks to keep every slot busy: twice the slots, plus one for each org sleeping
         // through a backoff (a fleet waiting out replication keeps its slots working), and
         // never more than a bound, so ten thousand orgs never hold ten thousand futures.
@@ -212,77 +214,73 @@ impl Fleet {
         let mut queue = targets.iter().cloned().enumerate();
         let mut set = JoinSet::new();
         let mut grace_deadline: Option<tokio::time::Instant> = None;
-        let mut watch = MisconfigWatch::default();
         let started = Instant::now();
-        let mut track = |event: &Event| match *event {
-            Event::Sending { index } => {
-                sent[index] += 1;
-                in_flight[index] = true;
-            }
-            Event::Answered { index } => in_flight[index] = false,
-            _ => {}
-        };
         loop {
             while set.len() < width() && !self.stop.is_stopped() {
                 let Some((index, target)) = queue.next() else {
                     break;
                 };
                 let fleet = Arc::clone(&self);
-                let tx = tx.clone();
-                set.spawn(async move {
-                    let outcome = fleet.grant_one(index, target, &tx).await;
+                let (tx, orphans) = (tx.clone(), orphans.clone());
+                let task = set.spawn(async move {
+                    let outcome = fleet.grant_one(index, target, &tx, orphans).await;
                     (index, outcome)
                 });
+                books.tasks.insert(task.id(), index);
             }
             tokio::select! {
                 biased;
-                () = self.stop.aborted() => {
-                    set.abort_all();
-                    while set.join_next().await.is_some() {}
-                    break;
-                }
-                Some(event) = rx.recv() => {
-                    track(&event);
-                    observe(&event);
-                }
-                joined = set.join_next() => match joined {
+                () = self.stop.aborted() => break,
+                Some(event) = rx.recv() => books.event(event, &mut observe),
+                joined = set.join_next_with_id() => match joined {
                     None => break,
-                    Some(Ok((index, outcome))) => {
+                    Some(joined) => {
                         // Every event of this org was sent before its outcome.
                         while let Ok(event) = rx.try_recv() {
-                            track(&event);
-                            observe(&event);
+                            books.event(event, &mut observe);
                         }
-                        if index == 0 {
-                            self.gate.canary_finished(outcome.error.as_deref().filter(|_| outcome.status == Status::Failed), &self.stop);
-                        }
-                        if let Some(reason) = watch.observe(&outcome, total) {
-                            self.stop.stop(reason);
-                        }
-                        let event = Event::Finished { index, outcome: Box::new(outcome) };
-                        observe(&event);
-                        if let Event::Finished { index, outcome } = event {
-                            outcomes[index] = Some(*outcome);
-                        }
+                        self.joined(joined, targets, &mut books, &mut observe);
                     }
-                    // A task that panicked or was aborted leaves its org pending.
-                    Some(Err(_)) => {}
                 },
                 () = self.stop.stopped(), if grace_deadline.is_none() => {
                     grace_deadline = Some(tokio::time::Instant::now() + self.limits.grace);
                 }
-                () = sleep_until_opt(grace_deadline) => {
-                    set.abort_all();
-                    while set.join_next().await.is_some() {}
-                    break;
-                }
+                () = sleep_until_opt(grace_deadline) => break,
             }
         }
-        while let Ok(event) = rx.try_recv() {
-            track(&event);
-            observe(&event);
+        // Out of time: cancel the orgs still working, but keep what those that finished (or
+        // panicked) meanwhile say.
+        set.abort_all();
+        while let Some(joined) = set.join_next_with_id().await {
+            self.joined(joined, targets, &mut books, &mut observe);
         }
+        while let Ok(event) = rx.try_recv() {
+            books.event(event, &mut observe);
+        }
+        // A grant whose org was cancelled while its files were being written: wait for the
+        // write (local, short), so the report says what landed.
+        drop(orphans);
+        let patience = self.limits.grace.max(Duration::from_secs(5));
+        let _ = tokio::time::timeout(patience, async {
+            while let Some((index, outcome)) = orphaned.recv().await {
+                let event = Event::Finished {
+                    index,
+                    outcome: Box::new(outcome),
+                };
+                observe(&event);
+                if let Event::Finished { index, outcome } = event {
+                    books.outcomes[index] = Some(*outcome);
+                }
+            }
+        })
+        .await;
         let elapsed = started.elapsed();
+        let Books {
+            outcomes,
+            sent,
+            in_flight,
+            ..
+        } = books;
         // After a fleet-wide misconfiguration, the orgs never tried failed for the same reason.
         let unattempted = match self.stop.reason() {
             Some(StopReason::Misconfigured { error, failures }) => Some(GrantError {
@@ -296,28 +294,139 @@ impl Fleet {
             }),
             _ => None,
         };
+        let store_failed = matches!(self.stop.reason(), Some(StopReason::StoreFailed { .. }));
         outcomes
             .into_iter()
             .enumerate()
             .map(|(index, o)| {
+                let sent = sent.get(index).copied().unwrap_or(0);
                 let cut_off = || {
-                    let mut o = Outcome::pending(sent[index], elapsed);
-                    if in_flight[index] {
+                    let mut o = Outcome::pending(sent, elapsed);
+                    if in_flight.get(index).copied().unwrap_or(false) {
                         o.note = Some("a token request was in flight when the run stopped: it may have been granted, but nothing was stored; the next run grants it again".into());
+                    } else if store_failed {
+                        o.note = Some("not attempted: the run stopped when a grant could not be stored; the next run grants it".into());
                     }
                     o
                 };
                 match (o, &unattempted) {
                     (Some(o), _) if o.status != Status::Pending => o,
-                    (_, Some(e)) if sent[index] == 0 => {
-                        Outcome::failed(0, Duration::ZERO, e.clone())
-                    }
-                    (Some(o), _) => o,
-                    (None, _) => cut_off(),
+                    (_, Some(e)) if sent == 0 => Outcome::failed(0, Duration::ZERO, e.clone()),
+                    (Some(o), _) if o.note.is_some() || !store_failed => o,
+                    _ => cut_off(),
                 }
             })
             .collect()
     }
+
+    /// One org task ended: record its outcome, or, when it panicked, fail the org with an
+    /// internal error (said on stderr too) rather than leave it silently pending.
+    fn joined(
+        &self,
+        joined: Result<(tokio::task::Id, (usize, Outcome)), tokio::task::JoinError>,
+        targets: &[Target],
+        books: &mut Books,
+        observe: &mut impl FnMut(&Event),
+    ) {
+        let (index, outcome) = match joined {
+            Ok((id, (index, outcome))) => {
+                books.tasks.remove(&id);
+                (index, outcome)
+            }
+            Err(e) => {
+                let Some(index) = books.tasks.remove(&e.id()) else {
+                    return;
+                };
+                if !e.is_panic() {
+                    // Cancelled at the end of the grace period: the org stays pending.
+                    return;
+                }
+                let why = panic_message(e.into_panic());
+                let username = targets.get(index).map_or("?", |t| t.username.as_str());
+                crate::say_err!("error: internal error while granting {username}: {why}");
+                let sent = books.sent.get(index).copied().unwrap_or(0);
+                let error = internal_error(&format!("fleetauth failed on this org ({why})"));
+                (index, Outcome::failed(sent, Duration::ZERO, error))
+            }
+        };
+        if index == 0 {
+            self.gate.canary_finished(
+                outcome
+                    .error
+                    .as_deref()
+                    .filter(|_| outcome.status == Status::Failed),
+                &self.stop,
+            );
+        }
+        if let Some(reason) = books.watch.observe(&outcome, targets.len()) {
+            self.stop.stop(reason);
+        }
+        let event = Event::Finished {
+            index,
+            outcome: Box::new(outcome),
+        };
+        observe(&event);
+        if let Event::Finished { index, outcome } = event {
+            if let Some(slot) = books.outcomes.get_mut(index) {
+                *slot = Some(*outcome);
+            }
+        }
+    }
+}
+
+/// Where grants whose org task was cancelled while they were being stored send their outcome.
+pub(super) type Orphans = mpsc::UnboundedSender<(usize, Outcome)>;
+
+/// What the scheduler keeps per org while a fleet runs.
+struct Books {
+    outcomes: Vec<Option<Outcome>>,
+    /// Requests sent per org, and whether one is in flight: an org cut off while its request
+    /// was out may have been granted, and the report says so.
+    sent: Vec<u32>,
+    in_flight: Vec<bool>,
+    /// Which org each running task works for (a panicked task names only its id).
+    tasks: HashMap<tokio::task::Id, usize>,
+    watch: MisconfigWatch,
+}
+
+impl Books {
+    fn event(&mut self, event: Event, observe: &mut impl FnMut(&Event)) {
+        match event {
+            Event::Sending { index } => {
+                if let Some(n) = self.sent.get_mut(index) {
+                    *n += 1;
+                }
+                if let Some(f) = self.in_flight.get_mut(index) {
+                    *f = true;
+                }
+            }
+            Event::Answered { index } => {
+                if let Some(f) = self.in_flight.get_mut(index) {
+                    *f = false;
+                }
+            }
+            _ => {}
+        }
+        observe(&event);
+    }
+}
+
+/// A failure that is fleetauth's own fault, not the org's.
+pub(super) fn internal_error(what: &str) -> GrantError {
+    GrantError::permanent(
+        "internal_error",
+        what.to_string(),
+        "this is a bug in fleetauth: please report it with this output; re-running the same command tries the org again",
+    )
+}
+
+/// The text a panic carried.
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
 }
 
 /// "the first org" / "the first 5 orgs", for messages.

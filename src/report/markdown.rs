@@ -33,40 +33,81 @@ fn cell(text: &str) -> String {
         .replace("WWW.", "WWW\u{200b}.")
 }
 
-impl Formatter for Markdown {
+/// GitHub shows at most 1 MiB of one step's summary (and fails the upload beyond it): a
+/// fleet-wide failure of thousands of orgs would pass it with one row per org.
+pub const STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
+
+/// The Markdown summary for `$GITHUB_STEP_SUMMARY`: [`Markdown`], its list of unfinished orgs
+/// cut so that the whole stays under [`STEP_SUMMARY_LIMIT`], saying how many rows were left
+/// out and where every org is listed.
+pub struct StepSummary {
+    /// The report that lists every org, if it was written.
+    pub full_report: Option<String>,
+}
+
+impl Formatter for StepSummary {
     fn format(&self, report: &Report) -> String {
-        let s = &report.summary;
-        let mut out = String::new();
-        let verdict = if s.failed + s.pending == 0 {
-            "every org authorized"
-        } else {
-            "some orgs not authorized"
-        };
-        let _ = writeln!(
-            out,
-            "## fleetauth: {verdict}\n\n{} orgs from `{}`{} in {}, {} token requests.\n",
-            s.total,
-            cell(&s.list),
-            s.shard
-                .as_deref()
-                .map(|k| format!(" (shard {k})"))
-                .unwrap_or_default(),
-            seconds(s.elapsed_ms),
-            s.attempts
-        );
-        out.push_str("| authorized | failed | pending | skipped |\n|---:|---:|---:|---:|\n");
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} |\n",
-            s.authorized, s.failed, s.pending, s.skipped
-        );
-        unfinished(report, &mut out);
-        waits_section(report, &mut out);
-        out
+        render(
+            report,
+            Some(Budget {
+                // Room for the line that says what was left out.
+                bytes: STEP_SUMMARY_LIMIT - 4096,
+                full_report: self.full_report.as_deref(),
+            }),
+        )
     }
 }
 
-fn unfinished(report: &Report, out: &mut String) {
+struct Budget<'a> {
+    bytes: usize,
+    full_report: Option<&'a str>,
+}
+
+impl Formatter for Markdown {
+    fn format(&self, report: &Report) -> String {
+        render(report, None)
+    }
+}
+
+fn render(report: &Report, budget: Option<Budget<'_>>) -> String {
+    let s = &report.summary;
+    let mut out = String::new();
+    let verdict = if s.failed + s.pending == 0 {
+        "every org authorized"
+    } else {
+        "some orgs not authorized"
+    };
+    let _ = writeln!(
+        out,
+        "## fleetauth: {verdict}\n\n{} orgs from `{}`{} in {}, {} token requests.\n",
+        s.total,
+        cell(&s.list),
+        s.shard
+            .as_deref()
+            .map(|k| format!(" (shard {k})"))
+            .unwrap_or_default(),
+        seconds(s.elapsed_ms),
+        s.attempts
+    );
+    out.push_str("| authorized | failed | pending | skipped |\n|---:|---:|---:|---:|\n");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} |\n",
+        s.authorized, s.failed, s.pending, s.skipped
+    );
+    let mut waits = String::new();
+    waits_section(report, &mut waits);
+    let budget = budget.map(|b| Budget {
+        bytes: b.bytes.saturating_sub(out.len() + waits.len()),
+        ..b
+    });
+    unfinished(report, &mut out, budget);
+    out.push_str(&waits);
+    out
+}
+
+fn unfinished(report: &Report, out: &mut String, budget: Option<Budget<'_>>) {
+    let start = out.len();
     let orgs: Vec<_> = report.unfinished().collect();
     if orgs.is_empty() {
         return;
@@ -74,6 +115,7 @@ fn unfinished(report: &Report, out: &mut String) {
     out.push_str(
         "### Not authorized\n\n| org | alias | status | error | fix |\n|---|---|---|---|---|\n",
     );
+    let mut left_out = 0_usize;
     for o in orgs {
         let (error, fix) = match &o.error {
             Some(e) => (
@@ -90,11 +132,28 @@ fn unfinished(report: &Report, out: &mut String) {
         } else {
             "failed"
         };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {status} | {error} | {fix} |",
+        let row = format!(
+            "| {} | {} | {status} | {error} | {fix} |\n",
             cell(&o.username),
             o.alias.as_deref().map(cell).unwrap_or_default()
+        );
+        if budget
+            .as_ref()
+            .is_some_and(|b| out.len() - start + row.len() > b.bytes)
+        {
+            left_out += 1;
+            continue;
+        }
+        out.push_str(&row);
+    }
+    if let (Some(b), true) = (&budget, left_out > 0) {
+        let full = match b.full_report {
+            Some(path) => format!("every org is listed in `{}`", cell(path)),
+            None => "every org is in the report (`--json` prints it on stdout)".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "\n_… and {left_out} more orgs not listed: a step summary must stay under GitHub's 1 MiB limit; {full}._"
         );
     }
     out.push('\n');

@@ -28,8 +28,8 @@ pub mod waits;
 pub use self::csv::{neutralize, Csv};
 pub use json::Json;
 pub use junit::JUnit;
-pub use markdown::Markdown;
-pub use table::Table;
+pub use markdown::{Markdown, StepSummary};
+pub use table::{terminal, Table};
 
 /// One way of printing a report. Gets the report and nothing else.
 pub trait Formatter {
@@ -90,9 +90,10 @@ pub struct OrgReport {
     pub client_id: Option<std::sync::Arc<str>>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub issued_at: Option<OffsetDateTime>,
+    #[serde(serialize_with = "lossy_path")]
     pub auth_file: Option<PathBuf>,
     /// The org's auth file in the Salesforce CLI's state, with `--sf`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lossy_path")]
     pub sf_auth_file: Option<PathBuf>,
     pub elapsed_ms: u64,
     /// Time spent waiting out the replication delay before the org could be used.
@@ -296,6 +297,15 @@ pub fn append(report: &Report, formatter: &dyn Formatter, path: &Path) -> std::i
         .open(path)?;
     file.write_all(formatter.format(report).as_bytes())?;
     file.flush()
+}
+
+/// A path as text, its bytes that are not UTF-8 replaced (serde refuses such a path, and the
+/// report of a run into a directory named in Latin-1 must still be written).
+fn lossy_path<S: serde::Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(p) => s.serialize_some(&p.to_string_lossy()),
+        None => s.serialize_none(),
+    }
 }
 
 /// A status as the report's JSON spells it.

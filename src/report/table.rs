@@ -15,28 +15,42 @@ const BAR_WIDTH: usize = 30;
 
 impl Formatter for Table {
     fn format(&self, report: &Report) -> String {
-        let s = &report.summary;
-        let mut out = format!(
-            "{} orgs in {}: {} authorized, {} failed, {} skipped{} ({} token requests)\n",
-            s.total,
-            seconds(s.elapsed_ms),
-            s.authorized,
-            s.failed,
-            s.skipped,
-            if s.pending > 0 {
-                format!(", {} pending", s.pending)
-            } else {
-                String::new()
-            },
-            s.attempts,
-        );
-        problems(report, &mut out);
-        histogram(report, &mut out);
-        out
+        render(report, "see the report")
     }
 }
 
-fn problems(report: &Report, out: &mut String) {
+/// The summary at the end of a run, pointing at `full_report` for the orgs it leaves out, or,
+/// when the report could not be written, at nothing but the `--json` output.
+pub fn terminal(report: &Report, full_report: Option<&std::path::Path>) -> String {
+    let rest = match full_report {
+        Some(path) => format!("see {}", path.display()),
+        None => "the report could not be written (see the error); --json prints it".to_string(),
+    };
+    render(report, &rest)
+}
+
+fn render(report: &Report, rest: &str) -> String {
+    let s = &report.summary;
+    let mut out = format!(
+        "{} orgs in {}: {} authorized, {} failed, {} skipped{} ({} token requests)\n",
+        s.total,
+        seconds(s.elapsed_ms),
+        s.authorized,
+        s.failed,
+        s.skipped,
+        if s.pending > 0 {
+            format!(", {} pending", s.pending)
+        } else {
+            String::new()
+        },
+        s.attempts,
+    );
+    problems(report, &mut out, rest);
+    histogram(report, &mut out);
+    out
+}
+
+fn problems(report: &Report, out: &mut String, rest: &str) {
     let problems: Vec<&OrgReport> = report.unfinished().collect();
     let width = problems
         .iter()
@@ -63,11 +77,7 @@ fn problems(report: &Report, out: &mut String) {
         }
     }
     if problems.len() > LISTED {
-        let _ = writeln!(
-            out,
-            "  ... and {} more; see the report",
-            problems.len() - LISTED
-        );
+        let _ = writeln!(out, "  ... and {} more; {rest}", problems.len() - LISTED);
     }
 }
 

@@ -150,8 +150,14 @@ pub async fn fleetauth(args: &[String], stdin: Option<&str>) -> Run {
     fleetauth_env(args, stdin, &[]).await
 }
 
-/// [`fleetauth`] with extra environment variables.
-pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, &str)]) -> Run {
+/// The real binary with `args` and a scrubbed environment (no caller's credentials, proxy,
+/// trust store or CI files), its output piped and killed on drop. For tests that need the
+/// child itself (signals, limits, an open stdin); the others use [`fleetauth`].
+pub fn command<I, S>(args: I) -> tokio::process::Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"));
     cmd.args(args)
         .env_remove("SFDX_CLIENT_ID")
@@ -173,14 +179,21 @@ pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, 
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("GITHUB_ENV")
         .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    cmd
+}
+
+/// [`fleetauth`] with extra environment variables.
+pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, &str)]) -> Run {
+    let mut cmd = command(args);
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.envs(envs.iter().copied());
     let mut child = cmd.spawn().expect("the binary runs");
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {

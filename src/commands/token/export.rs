@@ -28,12 +28,12 @@ pub(super) fn print(
                 "instanceUrl": issued.instance_url,
                 "accessToken": token,
                 "issuedAt": issued.issued_at,
-                "authFile": issued.auth_file,
+                "authFile": issued.auth_file.display().to_string(),
                 "reused": issued.reused,
             },
             "warnings": warnings,
         });
-        let mut s = serde_json::to_string_pretty(&envelope).expect("JSON always serializes");
+        let mut s = serde_json::to_string_pretty(&envelope).map_err(|e| e.to_string())?;
         s.push('\n');
         s
     } else {
@@ -66,6 +66,9 @@ pub(super) fn print(
 
 /// Write `text` on stdout; a pipeline that gets nothing must not get exit 0 either.
 fn stdout(text: &str) -> Result<(), String> {
+    if crate::say::stdout_was_closed() {
+        return Err("cannot write to stdout: it is closed, so the token would be lost; give the command a stdout (a pipe or a file)".into());
+    }
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
