@@ -219,6 +219,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreErr
     write_via_temp(path, bytes, mode, true).map(|_| ())
 }
 
+/// [`write_atomic`] for several files (small ones: auth files), committed together.
+pub fn write_atomic_all(files: Vec<(PathBuf, Vec<u8>)>, mode: u32) -> Vec<Result<(), StoreError>> {
+    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+    let jobs = files
+        .into_iter()
+        .map(|(path, bytes)| commit::Job {
+            path,
+            content: commit::Content::Bytes(bytes, mode),
+            clobber: true,
+        })
+        .collect();
+    commit::commit_all(jobs)
+        .into_iter()
+        .zip(paths)
+        .map(|(result, path)| {
+            result
+                .map(drop)
+                .map_err(|error| StoreError::Write { path, error })
+        })
+        .collect()
+}
+
 /// [`write_atomic`], but only if `path` does not exist yet (then `Ok(false)`): for files another
 /// program may be creating at the same moment, where the first one must win.
 pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, StoreError> {

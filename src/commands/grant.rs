@@ -112,10 +112,18 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     // so it runs apart and a signal still ends the run.
     let (orgs, format) = (config.orgs.clone(), config.format);
     // A signal or the deadline while the list is still being read ends the run there: no
-    // org is known yet, so there is nothing to report but that nothing was sent.
+    // org is known yet, so there is nothing to report but that nothing was sent. A deadline of
+    // zero (check the list, send nothing) still reads it, for a report of every org pending;
+    // a second Ctrl-C ends even that.
+    let reading_ends = async {
+        stop.stopped().await;
+        if matches!(stop.reason(), Some(StopReason::Deadline(d)) if d.is_zero()) {
+            stop.aborted().await;
+        }
+    };
     let list = tokio::select! {
         biased;
-        () = stop.stopped() => return Err(match stop.reason() {
+        () = reading_ends => return Err(match stop.reason() {
             Some(StopReason::Deadline(limit)) => SetupError::DeadlineWhileReading(*limit),
             _ => SetupError::Interrupted,
         }),
@@ -187,7 +195,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         client_id: config.signer.client_id().into(),
         audience: config.signer.audience().into(),
     };
-    let handoff_state = sf.as_ref().map(Handoff::kept_aliases_shared);
+    let sf_writer = sf.as_ref().map(Handoff::writer_shared);
     let sinks = Sinks::for_run(out.clone(), &config.signer, sf);
     let fleet = Arc::new(Fleet::new(
         client,
@@ -203,14 +211,12 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         .await;
     progress.finish();
     let mut errors = Vec::new();
-    if let Some(kept) = handoff_state {
-        // A writer that panicked still leaves a list of whole entries.
-        let kept = kept
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        warnings.extend(kept.iter().map(|a| {
+    if let Some(writer) = sf_writer {
+        let aliases = writer.finish().await;
+        warnings.extend(aliases.kept.iter().map(|a| {
             format!("sf alias {a} was left as it is (--sf-replace-aliases re-points it)")
         }));
+        errors.extend(alias_failures(&aliases));
     }
     if let Some(StopReason::StoreFailed { error }) = stop.reason() {
         errors.push(format!(
@@ -282,6 +288,32 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         stopped,
         report_file: report_written.then_some(report_path),
     })
+}
+
+/// The error for aliases that could not be written to sf's alias.json: their orgs are
+/// authorized and in sf's state, only the alias is missing; the command that sets them.
+pub(crate) fn alias_failures(aliases: &crate::sfstate::writer::AliasResults) -> Option<String> {
+    const SHOWN: usize = 10;
+    if aliases.failed.is_empty() {
+        return None;
+    }
+    let set: Vec<String> = aliases
+        .failed
+        .iter()
+        .take(SHOWN)
+        .map(|(alias, username)| format!("{alias}={username}"))
+        .collect();
+    Some(format!(
+        "{} sf alias(es) could not be written: {}. Their orgs are authorized and their sf auth files are written; only the aliases are missing. Set them with `sf alias set {}`{}",
+        aliases.failed.len(),
+        aliases.why.as_deref().unwrap_or("alias.json could not be written"),
+        set.join(" "),
+        if aliases.failed.len() > SHOWN {
+            format!(" (and {} more)", aliases.failed.len() - SHOWN)
+        } else {
+            String::new()
+        }
+    ))
 }
 
 /// A report path must be writable before anything is sent: its directory exists and takes a
@@ -429,6 +461,6 @@ pub(crate) fn handoff(
         alias_prefix: options.alias_prefix.clone(),
         probe_dev_hub: false,
         replace_aliases: options.replace_aliases,
-        kept_aliases: Default::default(),
+        writer: Default::default(),
     })
 }

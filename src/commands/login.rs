@@ -98,8 +98,9 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
         probe_dev_hub: true,
         // `-a` names the alias explicitly, as `sf org login jwt -a` does: it is re-pointed.
         replace_aliases: true,
-        kept_aliases: Default::default(),
+        writer: Default::default(),
     };
+    let sf_writer = handoff.writer_shared();
     let client = TokenClient::new(args.request_timeout, 1, &network).map_err(|e| e.to_string())?;
     let fleet = Arc::new(Fleet::new(
         client,
@@ -130,6 +131,15 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
         record: vec![args.username.clone()],
     };
     let outcome = fleet.run(&[target], |_| {}).await.remove(0);
+    let aliases = sf_writer.finish().await;
+    let mut warnings = warnings;
+    warnings.extend(
+        aliases
+            .kept
+            .iter()
+            .map(|a| format!("sf alias {a} was left as it is")),
+    );
+    warnings.extend(crate::commands::grant::alias_failures(&aliases));
     match outcome.status {
         Status::Authorized => {
             let name = args.alias.clone().unwrap_or_else(|| args.username.clone());

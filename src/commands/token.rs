@@ -308,6 +308,9 @@ async fn grant(
         TokenClient::new(config.request_timeout, 1, &config.network).map_err(SetupError::from)?;
     let stop = Stopper::new();
     stop.on_signals();
+    let sf_writer = sf
+        .as_ref()
+        .map(crate::sfstate::handoff::Handoff::writer_shared);
     let sinks = Sinks::for_run(out, &config.signer, sf);
     let fleet = Arc::new(Fleet::new(
         client,
@@ -325,6 +328,10 @@ async fn grant(
         .into_iter()
         .next()
         .expect("one outcome per target");
+    if let Some(writer) = sf_writer {
+        let aliases = writer.finish().await;
+        warnings.extend(crate::commands::grant::alias_failures(&aliases));
+    }
     match (outcome.status, outcome.error) {
         (Status::Authorized, _) => Ok(()),
         (Status::Pending, _) => Err(TokenError::Interrupted),

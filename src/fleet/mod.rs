@@ -444,3 +444,145 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures::future::BoxFuture;
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::emulator::{self, test_keys, EmulatorConfig};
+    use crate::input::Origin;
+    use crate::token::GrantError;
+
+    /// A sink that panics for one username, and can hold a store until released.
+    #[derive(Default)]
+    struct TestSink {
+        panic_for: Option<&'static str>,
+        /// Told when a store started; the store then waits for `release`.
+        storing: Option<Arc<Notify>>,
+        release: Arc<Notify>,
+    }
+
+    impl Sink for TestSink {
+        fn kind(&self) -> SinkKind {
+            SinkKind::OutDir
+        }
+
+        fn store<'a>(&'a self, g: &'a Granted<'a>) -> BoxFuture<'a, Result<PathBuf, GrantError>> {
+            Box::pin(async move {
+                assert_ne!(
+                    Some(g.target.username.as_str()),
+                    self.panic_for,
+                    "test panic"
+                );
+                if let Some(storing) = &self.storing {
+                    storing.notify_one();
+                    self.release.notified().await;
+                }
+                Ok(PathBuf::from(format!("{}.json", g.target.username)))
+            })
+        }
+    }
+
+    async fn fleet(sink: TestSink, stop: Stopper) -> (Arc<Fleet>, emulator::EmulatorHandle) {
+        let mut config = EmulatorConfig::new(
+            test_keys::CERTIFICATE.as_bytes().to_vec(),
+            test_keys::CLIENT_ID,
+        );
+        config.any_user = Some(Duration::ZERO);
+        let emu = emulator::start(config, 0).await.unwrap();
+        let url = Url::parse(&emu.url()).unwrap();
+        let hosts = crate::urls::HostPolicy::default().with_host_of(&url);
+        let network = crate::tls::Network::new(&[], hosts, &|_| None).unwrap();
+        let client = TokenClient::new(Duration::from_secs(10), 4, &network).unwrap();
+        let key = crate::credentials::parse(
+            test_keys::PRIVATE_KEY.as_bytes().to_vec(),
+            crate::credentials::KeyOrigin::File("server.key".into()),
+        )
+        .unwrap();
+        let signer = Signer::new(
+            key,
+            test_keys::CLIENT_ID.into(),
+            crate::config::defaults::AUDIENCE.into(),
+        );
+        let limits = Limits {
+            concurrency: 4,
+            rate: 1000.0,
+            rate_limited_pause: Duration::from_secs(1),
+            grace: Duration::from_millis(200),
+        };
+        let fleet = Fleet::new(
+            client,
+            signer,
+            Policy::default(),
+            limits,
+            url,
+            Sinks::default().with(sink),
+            stop,
+        );
+        (Arc::new(fleet), emu)
+    }
+
+    fn targets(names: &[&str]) -> Vec<Target> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Target {
+                username: (*n).to_string(),
+                alias: None,
+                instance_url: None,
+                origin: Origin::Entry(i + 1),
+                record: vec![(*n).to_string()],
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_panicked_org_task_fails_its_org_with_an_internal_error() {
+        let sink = TestSink {
+            panic_for: Some("b@x.com"),
+            ..TestSink::default()
+        };
+        let (fleet, _emu) = fleet(sink, Stopper::new()).await;
+        let outcomes = fleet
+            .run(&targets(&["a@x.com", "b@x.com", "c@x.com"]), |_| {})
+            .await;
+        let statuses: Vec<Status> = outcomes.iter().map(|o| o.status).collect();
+        assert_eq!(
+            statuses,
+            [Status::Authorized, Status::Failed, Status::Authorized]
+        );
+        let error = outcomes[1].error.as_deref().unwrap();
+        assert_eq!(error.code, "internal_error");
+        assert!(error.description.contains("test panic"), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_grant_being_stored_when_the_run_is_aborted_is_reported_as_stored() {
+        let storing = Arc::new(Notify::new());
+        let sink = TestSink {
+            storing: Some(Arc::clone(&storing)),
+            ..TestSink::default()
+        };
+        let release = Arc::clone(&sink.release);
+        let stop = Stopper::new();
+        let (fleet, _emu) = fleet(sink, stop.clone()).await;
+        let run = tokio::spawn(async move { fleet.run(&targets(&["a@x.com"]), |_| {}).await });
+        storing.notified().await;
+        // A second Ctrl-C: the org task is cancelled while its file is being written.
+        stop.abort();
+        tokio::task::yield_now().await;
+        release.notify_one();
+        let outcomes = run.await.unwrap();
+        assert_eq!(outcomes[0].status, Status::Authorized, "{:?}", outcomes[0]);
+        assert_eq!(
+            outcomes[0].auth_file.as_deref(),
+            Some(std::path::Path::new("a@x.com.json"))
+        );
+    }
+}

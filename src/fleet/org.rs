@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt as _;
 use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
@@ -225,8 +226,21 @@ impl Fleet {
         let (tx, rx) = oneshot::channel();
         let fleet = Arc::clone(self);
         tokio::spawn(async move {
-            let outcome =
-                Box::pin(fleet.authorized(index, &target, &host, grant, attempts, started)).await;
+            let storing = fleet.authorized(index, &target, &host, grant, attempts, started);
+            // A panic while storing fails the org, saying what it was.
+            let outcome = std::panic::AssertUnwindSafe(Box::pin(storing))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let why = super::panic_message(panic);
+                    crate::say_err!(
+                        "error: internal error while storing {}: {why}",
+                        target.username
+                    );
+                    let error =
+                        super::internal_error(&format!("fleetauth failed on this org ({why})"));
+                    Outcome::failed(attempts, started.elapsed(), error)
+                });
             if let Err(outcome) = tx.send(outcome) {
                 let _ = orphans.send((index, outcome));
             }

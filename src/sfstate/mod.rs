@@ -9,6 +9,7 @@ pub mod handoff;
 pub mod keychain;
 pub mod lock;
 pub mod probe;
+pub mod writer;
 
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
@@ -140,6 +141,14 @@ impl SfState {
     /// Write `~/.sfdx/<username>.json` as sf would (under its lock, replacing a previous
     /// login of the same user as sf does).
     pub fn write_auth(&self, auth: &SfAuth<'_>) -> Result<PathBuf, SfStateError> {
+        let (path, body) = self.auth_file(auth)?;
+        let _lock = FileLock::acquire(&path).map_err(|e| io_err(&path, e))?;
+        write_atomic(&path, &body, 0o600).map_err(|e| io_err(&path, e))?;
+        Ok(path)
+    }
+
+    /// Where `~/.sfdx/<username>.json` goes and its bytes, as sf writes them (token encrypted).
+    pub fn auth_file(&self, auth: &SfAuth<'_>) -> Result<(PathBuf, Vec<u8>), SfStateError> {
         let path = self.auth_path(auth.username);
         let mut m = Map::new();
         let s = |v: &str| Value::String(v.to_string());
@@ -187,11 +196,8 @@ impl SfState {
                 }
             }
         }
-        let body =
-            serde_json::to_vec_pretty(&Value::Object(m)).expect("an auth file always serializes");
-        let _lock = FileLock::acquire(&path).map_err(|e| io_err(&path, e))?;
-        write_atomic(&path, &body, 0o600).map_err(|e| io_err(&path, e))?;
-        Ok(path)
+        let body = serde_json::to_vec_pretty(&Value::Object(m)).map_err(|e| io_err(&path, e))?;
+        Ok((path, body))
     }
 
     /// The aliases in `~/.sfdx/alias.json` (alias → username). An alias.json that does not
@@ -225,10 +231,12 @@ impl SfState {
             return Ok(Vec::new());
         }
         let path = self.sfdx.join("alias.json");
+        // The guard protects no data, only the order of writers: a writer that panicked
+        // leaves nothing half-done behind it.
         let _guard = self
             .shared_files
             .lock()
-            .expect("state lock is never poisoned");
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _lock = FileLock::acquire(&path).map_err(|e| io_err(&path, e))?;
         let mut root = read_object(&path)?;
         let orgs = root
@@ -266,10 +274,12 @@ impl SfState {
             return Ok(self.home.join(".sf/config.json"));
         }
         let root = project_root(cwd).unwrap_or_else(|| self.home.clone());
+        // The guard protects no data, only the order of writers: a writer that panicked
+        // leaves nothing half-done behind it.
         let _guard = self
             .shared_files
             .lock()
-            .expect("state lock is never poisoned");
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let config = root.join(".sf").join("config.json");
         let legacy = root.join(".sfdx").join("sfdx-config.json");
         for (path, legacy_names) in [(&config, false), (&legacy, true)] {

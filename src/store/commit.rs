@@ -83,6 +83,28 @@ pub(super) fn commit(job: Job) -> io::Result<bool> {
     answer.recv().map_err(|_| gone())?
 }
 
+/// [`commit`] for several jobs at once: all are queued before the first answer is awaited, so
+/// they share a batch (their fsyncs side by side, one fsync of each directory).
+pub(super) fn commit_all(jobs: Vec<Job>) -> Vec<io::Result<bool>> {
+    let answers: Vec<io::Result<mpsc::Receiver<io::Result<bool>>>> = jobs
+        .into_iter()
+        .map(|job| {
+            let (reply, answer) = mpsc::sync_channel(1);
+            committer()
+                .send(Queued {
+                    job: Some(job),
+                    reply: Reply::Thread(reply),
+                })
+                .map(|()| answer)
+                .map_err(|_| gone())
+        })
+        .collect();
+    answers
+        .into_iter()
+        .map(|answer| answer.and_then(|a| a.recv().map_err(|_| gone())?))
+        .collect()
+}
+
 /// [`commit`] for an async task: it waits without holding a thread (no hand-off to the
 /// blocking pool and back for every auth file).
 pub(super) async fn commit_async(job: Job) -> io::Result<bool> {

@@ -374,3 +374,49 @@ async fn the_step_summary_of_a_fleet_wide_failure_stays_under_githubs_limit() {
     );
     assert!(text.contains("report.json"), "where the full list is");
 }
+
+// --- sf's state ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_alias_lock_fails_the_aliases_not_the_orgs_whose_auth_files_were_written() {
+    let users = usernames("alock", 3);
+    let emu = start(config(&users)).await;
+    let ws = Workspace::with_users(&users);
+    let home = ws.dir.path().join("home");
+    let lock = home.join(".sfdx/alias.json.lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    // A running sf refreshes its lock's time; this one stays live for the whole run.
+    let refresher = {
+        let lock = lock.clone();
+        tokio::spawn(async move {
+            loop {
+                let path = std::ffi::CString::new(lock.to_str().unwrap()).unwrap();
+                // SAFETY: utimes with a valid C string and a null time (now).
+                unsafe { libc::utimes(path.as_ptr(), std::ptr::null()) };
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    let sf_home = home.display().to_string();
+    let args = ws.grant_args(&emu, &["--sf-home", &sf_home, "--alias-prefix", "P"]);
+    let run = fleetauth(&args, None).await;
+    refresher.abort();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = ws.report();
+    assert_eq!(
+        crate::statuses(&report),
+        ["authorized"; 3],
+        "{}",
+        run.stderr
+    );
+    for user in &users {
+        assert!(home.join(format!(".sfdx/{user}.json")).is_file());
+    }
+    assert!(
+        run.stderr.contains("3 sf alias(es) could not be written")
+            && run.stderr.contains("their sf auth files are written")
+            && run.stderr.contains("sf alias set P1="),
+        "{}",
+        run.stderr
+    );
+}
