@@ -60,7 +60,10 @@ pub fn generate(bits: usize, days: u32, common_name: &str) -> Result<(String, St
 /// The certificate's last day, `days` from `now`: no later than 9999-12-31, the last date a
 /// certificate (and `time`) can carry.
 fn not_after(now: time::OffsetDateTime, days: u32) -> Result<time::OffsetDateTime, String> {
-    let last = time::macros::datetime!(9999-12-31 23:59:59 UTC);
+    let last = time::Date::from_calendar_date(9999, time::Month::December, 31)
+        .and_then(|d| d.with_hms(23, 59, 59))
+        .map_err(|e| e.to_string())?
+        .assume_utc();
     now.checked_add(time::Duration::days(i64::from(days)))
         .filter(|end| *end <= last)
         .ok_or_else(|| {
