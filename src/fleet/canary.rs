@@ -119,13 +119,35 @@ mod tests {
 
     #[tokio::test]
     async fn the_gate_opens_once_and_stays_open() {
-        let gate = Gate::new(false);
+        use futures::FutureExt as _;
+        let gate = std::sync::Arc::new(Gate::new(false));
         let stop = Stopper::new();
+        // An org already waiting at the gate.
+        let waiter = tokio::spawn({
+            let gate = std::sync::Arc::clone(&gate);
+            async move { gate.opened().await }
+        });
         gate.apply(Verdict::Unknown, None, &stop);
         assert!(!gate.is_open());
+        assert!(
+            gate.opened().now_or_never().is_none(),
+            "closed until a verdict opens it"
+        );
         gate.apply(Verdict::Open, None, &stop);
         assert!(gate.is_open());
-        gate.opened().await;
+        waiter
+            .await
+            .expect("the waiting org goes through once the gate opens");
+        // Later verdicts and the canary's end change nothing: it stays open, the run goes on.
+        gate.apply(Verdict::Unknown, None, &stop);
+        gate.apply(Verdict::Open, None, &stop);
+        let later = GrantError::permanent("connect_error", "refused", "h");
+        gate.canary_finished(Some(&later), &stop);
+        assert!(gate.is_open());
+        assert!(
+            gate.opened().now_or_never().is_some(),
+            "an open gate lets an org through at once"
+        );
         assert!(!stop.is_stopped());
     }
 

@@ -166,7 +166,7 @@ impl Fleet {
         let admitted = async {
             let (pause, cells) = self.throttle.admission();
             if let Some(until) = pause {
-                tokio::time::sleep_until(until.into()).await;
+                tokio::time::sleep_until(until).await;
             }
             for _ in 0..cells {
                 self.limiter.until_ready().await;

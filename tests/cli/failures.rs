@@ -252,6 +252,13 @@ async fn login_rate_exceeded_slows_the_run_down_and_every_org_gets_through() {
         stats.answers
     );
     assert!(users.iter().all(|u| stats.grants.get(u) == Some(&1)));
+    // The run-wide brake engaged (paused, then a lower rate), and said so.
+    assert!(
+        run.stderr
+            .contains("login rate exceeded: pausing, then sending at 1/2 of --rate"),
+        "{}",
+        run.stderr
+    );
 }
 
 // --- interruption ------------------------------------------------------------------------------
@@ -263,20 +270,16 @@ async fn sigint_writes_the_report_with_pending_orgs_and_exits_130() {
     cfg.latency = Duration::from_millis(100);
     let emu = start(cfg).await;
     let ws = Workspace::with_users(&users);
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
-        .args(ws.grant_args(&emu, &["--rate", "5", "--concurrency", "2"]))
-        .env_remove("SFDX_CLIENT_ID")
+    let child = ws
+        .command(&ws.grant_args(&emu, &["--rate", "5", "--concurrency", "2"]))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    // Interrupt once some orgs are authorized (their grants counted by the emulator), with most
+    // still to go at 5 requests a second.
+    until("three grants", || grants(&emu).values().sum::<u64>() >= 3).await;
+    signal(child.id().unwrap(), libc::SIGINT);
     let out = child.wait_with_output().await.unwrap();
     assert_eq!(
         out.status.code(),

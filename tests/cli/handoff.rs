@@ -819,9 +819,8 @@ async fn token_reads_a_handed_over_report_like_any_list() {
 #[tokio::test(flavor = "multi_thread")]
 async fn token_fails_when_stdout_or_github_env_cannot_take_the_token() {
     let (emu, ws, _) = one_granted_org("stdoutgone").await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
-        .args(ws.token_args(&emu, "ci1", &[]))
-        .env_remove("SFDX_CLIENT_ID")
+    let mut child = ws
+        .command(&ws.token_args(&emu, "ci1", &[]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -145,42 +145,138 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Run the real binary with `args` (and `stdin`), with a clean environment for credentials.
+/// The only variable a child of the suite takes from the caller's environment: where programs
+/// are. Everything else (GITHUB_*, HTTPS_PROXY, SF_*, SFDX_*, SSL_CERT_FILE, ...) is cleared.
+const FROM_CALLER: &[&str] = &["PATH"];
+
+/// `program` with a scrubbed environment: the caller's is cleared, then only `PATH`, `HOME` and
+/// `TMPDIR` (both `home`, a dir of the test's own) and what every run needs
+/// (`SF_USE_GENERIC_UNIX_KEYCHAIN`) are set. Every child process the suite starts is built here
+/// (the binary, `sf`, `npm`), so a CI runner's variables change nothing and nothing is written
+/// outside the test's temp dir. A test adds what it needs with `.env(...)`.
+pub fn scrubbed(program: impl AsRef<std::ffi::OsStr>, home: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    cmd.env_clear();
+    for name in FROM_CALLER {
+        if let Some(value) = std::env::var_os(name) {
+            cmd.env(name, value);
+        }
+    }
+    cmd.env("HOME", home)
+        .env("TMPDIR", home)
+        .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true");
+    cmd
+}
+
+/// The real binary with `args`, through [`scrubbed`], with `HOME` in `home`; stdin, stdout and
+/// stderr are the caller's to set. Killed when dropped.
+pub fn fleetauth_command(args: &[String], home: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::from(scrubbed(env!("CARGO_BIN_EXE_fleetauth"), home));
+    cmd.args(args).kill_on_drop(true);
+    cmd
+}
+
+impl Workspace {
+    /// `HOME` for the binaries this workspace's test starts (created on first use).
+    pub fn home(&self) -> PathBuf {
+        let home = self.dir.path().join("test-home");
+        std::fs::create_dir_all(&home).expect("create the test's HOME");
+        home
+    }
+
+    /// [`fleetauth_command`] with `HOME` inside this workspace.
+    pub fn command(&self, args: &[String]) -> tokio::process::Command {
+        fleetauth_command(args, &self.home())
+    }
+}
+
+/// Send `signal` (e.g. `libc::SIGINT`) to the process `pid`, without starting a `kill` process.
+pub fn signal(pid: u32, signal: i32) {
+    let pid = i32::try_from(pid).expect("a pid fits in pid_t");
+    // SAFETY: kill(2) only reads its two integer arguments.
+    let sent = unsafe { libc::kill(pid, signal) };
+    assert_eq!(
+        sent,
+        0,
+        "kill({pid}, {signal}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Whether the process `pid` has a handler for `signal` installed (Linux: `SigCgt` in
+/// `/proc/<pid>/status`), i.e. a signal now is handled, not fatal.
+pub fn catches(pid: u32, signal: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+/// Wait (up to a minute) until `ready` holds, checking every 20 ms: tests wait on an event (an
+/// emulator counter, a file, a line), never on a guessed sleep.
+pub async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited a minute for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Read `stderr` line by line until a line contains `needle`; the lines read so far (the rest
+/// of the stream is drained in the background into the returned handle).
+pub async fn stderr_until(
+    stderr: tokio::process::ChildStderr,
+    needle: &str,
+) -> (String, tokio::task::JoinHandle<String>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains(needle) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(found, "stderr never said {needle:?}: {seen}");
+    let rest = tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
+    (seen, rest)
+}
+
+/// Run the real binary with `args` (and `stdin`) in a scrubbed environment ([`scrubbed`]) with
+/// a fresh temp `HOME`.
 pub async fn fleetauth(args: &[String], stdin: Option<&str>) -> Run {
     fleetauth_env(args, stdin, &[]).await
 }
 
-/// [`fleetauth`] with extra environment variables.
+/// [`fleetauth`] with extra environment variables (a `HOME` among them replaces the temp one).
 pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, &str)]) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"));
-    cmd.args(args)
-        .env_remove("SFDX_CLIENT_ID")
-        .env_remove("SFDX_HUB_KEY")
-        .env_remove("SFDX_HUB_KEY_BASE64")
-        .env_remove("SF_AUDIENCE_URL")
-        // The tests decide what is trusted and which proxy is used.
-        .env_remove("SSL_CERT_FILE")
-        .env_remove("SSL_CERT_DIR")
-        .env_remove("NODE_EXTRA_CA_CERTS")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .env_remove("GITHUB_ENV")
-        .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let home = tempfile::tempdir().expect("a temp HOME");
+    let mut cmd = fleetauth_command(args, home.path());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     cmd.envs(envs.iter().copied());
     let mut child = cmd.spawn().expect("the binary runs");
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
