@@ -142,9 +142,9 @@ impl GrantError {
     pub fn retries_exhausted(mut self) -> Self {
         if self.hint.is_none() {
             self.hint = Some(match self.kind {
-                ErrorKind::RateLimited => "the user hit Salesforce's 3,600 logins per hour; wait an hour, then re-run with failed.csv".to_string(),
-                _ if self.is_420() => "the org is in maintenance, not ready, or expired; check it in the Dev Hub (ActiveScratchOrg) and re-run with failed.csv".to_string(),
-                _ => "Salesforce or the network kept failing; re-run later with failed.csv as the list".to_string(),
+                ErrorKind::RateLimited => "the user hit Salesforce's 3,600 logins per hour; wait an hour, then grant it again".to_string(),
+                _ if self.is_420() => "the org is in maintenance, not ready, or expired; check it in the Dev Hub (ActiveScratchOrg), then grant it again".to_string(),
+                _ => "Salesforce or the network kept failing; grant it again later".to_string(),
             });
         }
         self
@@ -506,7 +506,7 @@ fn classify_oauth_error(error: &str, description: &str) -> GrantError {
         ),
         _ => (
             Permanent,
-            "Salesforce rejected the grant; the description above says why",
+            "Salesforce rejected the grant for the reason its error description gives: fix that, then grant it again",
             false,
             false,
         ),

@@ -42,9 +42,15 @@ pub trait Formatter {
     }
 }
 
+/// The shape of report.json, as `fixtures/schema/report.schema.json` pins it: raised when a
+/// field is removed or changes meaning (new optional fields keep it).
+pub const SCHEMA_VERSION: u32 = 1;
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// [`SCHEMA_VERSION`], first, so a reader can check it before anything else.
+    pub schema_version: u32,
     pub summary: Summary,
     pub orgs: Vec<OrgReport>,
 }
@@ -62,9 +68,9 @@ pub struct Summary {
     /// Token requests sent, retries included.
     pub attempts: u64,
     pub elapsed_ms: u64,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "timestamp::serialize")]
     pub started_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "timestamp::serialize")]
     pub finished_at: OffsetDateTime,
     /// `K/N` when the run took one share of the list (`--shard`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,7 +94,7 @@ pub struct OrgReport {
     pub audience: Option<std::sync::Arc<str>>,
     /// The connected app's consumer key (`iss`).
     pub client_id: Option<std::sync::Arc<str>>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(serialize_with = "timestamp::serialize_option")]
     pub issued_at: Option<OffsetDateTime>,
     pub auth_file: Option<PathBuf>,
     /// The org's auth file in the Salesforce CLI's state, with `--sf`.
@@ -124,6 +130,53 @@ pub struct Issuer {
     pub list: String,
     pub client_id: std::sync::Arc<str>,
     pub audience: std::sync::Arc<str>,
+}
+
+pub mod timestamp {
+    //! Every timestamp fleetauth writes (report.json, JUnit, auth files): RFC 3339 in UTC with
+    //! exactly three decimals, `2026-12-02T05:50:13.904Z`.
+
+    use time::format_description::FormatItem;
+    use time::macros::format_description;
+    use time::OffsetDateTime;
+
+    const FORMAT: &[FormatItem<'static>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+    /// `t` in UTC, to the millisecond.
+    pub fn format(t: OffsetDateTime) -> String {
+        t.to_offset(time::UtcOffset::UTC)
+            .format(FORMAT)
+            .unwrap_or_default()
+    }
+
+    pub(super) fn serialize<S: serde::Serializer>(
+        t: &OffsetDateTime,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*t))
+    }
+
+    pub(super) fn serialize_option<S: serde::Serializer>(
+        t: &Option<OffsetDateTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn milliseconds_in_utc_always_three_digits() {
+            let t = time::macros::datetime!(2026-12-02 06:50:13.904886250 +01:00);
+            assert_eq!(super::format(t), "2026-12-02T05:50:13.904Z");
+            let whole = time::macros::datetime!(2026-12-02 05:50:13 UTC);
+            assert_eq!(super::format(whole), "2026-12-02T05:50:13.000Z");
+        }
+    }
 }
 
 fn ms(d: Duration) -> u64 {
@@ -258,7 +311,11 @@ impl Report {
             finished_at: started_at + elapsed,
             shard: None,
         };
-        Self { summary, orgs }
+        Self {
+            schema_version: SCHEMA_VERSION,
+            summary,
+            orgs,
+        }
     }
 
     /// Every org that has to run again: failed, or never finished.
@@ -363,6 +420,7 @@ pub(crate) mod sample {
         let orgs = vec![ok, slow, bad, formula, skipped];
         let started_at = OffsetDateTime::UNIX_EPOCH;
         Report {
+            schema_version: SCHEMA_VERSION,
             summary: Summary {
                 list: "orgs.csv".into(),
                 total: orgs.len(),

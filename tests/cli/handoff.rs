@@ -36,11 +36,7 @@ fn total_grants(emu: &EmulatorHandle) -> u64 {
 
 /// GET an authenticated REST resource of the emulator with `token`: its status.
 async fn rest_status(emu: &EmulatorHandle, token: &str) -> u16 {
-    fleetauth::tls::Network::defaults()
-        .expect("the default trust store loads")
-        .builder(Duration::from_secs(10))
-        .build()
-        .expect("a client")
+    http()
         .get(format!("{}/services/data/v62.0/", emu.url()))
         .bearer_auth(token)
         .send()

@@ -24,3 +24,246 @@ fn a_child_of_the_suite_gets_only_path_a_temp_home_and_the_keychain_switch() {
     let home_line = format!("HOME={}", home.path().display());
     assert!(text.lines().any(|l| l == home_line), "{text}");
 }
+
+// --- the outputs against their schemas ---------------------------------------------------------
+
+/// A run with one org of each kind (authorized with and without an alias, failed, skipped as a
+/// repeat), with the JSON envelope and every CI report: (workspace, run, JUnit path).
+async fn mixed_run(prefix: &str) -> (EmulatorHandle, Workspace, Run, std::path::PathBuf) {
+    let users = usernames(prefix, 3);
+    let mut cfg = config(&users);
+    cfg.users.get_mut(&users[2]).unwrap().scripted = Some(fleetauth::emulator::Scripted {
+        status: 400,
+        error: "inactive_user".into(),
+        description: "inactive user".into(),
+    });
+    let emu = start(cfg).await;
+    let ws = Workspace::new(
+        "orgs.csv",
+        &format!(
+            "username,alias\n{0},ci1\n{1},\n{2},\n{0},\n",
+            users[0], users[1], users[2]
+        ),
+    );
+    let junit = ws.dir.path().join("junit.xml");
+    let md = ws.dir.path().join("summary.md");
+    let run = fleetauth(
+        &ws.grant_args(
+            &emu,
+            &[
+                "--json",
+                "--junit",
+                junit.to_str().unwrap(),
+                "--summary-md",
+                md.to_str().unwrap(),
+            ],
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    (emu, ws, run, junit)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_json_and_every_json_envelope_match_their_checked_in_schemas() {
+    let (emu, ws, run, _) = mixed_run("schema").await;
+    let report = ws.report();
+    assert_eq!(report["schemaVersion"], 1);
+    let statuses: BTreeSet<&str> = crate::statuses(&report).into_iter().collect();
+    assert_eq!(
+        statuses,
+        BTreeSet::from(["authorized", "failed", "skipped"]),
+        "{report}"
+    );
+    schema::assert_json_valid("report", &report);
+    let envelope: serde_json::Value = serde_json::from_str(&run.stdout).expect("--json is JSON");
+    schema::assert_json_valid("grant-envelope", &envelope);
+
+    // A run that cannot start: the error envelope (exit 2).
+    let mut args = ws.grant_args(&emu, &["--json"]);
+    args[1] = ws.dir.path().join("missing.csv").display().to_string();
+    let failed = fleetauth(&args, None).await;
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    schema::assert_json_valid(
+        "error-envelope",
+        &serde_json::from_str(&failed.stdout).unwrap(),
+    );
+
+    // `token --json`, granted now and reused, and one that fails.
+    for extra in [&["--json", "--max-age", "0s"][..], &["--json"][..]] {
+        let token = fleetauth(&ws.token_args(&emu, "ci1", extra), None).await;
+        assert_eq!(token.code, 0, "{}", token.stderr);
+        schema::assert_json_valid(
+            "token-envelope",
+            &serde_json::from_str(&token.stdout).unwrap(),
+        );
+    }
+    let unknown = fleetauth(&ws.token_args(&emu, "nobody-here", &["--json"]), None).await;
+    assert_ne!(unknown.code, 0);
+    schema::assert_json_valid(
+        "error-envelope",
+        &serde_json::from_str(&unknown.stdout).unwrap(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_schemas_reject_a_wrong_type_a_missing_field_or_a_nanosecond_timestamp() {
+    let (_emu, ws, run, _) = mixed_run("broken").await;
+    let report = ws.report();
+    schema::assert_json_valid("report", &report);
+    type Breaking = Box<dyn Fn(&mut serde_json::Value)>;
+    let broken: Vec<(&str, Breaking)> = vec![
+        (
+            "no schemaVersion",
+            Box::new(|r| drop(r.as_object_mut().unwrap().remove("schemaVersion"))),
+        ),
+        (
+            "attempts as a string",
+            Box::new(|r| r["orgs"][0]["attempts"] = "1".into()),
+        ),
+        (
+            "no summary.total",
+            Box::new(|r| drop(r["summary"].as_object_mut().unwrap().remove("total"))),
+        ),
+        (
+            "an unknown status",
+            Box::new(|r| r["orgs"][0]["status"] = "granted".into()),
+        ),
+        (
+            "an org without username",
+            Box::new(|r| drop(r["orgs"][1].as_object_mut().unwrap().remove("username"))),
+        ),
+        (
+            "nanoseconds",
+            Box::new(|r| r["summary"]["startedAt"] = "2026-12-02T05:50:13.904886250Z".into()),
+        ),
+        (
+            "a failed org without its error",
+            Box::new(|r| {
+                let failed = r["orgs"]
+                    .as_array_mut()
+                    .unwrap()
+                    .iter_mut()
+                    .find(|o| o["status"] == "failed")
+                    .unwrap();
+                failed["error"] = serde_json::Value::Null;
+            }),
+        ),
+        (
+            "an extra field",
+            Box::new(|r| r["summary"]["surprise"] = true.into()),
+        ),
+    ];
+    for (what, breaking) in broken {
+        let mut doc = report.clone();
+        breaking(&mut doc);
+        assert!(
+            schema::json_errors("report", &doc).is_err(),
+            "the schema took a report with {what}"
+        );
+    }
+    let mut envelope: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    envelope["status"] = "1".into();
+    assert!(
+        schema::json_errors("grant-envelope", &envelope).is_err(),
+        "a status as a string"
+    );
+    envelope["status"] = 1.into();
+    envelope.as_object_mut().unwrap().remove("errors");
+    assert!(
+        schema::json_errors("grant-envelope", &envelope).is_err(),
+        "no errors array"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn junit_validates_against_junit_10_xsd_and_keeps_what_reporters_read() {
+    let (_emu, ws, _run, junit) = mixed_run("xsd").await;
+    if let Err(errors) = schema::xml_errors("junit-10.xsd", &junit) {
+        panic!("{errors}\n{}", std::fs::read_to_string(&junit).unwrap());
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    // What GitLab's and GitHub's JUnit reporters read: the totals, one testcase per org with
+    // name, classname and time, a failure with message and type, skipped.
+    let suites = doc.root_element();
+    assert_eq!(suites.tag_name().name(), "testsuites");
+    assert_eq!(suites.attribute("tests"), Some("4"));
+    assert_eq!(suites.attribute("failures"), Some("1"));
+    let suite = suites
+        .children()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    assert_eq!(suite.attribute("skipped"), Some("1"));
+    let stamp = suite.attribute("timestamp").unwrap();
+    assert!(
+        stamp.len() == 24 && stamp.ends_with('Z') && stamp.as_bytes()[19] == b'.',
+        "milliseconds in UTC: {stamp}"
+    );
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 4);
+    assert!(cases
+        .iter()
+        .all(|c| c.attribute("classname").is_some() && c.attribute("time").is_some()));
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
+    assert_eq!(failure.attribute("type"), Some("inactive_user"));
+    assert!(failure
+        .attribute("message")
+        .unwrap()
+        .contains("inactive user"));
+    assert_eq!(
+        doc.descendants()
+            .filter(|n| n.has_tag_name("skipped"))
+            .count(),
+        1
+    );
+
+    // The check can fail: the old shape (`skipped` on testsuites) is refused.
+    let old = ws.dir.path().join("old.xml");
+    std::fs::write(
+        &old,
+        xml.replacen("<testsuites ", "<testsuites skipped=\"1\" ", 1),
+    )
+    .unwrap();
+    let errors =
+        schema::xml_errors("junit-10.xsd", &old).expect_err("the XSD refuses the old shape");
+    assert!(errors.contains("skipped"), "{errors}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_timestamp_written_has_milliseconds() {
+    let (_emu, ws, _run, _) = mixed_run("millis").await;
+    let millis = |t: &str| {
+        t.len() == 24
+            && t.ends_with('Z')
+            && t.as_bytes()[19] == b'.'
+            && t[20..23].bytes().all(|b| b.is_ascii_digit())
+    };
+    let report = ws.report();
+    let mut stamps = vec![
+        report["summary"]["startedAt"].as_str().unwrap().to_string(),
+        report["summary"]["finishedAt"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    ];
+    stamps.extend(
+        crate::orgs(&report)
+            .iter()
+            .filter_map(|o| o["issuedAt"].as_str().map(String::from)),
+    );
+    for file in ws.auth_files() {
+        let auth: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        stamps.push(auth["issuedAt"].as_str().unwrap().to_string());
+    }
+    assert!(stamps.len() >= 6, "{stamps:?}");
+    assert!(stamps.iter().all(|t| millis(t)), "{stamps:?}");
+}

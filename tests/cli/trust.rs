@@ -403,11 +403,7 @@ async fn the_emulator_answers_exactly_like_the_recorded_answers() {
         CLIENT_ID.to_string(),
         "https://test.salesforce.com".to_string(),
     );
-    let http = fleetauth::tls::Network::defaults()
-        .unwrap()
-        .builder(std::time::Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let http = http();
     let post = |url: String, user: &str| {
         let assertion = signer.sign(user).unwrap();
         let form = [

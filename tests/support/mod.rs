@@ -12,6 +12,7 @@ pub use fleetauth::emulator::EmulatorHandle;
 use fleetauth::emulator::{self, test_keys, EmulatorConfig, User};
 use tokio::io::AsyncWriteExt;
 
+pub mod schema;
 pub mod sf;
 
 pub const CLIENT_ID: &str = test_keys::CLIENT_ID;
@@ -292,6 +293,18 @@ pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, 
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// An HTTP client for the test's own requests to the emulator: fleetauth's trust store, built
+/// from an empty environment and with no proxy, so the caller's `HTTPS_PROXY` or
+/// `SSL_CERT_FILE` (which reqwest and the trust store would read) change nothing in-process.
+pub fn http() -> reqwest::Client {
+    fleetauth::tls::Network::new(&[], Default::default(), &|_| None)
+        .expect("the default trust store loads")
+        .builder(Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .expect("a client")
 }
 
 /// Grants per user from the emulator's counters.
