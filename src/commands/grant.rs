@@ -163,7 +163,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     )?;
 
     // Grant, with progress on stderr.
-    let mut progress = Progress::new(
+    let progress = Progress::new(
         plan.grant.len(),
         if config.output.quiet {
             progress::Mode::Quiet
@@ -187,8 +187,8 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         sinks,
         stop.clone(),
     ));
-    let outcomes = fleet
-        .run(&plan.grant, |event| progress.observe(event))
+    let outcomes = progress
+        .during(fleet.run(&plan.grant, |event| progress.observe(event)))
         .await;
     progress.finish();
     if let Some(kept) = handoff_state {
