@@ -103,11 +103,19 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
                     warnings: &'a [String],
                     errors: &'a [String],
                 }
+                // Every error of the run: the outputs that could not be written, and each group
+                // of failed orgs (an empty list while orgs failed would read as a clean run).
+                let errors: Vec<String> = finished
+                    .errors
+                    .iter()
+                    .cloned()
+                    .chain(finished.report.failures())
+                    .collect();
                 let envelope = Envelope {
                     status: exit as u8,
                     result: &finished.report,
                     warnings: &finished.warnings,
-                    errors: &finished.errors,
+                    errors: &errors,
                 };
                 // A pipeline reading the report from stdout must not get an empty one and 0.
                 if !print_stdout(&envelope) {

@@ -214,8 +214,8 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     let failed_path = out.path().join("failed.csv");
     match report.write_failed(&columns, &plan.grant, &failed_path) {
         Ok(true) => warnings.push(format!(
-            "{} org(s) not authorized; {} lists them for the next run",
-            report.unfinished().count(),
+            "{} not authorized; {} lists them for the next run",
+            report::plural(report.unfinished().count() as u64, "org"),
             failed_path.display()
         )),
         Ok(false) => {}

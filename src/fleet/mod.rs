@@ -286,6 +286,8 @@ impl Fleet {
         // After a fleet-wide misconfiguration, the orgs never tried failed for the same reason.
         let unattempted = match self.stop.reason() {
             Some(StopReason::Misconfigured { error, failures }) => Some(GrantError {
+                // A code of its own: these orgs never met the error that stopped the run.
+                code: NOT_ATTEMPTED.into(),
                 description: format!(
                     "not attempted: {} failed with `{}: {}`, so the run stopped",
                     first_orgs(*failures),
@@ -319,6 +321,9 @@ impl Fleet {
             .collect()
     }
 }
+
+/// The error code of an org never tried because the run stopped early.
+pub const NOT_ATTEMPTED: &str = "not_attempted";
 
 /// "the first org" / "the first 5 orgs", for messages.
 pub fn first_orgs(n: usize) -> String {

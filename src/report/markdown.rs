@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::fleet::Status;
 
-use super::{seconds, waits, Formatter, Report};
+use super::{plural, seconds, waits, Formatter, Report};
 
 pub struct Markdown;
 
@@ -44,16 +44,24 @@ impl Formatter for Markdown {
         };
         let _ = writeln!(
             out,
-            "## fleetauth: {verdict}\n\n{} orgs from `{}`{} in {}, {} token requests.\n",
-            s.total,
+            "## fleetauth: {verdict}\n\n{} from `{}`{} in {}, {}.\n",
+            plural(s.total as u64, "org"),
             cell(&s.list),
             s.shard
                 .as_deref()
                 .map(|k| format!(" (shard {k})"))
                 .unwrap_or_default(),
             seconds(s.elapsed_ms),
-            s.attempts
+            plural(s.attempts, "attempt")
         );
+        // A fleet-wide stop leads with its cause and its fix.
+        if let Some((lead, fix)) = report.stopped_early() {
+            let _ = write!(out, "**{}**", cell(&lead));
+            if let Some(fix) = fix {
+                let _ = write!(out, " Fix: {}", cell(fix));
+            }
+            out.push_str("\n\n");
+        }
         out.push_str("| authorized | failed | pending | skipped |\n|---:|---:|---:|---:|\n");
         let _ = writeln!(
             out,
@@ -66,16 +74,20 @@ impl Formatter for Markdown {
     }
 }
 
+/// Usernames shown in the row of a group of orgs that share one error.
+const NAMES: usize = 5;
+
+/// One row per group of unfinished orgs sharing a status and an error ([`super::Group`]).
 fn unfinished(report: &Report, out: &mut String) {
-    let orgs: Vec<_> = report.unfinished().collect();
-    if orgs.is_empty() {
+    let groups = report.groups();
+    if groups.is_empty() {
         return;
     }
     out.push_str(
         "### Not authorized\n\n| org | alias | status | error | fix |\n|---|---|---|---|---|\n",
     );
-    for o in orgs {
-        let (error, fix) = match &o.error {
+    for g in groups {
+        let (error, fix) = match g.error {
             Some(e) => (
                 format!("{}: {}", cell(&e.code), cell(&e.description)),
                 e.hint.as_deref().map(cell).unwrap_or_default(),
@@ -85,17 +97,26 @@ fn unfinished(report: &Report, out: &mut String) {
                 "re-run the same command".into(),
             ),
         };
-        let status = if o.status == Status::Pending {
-            "pending"
-        } else {
-            "failed"
+        let status = match g.status {
+            Status::Pending => "pending",
+            _ if g.never_tried() => "not tried",
+            _ => "failed",
         };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {status} | {error} | {fix} |",
-            cell(&o.username),
-            o.alias.as_deref().map(cell).unwrap_or_default()
-        );
+        let (org, alias) = match g.orgs.as_slice() {
+            [o] => (
+                cell(&o.username),
+                o.alias.as_deref().map(cell).unwrap_or_default(),
+            ),
+            orgs => (
+                format!(
+                    "{}: {}",
+                    plural(orgs.len() as u64, "org"),
+                    cell(&g.names(NAMES))
+                ),
+                String::new(),
+            ),
+        };
+        let _ = writeln!(out, "| {org} | {alias} | {status} | {error} | {fix} |");
     }
     out.push('\n');
 }

@@ -114,13 +114,55 @@ pub struct OrgReport {
     pub is_dev_hub: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorReport {
     pub kind: ErrorKind,
     pub code: String,
     pub description: String,
     pub hint: Option<String>,
+}
+
+/// Unfinished orgs that share one status and one error (a fleet-wide stop makes dozens of
+/// identical rows), in the order they first appear: the formatters print one entry per group.
+#[derive(Debug)]
+pub struct Group<'a> {
+    pub status: Status,
+    pub error: Option<&'a ErrorReport>,
+    pub orgs: Vec<&'a OrgReport>,
+}
+
+impl Group<'_> {
+    /// Orgs never tried because the run stopped early.
+    pub fn never_tried(&self) -> bool {
+        self.orgs.first().is_some_and(|o| o.never_tried())
+    }
+
+    /// The first `max` usernames, then how many more: `a, b, c and 4 more`.
+    pub fn names(&self, max: usize) -> String {
+        let names: Vec<&str> = self
+            .orgs
+            .iter()
+            .take(max)
+            .map(|o| o.username.as_str())
+            .collect();
+        let more = self.orgs.len().saturating_sub(max);
+        let mut text = names.join(", ");
+        if more > 0 {
+            text.push_str(&format!(" and {more} more"));
+        }
+        text
+    }
+}
+
+/// `1 org`, `2 orgs`.
+pub(crate) fn plural(n: impl Into<u64>, word: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// Who granted: the run-level facts every authorized org shares.
@@ -206,6 +248,15 @@ impl EarlierGrant {
 }
 
 impl OrgReport {
+    /// Never tried: the run stopped early (a fleet-wide error) before this org's turn.
+    pub fn never_tried(&self) -> bool {
+        self.attempts == 0
+            && self
+                .error
+                .as_ref()
+                .is_some_and(|e| e.code == crate::fleet::NOT_ATTEMPTED)
+    }
+
     fn skipped(target: &crate::input::Target, auth_file: Option<PathBuf>, note: String) -> Self {
         // A fresh org from an earlier run keeps what a receiver needs in the hand-off.
         let earlier = auth_file
@@ -323,6 +374,72 @@ impl Report {
         self.orgs
             .iter()
             .filter(|o| matches!(o.status, Status::Failed | Status::Pending))
+    }
+
+    /// The unfinished orgs, grouped by status and error ([`Group`]).
+    pub fn groups(&self) -> Vec<Group<'_>> {
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        for o in self.unfinished() {
+            let error = o.error.as_deref();
+            match groups
+                .iter_mut()
+                .find(|g| g.status == o.status && g.error == error)
+            {
+                Some(g) => g.orgs.push(o),
+                None => groups.push(Group {
+                    status: o.status,
+                    error,
+                    orgs: vec![o],
+                }),
+            }
+        }
+        groups
+    }
+
+    /// The lead of a run that stopped early: how many orgs were never tried, why, and the fix.
+    pub fn stopped_early(&self) -> Option<(String, Option<&str>)> {
+        let groups = self.groups();
+        let group = groups.iter().find(|g| g.never_tried())?;
+        let error = group.error?;
+        let why = error
+            .description
+            .strip_prefix("not attempted: ")
+            .unwrap_or(&error.description);
+        Some((
+            format!(
+                "stopped early: {} of {} were never tried; {why}",
+                group.orgs.len(),
+                plural(self.summary.total as u64, "org")
+            ),
+            error.hint.as_deref(),
+        ))
+    }
+
+    /// One line per group of failed orgs, for the `--json` envelope's `errors`.
+    pub fn failures(&self) -> Vec<String> {
+        self.groups()
+            .iter()
+            .filter(|g| g.status == Status::Failed)
+            .filter_map(|g| {
+                let e = g.error?;
+                let fix = e
+                    .hint
+                    .as_deref()
+                    .map(|h| format!("; fix: {h}"))
+                    .unwrap_or_default();
+                Some(format!(
+                    "{} {}: {}: {}{fix}",
+                    plural(g.orgs.len() as u64, "org"),
+                    if g.never_tried() {
+                        "not tried"
+                    } else {
+                        "failed"
+                    },
+                    e.code,
+                    e.description
+                ))
+            })
+            .collect()
     }
 
     /// The report in the format its path names: CSV for `.csv`, else JSON.

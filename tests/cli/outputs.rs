@@ -267,3 +267,130 @@ async fn every_timestamp_written_has_milliseconds() {
     assert!(stamps.len() >= 6, "{stamps:?}");
     assert!(stamps.iter().all(|t| millis(t)), "{stamps:?}");
 }
+
+// --- what a fleet-wide stop prints -------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_wide_stop_for_60_orgs_leads_with_the_fix_and_fits_a_screen() {
+    let users = usernames("screen", 60);
+    let emu = start(config(&users)).await;
+    let ws = Workspace::with_users(&users);
+    let md = ws.dir.path().join("summary.md");
+    let mut args = ws.grant_args(&emu, &["--summary-md", md.to_str().unwrap(), "--json"]);
+    set_flag(&mut args, "-i", "3MVGwrongKEY");
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(emu.stats.snapshot().requests, 1);
+
+    // stderr: the cause and the fix first, the 59 orgs never tried in one line.
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(lines.len() <= 15, "{} lines:\n{}", lines.len(), run.stderr);
+    let lead = lines
+        .iter()
+        .position(|l| l.starts_with("stopped early: 59 of 60 orgs were never tried"))
+        .unwrap_or_else(|| panic!("no lead:\n{}", run.stderr));
+    assert!(
+        lines[lead + 1].contains("fix: the consumer key is wrong"),
+        "the fix right below the cause:\n{}",
+        run.stderr
+    );
+    let listed = lines
+        .iter()
+        .position(|l| l.contains("FAILED") || l.contains("NOT TRIED"))
+        .unwrap();
+    assert!(lead < listed, "{}", run.stderr);
+    assert!(
+        lines.iter().any(|l| l.contains("NOT TRIED 59 orgs: ")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("60 orgs in "), "{}", run.stderr);
+    assert!(run.stderr.contains("(1 attempt)"), "{}", run.stderr);
+
+    // Markdown: a screenful, the lead before the table, one row for the orgs never tried.
+    let summary = std::fs::read_to_string(&md).unwrap();
+    let md_lines = summary.lines().count();
+    assert!(md_lines <= 40, "{md_lines} lines:\n{summary}");
+    let lead = summary
+        .find("Stopped early")
+        .or_else(|| summary.find("stopped early"))
+        .unwrap();
+    assert!(
+        lead < summary.find("### Not authorized").unwrap(),
+        "{summary}"
+    );
+    assert!(summary.contains("| 59 orgs: "), "{summary}");
+
+    // The envelope's errors say what failed; the orgs never tried have a code of their own.
+    let envelope: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let errors: Vec<&str> = envelope["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("1 org failed: invalid_client_id"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("59 orgs not tried: not_attempted"),
+        "{errors:?}"
+    );
+    let report = ws.report();
+    let codes: BTreeSet<&str> = crate::orgs(&report)
+        .iter()
+        .skip(1)
+        .map(|o| o["error"]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, BTreeSet::from(["not_attempted"]));
+    schema::assert_json_valid("grant-envelope", &envelope);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_identical_permanent_errors_stop_the_run_and_the_rest_are_not_tried() {
+    let users = usernames("same", 20);
+    let mut cfg = config(&users);
+    for user in &users {
+        cfg.users.get_mut(user).unwrap().scripted = Some(fleetauth::emulator::Scripted {
+            status: 400,
+            error: "inactive_user".into(),
+            description: "user is inactive".into(),
+        });
+    }
+    let emu = start(cfg).await;
+    let ws = Workspace::with_users(&users);
+    let run = fleetauth(
+        &ws.grant_args(&emu, &["--concurrency", "1", "--rate", "5"]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    // Not fleet-wide by itself (one inactive user says nothing of the next), so the canary
+    // opens the gate; five in a row with no success say it is the configuration. One request
+    // every 200 ms, one at a time: the stop is seen before the sixth is due, or as it leaves.
+    let requests = emu.stats.snapshot().requests;
+    assert!(
+        (5..=6).contains(&requests),
+        "five failures, and at most the one request already on its way: {requests}"
+    );
+    assert!(
+        run.stderr.contains(
+            "stopped early: the first 5 orgs failed with `inactive_user: user is inactive`"
+        ),
+        "{}",
+        run.stderr
+    );
+    let report = ws.report();
+    let tried = crate::orgs(&report)
+        .iter()
+        .filter(|o| o["attempts"] == 1)
+        .count();
+    assert_eq!(tried as u64, requests);
+    for o in crate::orgs(&report).iter().filter(|o| o["attempts"] == 0) {
+        assert_eq!(o["status"], "failed");
+        assert_eq!(o["error"]["code"], "not_attempted", "{o}");
+    }
+    assert_eq!(report["summary"]["failed"], 20);
+}

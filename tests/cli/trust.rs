@@ -263,7 +263,7 @@ async fn quiet_drops_the_summary_but_never_a_warning() {
         run.stderr
     );
     assert!(
-        !run.stderr.contains("token requests)"),
+        !run.stderr.contains(" authorized, "),
         "no summary: {}",
         run.stderr
     );
