@@ -178,18 +178,21 @@ pub mod timestamp {
     //! Every timestamp fleetauth writes (report.json, JUnit, auth files): RFC 3339 in UTC with
     //! exactly three decimals, `2026-12-02T05:50:13.904Z`.
 
-    use time::format_description::FormatItem;
-    use time::macros::format_description;
     use time::OffsetDateTime;
-
-    const FORMAT: &[FormatItem<'static>] =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
     /// `t` in UTC, to the millisecond.
     pub fn format(t: OffsetDateTime) -> String {
-        t.to_offset(time::UtcOffset::UTC)
-            .format(FORMAT)
-            .unwrap_or_default()
+        let t = t.to_offset(time::UtcOffset::UTC);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
+        )
     }
 
     pub(super) fn serialize<S: serde::Serializer>(
