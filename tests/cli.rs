@@ -14,6 +14,8 @@ mod handoff;
 mod hostile;
 #[path = "cli/input.rs"]
 mod input;
+#[path = "cli/install.rs"]
+mod install;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/sf_cli.rs"]

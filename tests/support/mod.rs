@@ -145,6 +145,11 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// The real binary's path, for tests that pack or copy it (run it only through [`fleetauth`]).
+pub fn fleetauth_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_fleetauth"))
+}
+
 /// Run the real binary with `args` (and `stdin`), with a clean environment for credentials.
 pub async fn fleetauth(args: &[String], stdin: Option<&str>) -> Run {
     fleetauth_env(args, stdin, &[]).await
