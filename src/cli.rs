@@ -2,6 +2,7 @@
 //! into a validated configuration once; nothing past it sees clap.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -11,12 +12,39 @@ use crate::input::Format;
 #[derive(Debug, Parser)]
 #[command(
     name = "fleetauth",
-    version,
+    version = version(),
     about = "Authorize whole fleets of Salesforce scratch orgs at once through the OAuth 2.0 JWT bearer flow"
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `X.Y.Z (TARGET, COMMIT)`, so that `fleetauth --version` has the version as its second word and
+/// then what a bug report needs. Release builds name both (package.sh sets FLEETAUTH_BUILD_TARGET
+/// and FLEETAUTH_BUILD_COMMIT); other builds name the target they were compiled for and "unknown".
+pub fn version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let target = option_env!("FLEETAUTH_BUILD_TARGET")
+            .filter(|t| !t.is_empty())
+            .map_or_else(compiled_target, str::to_string);
+        let commit = option_env!("FLEETAUTH_BUILD_COMMIT")
+            .filter(|c| !c.is_empty())
+            .unwrap_or("unknown");
+        format!("{} ({target}, {commit})", env!("CARGO_PKG_VERSION"))
+    })
+}
+
+/// The target triple, as far as cfg tells it.
+fn compiled_target() -> String {
+    let arch = std::env::consts::ARCH;
+    match std::env::consts::OS {
+        "linux" if cfg!(target_env = "musl") => format!("{arch}-unknown-linux-musl"),
+        "linux" => format!("{arch}-unknown-linux-gnu"),
+        "macos" => format!("{arch}-apple-darwin"),
+        os => format!("{arch}-unknown-{os}"),
+    }
 }
 
 #[derive(Debug, Subcommand)]

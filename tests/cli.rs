@@ -16,6 +16,8 @@ mod hostile;
 mod input;
 #[path = "cli/outputs.rs"]
 mod outputs;
+#[path = "cli/install.rs"]
+mod install;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/sf_cli.rs"]

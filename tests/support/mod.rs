@@ -146,6 +146,11 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// The real binary's path, for tests that pack or copy it (run it only through [`fleetauth`]).
+pub fn fleetauth_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_fleetauth"))
+}
+
 /// The only variable a child of the suite takes from the caller's environment: where programs
 /// are. Everything else (GITHUB_*, HTTPS_PROXY, SF_*, SFDX_*, SSL_CERT_FILE, ...) is cleared.
 const FROM_CALLER: &[&str] = &["PATH"];
