@@ -14,10 +14,10 @@ mod handoff;
 mod hostile;
 #[path = "cli/input.rs"]
 mod input;
-#[path = "cli/outputs.rs"]
-mod outputs;
 #[path = "cli/install.rs"]
 mod install;
+#[path = "cli/outputs.rs"]
+mod outputs;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/sf_cli.rs"]
