@@ -46,7 +46,9 @@ if [ -n "${FLEETAUTH_PACKAGE_BINARY:-}" ]; then
     binary=$FLEETAUTH_PACKAGE_BINARY
     [ -x "$binary" ] || die "FLEETAUTH_PACKAGE_BINARY=$binary is not an executable file"
 else
-    (cd "$root" && "$cargo" build --locked --profile dist --target "$target")
+    # No CPU jitter entropy source in AWS-LC: it costs a one-grant process ~40 ms of CPU at its
+    # first random number (benches/one_grant_cpu.sh); the OS source (getrandom) still seeds it.
+    (cd "$root" && AWS_LC_SYS_NO_JITTER_ENTROPY=1 "$cargo" build --locked --profile dist --target "$target")
     target_dir=$(cd "$root" && "$cargo" metadata --format-version 1 --no-deps |
         sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
     [ -n "$target_dir" ] || die "cannot find cargo's target directory"
