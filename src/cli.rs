@@ -56,7 +56,7 @@ pub enum Command {
     Grant(GrantArgs),
     /// Print a usable access token for one org (reusing its fresh auth file, else granting one).
     #[command(
-        after_help = "Examples (consumer key and key from $SFDX_CLIENT_ID and $SFDX_HUB_KEY_BASE64, as in CI):\n  export SF_ACCESS_TOKEN=$(fleetauth token ci3)   # ci3: an alias in the out dir's auth files\n  fleetauth token test-abc@example.com --verify    # grant again if the session expired\n  fleetauth token ci3 --format github              # mask it, export it to the next steps\n  fleetauth token ci3 --format dotenv > org.env    # SF_ACCESS_TOKEN, SF_ORG_INSTANCE_URL, ...\n  fleetauth token ci3 --format cumulusci           # CUMULUSCI_ORG_CI3={...}, no token\n\nExit codes: 0 printed, 1 the grant or --verify failed, 2 usage or unknown alias, 130 interrupted."
+        after_help = "Examples (consumer key and key from $SFDX_CLIENT_ID and $SFDX_HUB_KEY_BASE64, as in CI):\n  export SF_ACCESS_TOKEN=$(fleetauth token ci3)   # ci3: an alias in the out dir's auth files\n  fleetauth token test-abc@example.com --verify    # grant again if the session expired\n  fleetauth token ci3 --format github              # mask it, export it to the next steps\n  fleetauth token -o ci3 --format dotenv > org.env # SF_ACCESS_TOKEN, SF_TARGET_ORG, ...: set -a; . ./org.env\n  fleetauth token ci3 --format gitlab --vars cumulusci > org.env  # CUMULUSCI_ORG_CI3={...}, no token\n  fleetauth token ci3 --format docker > sf.env     # docker run --env-file sf.env ...\n\nExit codes: 0 printed, 1 the grant or --verify failed, 2 usage or unknown alias, 130 interrupted."
     )]
     Token(TokenArgs),
     /// Log in to one org (for example the Dev Hub) and write the Salesforce CLI's state, like `sf org login jwt`.
@@ -189,8 +189,16 @@ pub struct SfArgs {
 #[derive(Debug, Args)]
 pub struct TokenArgs {
     /// The org: its username, or an alias from the out dir's auth files (or sf's alias.json with --sf).
-    #[arg(value_name = "USERNAME|ALIAS")]
-    pub org: String,
+    #[arg(value_name = "USERNAME|ALIAS", required_unless_present = "target_org")]
+    pub org: Option<String>,
+    /// The org, named as sf's `--target-org` names it (instead of the positional USERNAME|ALIAS).
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "USERNAME|ALIAS",
+        conflicts_with = "org"
+    )]
+    pub target_org: Option<String>,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Where the auth files are (and the new one goes).
@@ -202,11 +210,16 @@ pub struct TokenArgs {
     /// Check a reused token with one authenticated call; grant a new one if its session expired.
     #[arg(long)]
     pub verify: bool,
-    /// What to print: the token alone, or variables for dotenv, GitHub Actions or CumulusCI.
+    /// What to print: the token alone, or the --vars for one reader: a shell or python-dotenv
+    /// (dotenv), `docker run --env-file` (docker), GitLab's dotenv report (gitlab), $GITHUB_ENV (github).
     #[arg(long, value_enum, default_value = "token")]
     pub format: TokenFormat,
+    /// Which variables the dotenv, docker, gitlab and github formats carry: sf's (the token
+    /// included) or CumulusCI's secret-free org descriptor.
+    #[arg(long, value_enum, default_value = "sf")]
+    pub vars: TokenVars,
     /// Print {"status", "result", "warnings"} (the token included) on stdout instead.
-    #[arg(long, conflicts_with = "format")]
+    #[arg(long, conflicts_with_all = ["format", "vars"])]
     pub json: bool,
     /// Time limit of one request.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
@@ -226,12 +239,36 @@ pub struct TokenArgs {
 pub enum TokenFormat {
     /// The access token and a newline.
     Token,
-    /// SF_ACCESS_TOKEN=, SF_ORG_INSTANCE_URL= and SF_USERNAME= lines.
+    /// NAME=value lines quoted for `set -a; . ./file` (sh, bash) and python-dotenv.
     Dotenv,
-    /// `::add-mask::<token>` on stdout, then the variables appended to $GITHUB_ENV.
+    /// NAME=value lines with the values as they are, for `docker run --env-file` (no quotes).
+    Docker,
+    /// NAME=value lines for GitLab's `artifacts:reports:dotenv` (which keeps quotes as written).
+    Gitlab,
+    /// The variables appended to $GITHUB_ENV (after `::add-mask::<token>` on stdout for sf's).
     Github,
-    /// CUMULUSCI_ORG_<NAME>={"username":…,"instance_url":…}, without the token.
+    /// Short for `--format dotenv --vars cumulusci`.
     Cumulusci,
+}
+
+/// The variables an export carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenVars {
+    /// SF_ACCESS_TOKEN, SF_ORG_INSTANCE_URL, SF_TARGET_ORG (the token, which sf takes as the
+    /// target org) and SF_USERNAME.
+    Sf,
+    /// CUMULUSCI_ORG_<NAME>={"username":…,"instance_url":…[,"sandbox":true]}, without the token.
+    Cumulusci,
+}
+
+impl TokenArgs {
+    /// The org, from the positional argument or `-o/--target-org`.
+    pub fn org(&self) -> &str {
+        self.org
+            .as_deref()
+            .or(self.target_org.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 /// `sf org login jwt`'s flags, for one org (for example the Dev Hub itself).
@@ -252,6 +289,10 @@ pub struct LoginArgs {
     /// The login URL.
     #[arg(short = 'r', long, default_value = "https://login.salesforce.com")]
     pub instance_url: String,
+    /// The assertion's `aud` (else $SF_AUDIENCE_URL, $SFDX_AUDIENCE_URL, or test/login by the
+    /// login URL: https://test.salesforce.com for test, sandbox and scratch hosts).
+    #[arg(long, env = "SF_AUDIENCE_URL", hide_env_values = true)]
+    pub audience: Option<String>,
     /// An alias for the org.
     #[arg(short = 'a', long)]
     pub alias: Option<String>,
@@ -303,14 +344,9 @@ pub struct TargetArgs {
     /// Token host: POST to <URL>/services/oauth2/token. A row's own instance URL is tried first.
     #[arg(short = 'r', long, default_value = "https://test.salesforce.com")]
     pub instance_url: String,
-    /// The assertion's `aud`.
-    #[arg(
-        long,
-        env = "SF_AUDIENCE_URL",
-        hide_env_values = true,
-        default_value = "https://test.salesforce.com"
-    )]
-    pub audience: String,
+    /// The assertion's `aud` (else $SFDX_AUDIENCE_URL, else https://test.salesforce.com).
+    #[arg(long, env = "SF_AUDIENCE_URL", hide_env_values = true)]
+    pub audience: Option<String>,
     /// Also let list rows and token answers name this host (repeatable; `*.acme.com` for a
     /// domain). Salesforce's own domains and loopback need no flag.
     #[arg(long = "allow-host", value_name = "HOST")]

@@ -4,6 +4,8 @@ mod support;
 
 #[path = "cli/ergonomics.rs"]
 mod ergonomics;
+#[path = "cli/exports.rs"]
+mod exports;
 #[path = "cli/failures.rs"]
 mod failures;
 #[path = "cli/grant.rs"]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cli::{SfArgs, TokenArgs, TokenFormat};
+use crate::cli::{SfArgs, TokenArgs};
 use crate::commands::grant::{handoff, SetupError};
 use crate::config::{GrantConfig, Output, SfOptions, TargetConfig};
 use crate::exit::Exit;
@@ -85,6 +85,8 @@ pub(crate) struct Issued {
     pub instance_url: String,
     pub access_token: Secret<String>,
     pub issued_at: Option<String>,
+    /// The `aud` it was granted with (CumulusCI's descriptor says `sandbox` for test).
+    pub audience: Option<String>,
     pub auth_file: PathBuf,
     /// Taken from an existing auth file rather than granted now.
     pub reused: bool,
@@ -100,6 +102,7 @@ struct Stored {
     instance_url: String,
     access_token: String,
     issued_at: Option<String>,
+    audience: Option<String>,
 }
 
 /// The auth file at `path` and its age, if there is a readable one.
@@ -116,6 +119,7 @@ fn read_auth_file(path: &Path) -> Option<(Issued, Duration)> {
         instance_url: stored.instance_url,
         access_token: Secret::new(stored.access_token),
         issued_at: stored.issued_at,
+        audience: stored.audience,
         auth_file: path.to_path_buf(),
         reused: true,
     };
@@ -123,10 +127,10 @@ fn read_auth_file(path: &Path) -> Option<(Issued, Duration)> {
 }
 
 pub async fn run(args: TokenArgs) -> Exit {
-    let (json, format) = (args.json, args.format);
+    let (json, export) = (args.json, export::Export::from_args(&args));
     let mut warnings = Vec::new();
     let result = match token(args, &mut warnings).await {
-        Ok(issued) => export::print(&issued, format, json, &warnings).map_err(TokenError::Failed),
+        Ok(issued) => export::print(&issued, export, json, &warnings).map_err(TokenError::Failed),
         Err(e) => Err(e),
     };
     match result {
@@ -155,25 +159,9 @@ pub async fn run(args: TokenArgs) -> Exit {
 async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, TokenError> {
     let env = |var: &str| std::env::var(var).ok();
     // Everything that can be checked without sending anything, first.
-    if args.format == TokenFormat::Github && env("GITHUB_ENV").is_none_or(|v| v.is_empty()) {
-        return Err(TokenError::Usage(
-            "--format github appends to the file named by $GITHUB_ENV, which is not set: run it in a GitHub Actions step, or use --format dotenv".into(),
-        ));
-    }
-    if args.format == TokenFormat::Github {
-        // Found before anything is sent: the file the token will be appended to.
-        let file = PathBuf::from(env("GITHUB_ENV").unwrap_or_default());
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&file)
-            .map_err(|e| {
-                TokenError::Usage(format!(
-                    "cannot append to $GITHUB_ENV ({}): {e}; nothing was sent",
-                    file.display()
-                ))
-            })?;
-    }
+    export::Export::from_args(&args)
+        .preflight(&env)
+        .map_err(TokenError::Usage)?;
     if args.request_timeout.is_zero() {
         return Err(TokenError::Usage(
             "--request-timeout must be longer than zero, e.g. 30s".into(),
@@ -203,7 +191,7 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
         username,
         alias,
         instance_url,
-    } = resolve::resolve(&args.org, &out, sf_home.as_deref()).map_err(TokenError::Usage)?;
+    } = resolve::resolve(args.org(), &out, sf_home.as_deref()).map_err(TokenError::Usage)?;
     let path = out.auth_file(&username);
 
     // Reuse the auth file while it is young enough (and, with --verify, still accepted), and

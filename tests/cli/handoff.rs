@@ -426,7 +426,7 @@ async fn github_format_masks_the_token_first_and_exports_it_through_github_env()
         run.stdout
     );
     assert!(!run.stderr.contains(&token));
-    let vars = parse_github_env(&std::fs::read_to_string(&env_file).unwrap());
+    let vars = readers::github_env(&std::fs::read_to_string(&env_file).unwrap()).unwrap();
     assert_eq!(vars["EARLIER"], "kept");
     assert_eq!(vars["SF_ACCESS_TOKEN"], token);
     assert_eq!(vars["SF_ORG_INSTANCE_URL"], emu.url());
@@ -451,8 +451,8 @@ async fn dotenv_and_cumulusci_formats_parse_back() {
     let token = ws.auth_token(&username);
     let run = fleetauth(&ws.token_args(&emu, "ci1", &["--format", "dotenv"]), None).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let vars = parse_dotenv(&run.stdout);
-    assert_eq!(vars.len(), 3, "{}", run.stdout);
+    let vars = readers::source("bash", &run.stdout).vars;
+    assert_eq!(vars.len(), 4, "{}", run.stdout);
     assert_eq!(vars["SF_ACCESS_TOKEN"], token);
     assert_eq!(vars["SF_ORG_INSTANCE_URL"], emu.url());
     assert_eq!(vars["SF_USERNAME"], username);
@@ -467,12 +467,12 @@ async fn dotenv_and_cumulusci_formats_parse_back() {
         !run.stdout.contains(&token),
         "no token: CumulusCI mints its own"
     );
-    let (name, value) = run.stdout.trim_end().split_once('=').unwrap();
-    assert_eq!(name, "CUMULUSCI_ORG_CI1");
-    let descriptor: Value = serde_json::from_str(value).expect("the descriptor is JSON");
+    let vars = readers::source("bash", &run.stdout).vars;
+    let descriptor: Value =
+        serde_json::from_str(&vars["CUMULUSCI_ORG_CI1"]).expect("the descriptor is JSON");
     assert_eq!(
         descriptor,
-        serde_json::json!({"username": username, "instance_url": emu.url()})
+        serde_json::json!({"username": username, "instance_url": emu.url(), "sandbox": true})
     );
 }
 

@@ -12,6 +12,8 @@ pub use fleetauth::emulator::EmulatorHandle;
 use fleetauth::emulator::{self, test_keys, EmulatorConfig, User};
 use tokio::io::AsyncWriteExt;
 
+pub mod python;
+pub mod readers;
 pub mod schema;
 pub mod sf;
 
@@ -274,8 +276,21 @@ pub async fn fleetauth(args: &[String], stdin: Option<&str>) -> Run {
 
 /// [`fleetauth`] with extra environment variables (a `HOME` among them replaces the temp one).
 pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, &str)]) -> Run {
+    fleetauth_in(None, args, stdin, envs).await
+}
+
+/// [`fleetauth_env`] in the working directory `cwd` (else the test's own).
+pub async fn fleetauth_in(
+    cwd: Option<&Path>,
+    args: &[String],
+    stdin: Option<&str>,
+    envs: &[(&str, &str)],
+) -> Run {
     let home = tempfile::tempdir().expect("a temp HOME");
     let mut cmd = fleetauth_command(args, home.path());
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -543,62 +558,4 @@ pub fn assert_no_secret(seen: &str, tokens: &[String]) {
         }
     }
     assert!(!seen.contains("eyJ"), "an assertion (JWT) leaked");
-}
-
-/// Parse dotenv lines back (`NAME=value`, the value bare or in matching single or double quotes).
-pub fn parse_dotenv(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let (name, value) = line.split_once('=').expect("NAME=value");
-            let unquoted = if value.len() >= 2
-                && ((value.starts_with('\'') && value.ends_with('\''))
-                    || (value.starts_with('"') && value.ends_with('"')))
-            {
-                let inner = &value[1..value.len() - 1];
-                if value.starts_with('"') {
-                    inner
-                        .replace("\\\"", "\"")
-                        .replace("\\$", "$")
-                        .replace("\\\\", "\\")
-                } else {
-                    inner.to_string()
-                }
-            } else {
-                value.to_string()
-            };
-            (name.to_string(), unquoted)
-        })
-        .collect()
-}
-
-/// Parse a `$GITHUB_ENV` file back as the runner does: `NAME=value` lines and
-/// `NAME<<DELIM` ... `DELIM` blocks.
-pub fn parse_github_env(text: &str) -> HashMap<String, String> {
-    let mut vars = HashMap::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        let heredoc = match (line.find('='), line.find("<<")) {
-            (Some(eq), Some(here)) => here < eq,
-            (None, Some(_)) => true,
-            _ => false,
-        };
-        if heredoc {
-            let (name, delimiter) = line.split_once("<<").expect("found above");
-            let mut value: Vec<&str> = Vec::new();
-            loop {
-                let next = lines
-                    .next()
-                    .expect("the heredoc is closed by its delimiter");
-                if next == delimiter {
-                    break;
-                }
-                value.push(next);
-            }
-            vars.insert(name.to_string(), value.join("\n"));
-        } else if let Some((name, value)) = line.split_once('=') {
-            vars.insert(name.to_string(), value.to_string());
-        }
-    }
-    vars
 }
