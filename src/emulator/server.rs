@@ -172,7 +172,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
                 format!("{{\"expired\":{expired}}}"),
             ))
         }
-        (&Method::GET, path) if path.starts_with("/services/data") => {
+        (&Method::GET, path)
+            if path.starts_with("/services/data") || path == "/services/oauth2/userinfo" =>
+        {
             let authorization = req
                 .headers()
                 .get("authorization")

@@ -468,3 +468,88 @@ async fn sf_auth_files_name_the_key_by_its_absolute_normalized_path() {
         "sf's Organization.Name"
     );
 }
+
+// --- CumulusCI ------------------------------------------------------------------------------------
+
+/// The real CumulusCI (`.ci/python/cumulusci.txt`) takes the org `--vars cumulusci` describes,
+/// mints its own token by the JWT flow from `SFDX_CLIENT_ID` and `SFDX_HUB_KEY` (PEM text)
+/// against the emulator over HTTPS, and answers to the lower-cased name. The emulator takes only
+/// test.salesforce.com as the audience, as a scratch org does: without `"sandbox": true`,
+/// CumulusCI signs for login.salesforce.com and is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn cumulusci_mints_its_own_token_for_the_exported_org_over_https() {
+    let cci = crate::support::python::venv_bin("cumulusci").join("cci");
+    let username = "test-cci@example.com";
+    let (ca_pem, identity) = test_ca();
+    let mut cfg = config(&[username]);
+    cfg.audiences = vec!["https://test.salesforce.com".into()];
+    cfg.tls = Some(identity);
+    let emu = start(cfg).await;
+    assert!(emu.url().starts_with("https://127.0.0.1:"), "{}", emu.url());
+    let ws = Workspace::new("orgs.csv", &format!("username,alias\n{username},ci-3.x\n"));
+    let ca = ws.dir.path().join("ca.pem");
+    std::fs::write(&ca, &ca_pem).unwrap();
+    let ca_flag = ["--ca-file", ca.to_str().unwrap()];
+    let run = fleetauth(&ws.grant_args(&emu, &ca_flag), None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = token(
+        &ws,
+        &emu,
+        "ci-3.x",
+        &[&ca_flag[..], &["--format", "docker", "--vars", "cumulusci"]].concat(),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("--org ci_3_x"), "{}", run.stderr);
+    let vars = readers::docker_env_file(&run.stdout).unwrap();
+    let grants_before = grants(&emu).get(username).copied().unwrap_or(0);
+
+    // A home of its own, with the hourly PyPI version check marked as done: cci talks to
+    // 127.0.0.1 only (anything else meets a dead proxy).
+    let home = ws.dir.path().join("cci-home");
+    std::fs::create_dir_all(home.join(".cumulusci")).unwrap();
+    std::fs::write(home.join(".cumulusci/cumulus_timestamp"), "9999999999").unwrap();
+    let out = tokio::process::Command::new(&cci)
+        .args(["org", "info", "ci_3_x", "--json"])
+        .current_dir(&home)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &home)
+        .envs(&vars)
+        .env("SFDX_CLIENT_ID", CLIENT_ID)
+        .env("SFDX_HUB_KEY", fleetauth::emulator::test_keys::PRIVATE_KEY)
+        .env("REQUESTS_CA_BUNDLE", &ca)
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("NO_PROXY", "127.0.0.1")
+        .output()
+        .await
+        .expect("cci runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = std::fs::read_to_string(home.join(".cumulusci/logs/cci.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "cci failed: {stdout}\n{stderr}\n{log}"
+    );
+    let start = stdout
+        .find('{')
+        .unwrap_or_else(|| panic!("no JSON from cci: {stdout}"));
+    let info: Value = serde_json::from_str(&stdout[start..]).expect("cci printed JSON");
+    assert_eq!(info["username"], username, "{info}");
+    assert_eq!(info["instance_url"], emu.url(), "{info}");
+    assert_eq!(
+        info["userinfo"]["organization_id"],
+        fleetauth::emulator::ids_for(username).0,
+        "{info}"
+    );
+    assert_eq!(
+        info["org_type"], "Developer Edition",
+        "it read the Organization: {info}"
+    );
+    assert_eq!(
+        grants(&emu).get(username).copied().unwrap_or(0),
+        grants_before + 1,
+        "cci minted its own token, from the emulator"
+    );
+}
