@@ -34,9 +34,9 @@ const ENVIRONMENT: &[(&str, &str, &[&str])] = &[
         &["grant", "token", "check", "login"],
     ),
     (
-        "SF_AUDIENCE_URL",
-        "The assertion's aud (--audience).",
-        &["grant", "token", "check"],
+        "SF_AUDIENCE_URL, SFDX_AUDIENCE_URL",
+        "The assertion's aud (--audience); SF_AUDIENCE_URL wins when both are set.",
+        &["grant", "token", "check", "login"],
     ),
     (
         "HTTPS_PROXY, https_proxy, ALL_PROXY, NO_PROXY",
@@ -60,7 +60,7 @@ const ENVIRONMENT: &[(&str, &str, &[&str])] = &[
     ),
     (
         "GITHUB_ENV",
-        "Where --format github writes the variables for the next steps.",
+        "The runner's file that --format github appends the variables to; it must exist.",
         &["token"],
     ),
     (

@@ -168,6 +168,7 @@ async fn docker_reads_every_value_as_it_is() {
             readers::docker_env_file(&run.stdout).unwrap(),
             sf_vars(&ws, &emu, username)
         );
+        assert_no_secret(&run.stderr, &[ws.auth_token(username)]);
         let run = token(
             &ws,
             &emu,
