@@ -510,12 +510,9 @@ async fn cumulusci_mints_its_own_token_for_the_exported_org_over_https() {
     let home = ws.dir.path().join("cci-home");
     std::fs::create_dir_all(home.join(".cumulusci")).unwrap();
     std::fs::write(home.join(".cumulusci/cumulus_timestamp"), "9999999999").unwrap();
-    let out = tokio::process::Command::new(&cci)
+    let out = tokio::process::Command::from(scrubbed(&cci, &home))
         .args(["org", "info", "ci_3_x", "--json"])
         .current_dir(&home)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", &home)
         .envs(&vars)
         .env("SFDX_CLIENT_ID", CLIENT_ID)
         .env("SFDX_HUB_KEY", fleetauth::emulator::test_keys::PRIVATE_KEY)

@@ -36,13 +36,26 @@ pub fn venv_bin(name: &str) -> PathBuf {
         "installing .ci/python/{name}.txt into {} (once)",
         dir.display()
     );
-    let status = Command::new("python3")
+    // The interpreter behind `python3` (a pyenv shim needs the caller's HOME to find it).
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 must be installed to run the export tests (python3 -m venv)");
+    let python = String::from_utf8_lossy(&python.stdout).trim().to_string();
+    // Scrubbed like every child of the suite; pip keeps the caller's own pip settings
+    // (`PIP_*`: certificates, indexes), the one way it reaches the registry.
+    let home = tempfile::tempdir().expect("temp HOME");
+    let status = super::scrubbed(&python, home.path())
         .args(["-m", "venv"])
         .arg(&dir)
         .status()
-        .expect("python3 must be installed to run the export tests (python3 -m venv)");
+        .expect("python3 runs");
     assert!(status.success(), "python3 -m venv failed ({status})");
-    let status = Command::new(bin.join("pip"))
+    let status = super::scrubbed(bin.join("pip"), home.path())
+        .envs(
+            std::env::vars_os()
+                .filter(|(name, _)| name.to_str().is_some_and(|n| n.starts_with("PIP_"))),
+        )
         .args([
             "install",
             "--quiet",

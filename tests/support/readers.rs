@@ -1,11 +1,10 @@
 //! The readers of `fleetauth token`'s exports, each reading as it really does: sh and bash
-//! sourcing with `set -a; . ./file` in an empty environment, python-dotenv (the real package,
-//! from `.ci/python/dotenv.txt`), and, where no real reader can run here, the documented
+//! sourcing with `set -a; . ./file` in the suite's scrubbed environment, python-dotenv (the
+//! real package, from `.ci/python/dotenv.txt`), and, where no real reader can run here, the documented
 //! rules of docker's `--env-file`, GitLab's dotenv report and the GitHub runner's `$GITHUB_ENV`,
 //! written down as small checkers. None of them is an inverse of fleetauth's own quoting.
 
 use std::collections::HashMap;
-use std::process::Command;
 
 /// What sourcing a file did: the variables it set, and any file that appeared beside it
 /// (a command that ran).
@@ -26,17 +25,15 @@ fn env0(bytes: &[u8]) -> HashMap<String, String> {
         .collect()
 }
 
-/// `shell -c 'set -a; . ./org.env'` with `text` as org.env, in an empty environment and an
-/// empty temp dir. Panics when the shell fails or says anything on stderr.
+/// `shell -c 'set -a; . ./org.env'` with `text` as org.env, in the suite's scrubbed
+/// environment and an empty temp dir. Panics when the shell fails or says anything on stderr.
 pub fn source(shell: &str, text: &str) -> Sourced {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("org.env"), text).expect("write org.env");
     let run = |script: &str| {
-        Command::new(shell)
+        super::scrubbed(shell, dir.path())
             .args(["-c", script])
             .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
             .output()
             .unwrap_or_else(|e| panic!("{shell} runs: {e}"))
     };
@@ -59,21 +56,19 @@ pub fn source(shell: &str, text: &str) -> Sourced {
     Sourced { vars, new_files }
 }
 
-/// python-dotenv's `dotenv_values` of `text` (interpolation on, its default), in an empty
-/// environment. Panics when python-dotenv warns that it could not parse a line.
+/// python-dotenv's `dotenv_values` of `text` (interpolation on, its default), in the
+/// suite's scrubbed environment. Panics when python-dotenv warns that it could not parse a line.
 pub fn python_dotenv(text: &str) -> HashMap<String, String> {
     let bin = super::python::venv_bin("dotenv");
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("org.env");
     std::fs::write(&file, text).expect("write org.env");
-    let out = Command::new(bin.join("python"))
+    let out = super::scrubbed(bin.join("python"), dir.path())
         .args([
             "-c",
             "import json, sys, dotenv; print(json.dumps(dotenv.dotenv_values(sys.argv[1])))",
         ])
         .arg(&file)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
         .output()
         .expect("the venv's python runs");
     assert!(
