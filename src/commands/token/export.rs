@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::Issued;
 use crate::cli::TokenFormat;
+use crate::commands::session::Issued;
 
 /// Print `issued` as `format` asks (or the `--json` envelope).
 pub(super) fn print(
