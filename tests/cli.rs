@@ -16,6 +16,8 @@ mod hostile;
 mod input;
 #[path = "cli/install.rs"]
 mod install;
+#[path = "cli/open.rs"]
+mod open;
 #[path = "cli/outputs.rs"]
 mod outputs;
 #[path = "cli/secrets.rs"]
