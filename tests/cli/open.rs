@@ -334,3 +334,20 @@ fn make_executable(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+#[tokio::test]
+async fn open_has_help_with_examples_and_its_own_man_page() {
+    let help = support::fleetauth(&["open".into(), "--help".into()], None).await;
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Examples:") && help.stdout.contains("--url-only"));
+    let man = support::fleetauth(&["man".into(), "open".into()], None).await;
+    assert_eq!(man.code, 0, "{}", man.stderr);
+    assert!(
+        man.stdout.contains(".TH fleetauth-open 1"),
+        "{}",
+        man.stdout
+    );
+    assert!(man.stdout.contains("url\\-only"));
+    let none = support::fleetauth(&["man".into(), "nosuch".into()], None).await;
+    assert_eq!(none.code, 2);
+}
