@@ -283,6 +283,38 @@ mod tests {
     }
 
     #[test]
+    fn a_get_takes_the_redirect_from_its_query_and_ret_url_may_override_it() {
+        let sessions = Sessions::default();
+        sessions.open("t", "a@x.com");
+        let door = Frontdoor::default();
+        let page = door.singleaccess(
+            &sessions,
+            "http://h",
+            "GET",
+            Some("Bearer t"),
+            "redirect_uri=%2Fapex%2FX",
+        );
+        let query = query_of(&page);
+        assert!(door
+            .open(&query, true)
+            .headers
+            .iter()
+            .any(|(k, v)| *k == "location" && v == "/apex/X"));
+        let page = door.singleaccess(&sessions, "http://h", "GET", Some("Bearer t"), "");
+        let query = format!("{}&retURL=%2Flightning", query_of(&page));
+        let first = door.open(&query, true);
+        assert!(first
+            .headers
+            .iter()
+            .any(|(k, v)| *k == "location" && v == "/lightning"));
+        assert!(first
+            .headers
+            .iter()
+            .any(|(k, v)| *k == "set-cookie" && v.ends_with("; Secure")));
+        assert_eq!(door.snapshot().methods.get("GET"), Some(&2));
+    }
+
+    #[test]
     fn no_session_no_link_and_foreign_redirects_are_refused() {
         let sessions = Sessions::default();
         let door = Frontdoor::default();
