@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn every_command_has_a_page_with_its_flags_exit_status_and_examples() {
         for name in [
-            "grant", "token", "check", "login", "keygen", "bench", "emulate",
+            "grant", "token", "open", "check", "login", "keygen", "bench", "emulate",
         ] {
             let text = page(Some(name));
             assert!(
