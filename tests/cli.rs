@@ -18,6 +18,8 @@ mod input;
 mod install;
 #[path = "cli/outputs.rs"]
 mod outputs;
+#[path = "cli/review_trust.rs"]
+mod review_trust;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/sf_cli.rs"]

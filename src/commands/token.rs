@@ -180,6 +180,8 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
         ));
     }
     let target = TargetConfig::from_args(args.target.clone(), &env)?;
+    // Trust settings that could not be used are said on every run, as by grant.
+    warnings.extend(target.network.warnings.iter().cloned());
     let sf_args = SfArgs {
         sf: args.sf,
         sf_home: args.sf_home.clone(),
