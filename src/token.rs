@@ -294,7 +294,8 @@ pub fn classify(answer: &Answer<'_>, expect: &Expect<'_>) -> Result<Grant, Grant
     let Some(json) = parsed.filter(serde_json::Value::is_object) else {
         return Err(with_status(not_json(answer)));
     };
-    if let Ok(err) = serde_json::from_value::<ErrorBody>(json.clone()) {
+    // Read in place: a success answer holds the token, and a copy would outlive it.
+    if let Ok(err) = ErrorBody::deserialize(&json) {
         // Salesforce's token endpoint answers OAuth errors with 400 (401 for a client error),
         // a snake_case code, and 420/5xx when it is unwell. A JSON error of any other status
         // or shape (a web framework's 404 page) is some other server.
@@ -665,7 +666,8 @@ impl TokenClient {
             header(reqwest::header::LOCATION),
         );
         // Read at most MAX_ANSWER bytes: a hostile host cannot make the run hold megabytes.
-        let mut body = Vec::new();
+        // The answer holds the token in clear: wiped once it is classified.
+        let mut body = zeroize::Zeroizing::new(Vec::new());
         while let Some(chunk) = response.chunk().await.map_err(|e| classify_transport(&e))? {
             let room = MAX_ANSWER.saturating_sub(body.len());
             body.extend_from_slice(&chunk[..chunk.len().min(room)]);
