@@ -20,6 +20,8 @@ mod install;
 mod open;
 #[path = "cli/outputs.rs"]
 mod outputs;
+#[path = "cli/review_trust.rs"]
+mod review_trust;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/sf_cli.rs"]

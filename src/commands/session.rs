@@ -133,6 +133,8 @@ pub(crate) async fn obtain(
         ));
     }
     let target = TargetConfig::from_args(args.target.clone(), &env)?;
+    // Trust settings that could not be used are said on every run, as by grant.
+    warnings.extend(target.network.warnings.iter().cloned());
     let sf_args = SfArgs {
         sf: args.sf,
         sf_home: args.sf_home.clone(),
