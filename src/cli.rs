@@ -59,6 +59,11 @@ pub enum Command {
         after_help = "Examples (consumer key and key from $SFDX_CLIENT_ID and $SFDX_HUB_KEY_BASE64, as in CI):\n  export SF_ACCESS_TOKEN=$(fleetauth token ci3)   # ci3: an alias in the out dir's auth files\n  fleetauth token test-abc@example.com --verify    # grant again if the session expired\n  fleetauth token ci3 --format github              # mask it, export it to the next steps\n  fleetauth token -o ci3 --format dotenv > org.env # SF_ACCESS_TOKEN, SF_TARGET_ORG, ...: set -a; . ./org.env\n  fleetauth token ci3 --format gitlab --vars cumulusci > org.env  # CUMULUSCI_ORG_CI3={...}, no token\n  fleetauth token ci3 --format docker > sf.env     # docker run --env-file sf.env ...\n\nExit codes: 0 printed, 1 the grant or --verify failed, 2 usage or unknown alias, 130 interrupted."
     )]
     Token(TokenArgs),
+    /// Open one org in the browser through a single-use login link, or print the link.
+    #[command(
+        after_help = "A single-use link (/services/oauth2/singleaccess) starts one browser session, then is\ndead. The org's token is reused or granted exactly as `fleetauth token` does.\n\nExamples:\n  fleetauth open ci3                               # the browser opens the org\n  fleetauth open ci3 --path /lightning/setup/SetupOneHome/home\n  fleetauth open -o test-abc@example.com --url-only  # print the link, for a person\n  fleetauth open ci3 --json                        # {\"status\":0,\"result\":{orgId,username,url}}\n  fleetauth open ci3 --format github               # Actions: ::add-mask:: first\n\nWhere no browser can be opened (CI, no DISPLAY, no xdg-open or open, $BROWSER failing),\nthe link is printed on stdout and stderr says so. The link is a credential until used:\nit goes to stdout only.\n\nExit codes: 0 opened or printed, 1 no link (the grant failed or the answer was refused),\n2 usage (nothing sent), 130 interrupted."
+    )]
+    Open(OpenArgs),
     /// Log in to one org (for example the Dev Hub) and write the Salesforce CLI's state, like `sf org login jwt`.
     Login(LoginArgs),
     /// Run the whole grant flow against the built-in emulator, in a temp dir.
@@ -233,6 +238,62 @@ pub struct TokenArgs {
     /// The Dev Hub the org came from, already authorized in sf (recorded with a new grant).
     #[arg(long, value_name = "USERNAME")]
     pub dev_hub_username: Option<String>,
+}
+
+/// `fleetauth open`: a single-use login link to one org, for a person.
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// The org: its username, or an alias from the out dir's auth files (or sf's alias.json with --sf).
+    #[arg(value_name = "USERNAME|ALIAS", required_unless_present = "target_org")]
+    pub org: Option<String>,
+    /// The org, as sf's `org open` names the flag (instead of the positional argument).
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "USERNAME|ALIAS",
+        conflicts_with = "org"
+    )]
+    pub target_org: Option<String>,
+    /// Where to land after the login: a path on the org, starting with `/` (no scheme or host).
+    #[arg(short = 'p', long, value_name = "/PATH")]
+    pub path: Option<String>,
+    /// Print the link on stdout instead of opening a browser.
+    #[arg(long)]
+    pub url_only: bool,
+    /// How to print the link: alone, or for GitHub Actions (`::add-mask::` first; implies --url-only).
+    #[arg(long, value_enum, default_value = "url")]
+    pub format: OpenFormat,
+    /// Print {"status", "result": {"orgId", "username", "url"}, "warnings"} on stdout (opens no browser).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Where the auth files are (and the new one goes).
+    #[arg(long, default_value = "fleetauth-out")]
+    pub out_dir: PathBuf,
+    /// Reuse the org's auth file while it is younger than this (an expired session is granted anew).
+    #[arg(long, default_value = "90m", value_parser = humantime::parse_duration)]
+    pub max_age: Duration,
+    /// Time limit of one request.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Also resolve aliases through sf's alias.json, and write a new grant into sf's state (~/.sfdx).
+    #[arg(long)]
+    pub sf: bool,
+    /// Use this directory instead of $HOME for the Salesforce CLI's state (implies --sf).
+    #[arg(long, value_name = "DIR")]
+    pub sf_home: Option<PathBuf>,
+    /// The Dev Hub the org came from, already authorized in sf (recorded with a new grant).
+    #[arg(long, value_name = "USERNAME")]
+    pub dev_hub_username: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OpenFormat {
+    /// The link and a newline.
+    Url,
+    /// `::add-mask::<link>`, then the link: the runner hides it in the log.
+    Github,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -103,7 +103,11 @@ impl SfOptions {
                 .ok_or_else(|| ConfigError::Usage("$HOME is not set: pass --sf-home DIR".into()))?,
         };
         if let Some(p) = &args.alias_prefix {
-            if p.is_empty() || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if p.is_empty()
+                || p.chars().any(|c| {
+                    c.is_whitespace() || c.is_control() || crate::sanitize::is_bidi_control(c)
+                })
+            {
                 return Err(ConfigError::Usage(format!(
                     "--alias-prefix {p:?} must be a non-empty word without spaces"
                 )));

@@ -55,6 +55,7 @@ pub async fn run(cli: Cli) -> Exit {
             present(result, output)
         }
         Command::Token(args) => commands::token::run(args).await,
+        Command::Open(args) => commands::open::run(args).await,
         Command::Login(args) => commands::login::run(args).await,
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Bench(args) => commands::bench::run(args).await,

@@ -18,8 +18,12 @@ mod hostile;
 mod input;
 #[path = "cli/install.rs"]
 mod install;
+#[path = "cli/open.rs"]
+mod open;
 #[path = "cli/outputs.rs"]
 mod outputs;
+#[path = "cli/review_trust.rs"]
+mod review_trust;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/sf_cli.rs"]

@@ -31,7 +31,7 @@ impl Sessions {
         map.len()
     }
 
-    fn user(&self, token: &str) -> Option<String> {
+    pub(crate) fn user(&self, token: &str) -> Option<String> {
         self.lock()
             .get(token)
             .filter(|(_, valid)| *valid)

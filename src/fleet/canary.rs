@@ -32,6 +32,18 @@ pub(super) fn judge(result: &Result<(), GrantError>, fallback_left: bool) -> Ver
     }
 }
 
+/// An error that stops the run whoever meets it, canary or not, gate open or not: a proxy
+/// that refused its credentials (every further request is another failed login on the proxy
+/// account, and a few lock it).
+pub(super) fn stop_at_once(error: &GrantError, stop: &Stopper) {
+    if error.is_proxy_refusal() {
+        stop.stop(StopReason::Misconfigured {
+            error: error.clone(),
+            failures: 1,
+        });
+    }
+}
+
 /// The gate the other orgs wait at.
 #[derive(Debug)]
 pub(super) struct Gate {
@@ -149,6 +161,21 @@ mod tests {
             "an open gate lets an org through at once"
         );
         assert!(!stop.is_stopped());
+    }
+
+    #[test]
+    fn a_proxy_refusal_stops_the_run_even_after_the_gate_opened() {
+        let stop = Stopper::new();
+        stop_at_once(&GrantError::permanent("invalid_grant", "d", "h"), &stop);
+        assert!(!stop.is_stopped());
+        let mut e = GrantError::permanent(crate::token::PROXY_REFUSED, "407", "h");
+        e.fleet_wide = true;
+        assert_eq!(judge(&Err(e.clone()), true), Verdict::Stop);
+        stop_at_once(&e, &stop);
+        assert!(matches!(
+            stop.reason(),
+            Some(StopReason::Misconfigured { failures: 1, .. })
+        ));
     }
 
     #[test]

@@ -56,6 +56,9 @@ impl Fleet {
             else {
                 return Outcome::pending(history.attempts, started.elapsed());
             };
+            if let Err(e) = &result {
+                canary::stop_at_once(e, &self.stop);
+            }
             if index == 0 && !self.gate.is_open() {
                 let seen = result.as_ref().map(|_| ()).map_err(Clone::clone);
                 let verdict = canary::judge(&seen, host != self.fallback);

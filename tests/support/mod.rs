@@ -559,3 +559,73 @@ pub fn assert_no_secret(seen: &str, tokens: &[String]) {
     }
     assert!(!seen.contains("eyJ"), "an assertion (JWT) leaked");
 }
+
+impl Workspace {
+    /// `open <org> -i <client> -f <key> -r <emulator> --out-dir <out>` plus `extra`.
+    pub fn open_args(&self, emu: &EmulatorHandle, org: &str, extra: &[&str]) -> Vec<String> {
+        let mut args = self.token_args(emu, org, extra);
+        args[0] = "open".into();
+        args
+    }
+
+    /// Every file under the workspace (the out dir, a HOME inside it), recursively.
+    pub fn all_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, files);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(self.dir.path(), &mut files);
+        files
+    }
+}
+
+/// [`fleetauth_env`] on a machine with no browser to open: no display, no `$BROWSER`, not CI
+/// and not GitHub Actions (whatever the caller's environment says), then `envs`.
+pub async fn fleetauth_headless(args: &[String], envs: &[(&str, &str)]) -> Run {
+    let mut all = vec![
+        ("DISPLAY", ""),
+        ("WAYLAND_DISPLAY", ""),
+        ("BROWSER", ""),
+        ("CI", ""),
+        ("GITHUB_ACTIONS", ""),
+    ];
+    all.extend_from_slice(envs);
+    fleetauth_env(args, None, &all).await
+}
+
+/// One `GET` of `url` (plain http on 127.0.0.1), without following a redirect:
+/// (status, the `Location` header, the body).
+pub async fn http_get(url: &str) -> (u16, Option<String>, String) {
+    use tokio::io::AsyncReadExt;
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("connect");
+    let target = if target.is_empty() { "/" } else { target };
+    let request =
+        format!("GET {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let location = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("location")
+            .then(|| v.trim().to_string())
+    });
+    (status, location, body.to_string())
+}

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::Issued;
 use crate::cli::{TokenArgs, TokenFormat, TokenVars};
+use crate::commands::session::Issued;
 
 /// What `token` prints, and for which reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

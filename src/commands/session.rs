@@ -1,17 +1,15 @@
-//! `fleetauth token <USERNAME|ALIAS>`: a usable access token for one org, for the job that was
-//! handed the org: `SF_ACCESS_TOKEN=$(fleetauth token ci3)`. The org's auth file in the out dir
-//! is reused while it is younger than `--max-age` (and, with `--verify`, its session still
-//! answers); otherwise the fleet grants this one org, with `grant`'s retries, and rewrites it.
+//! One org's access token, as `fleetauth token` and `fleetauth open` get it (shared by both,
+//! so neither command imports the other). The org's auth file in the out dir is reused while it
+//! is younger than `--max-age` (and, with `--verify`, its session still answers); otherwise the
+//! fleet grants this one org, with `grant`'s retries, and rewrites it.
 //!
-//! The token goes to stdout (or `$GITHUB_ENV`) and nowhere else: never to stderr.
+//! The token is returned to the caller, never printed here.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::cli::{SfArgs, TokenArgs};
 use crate::commands::grant::{handoff, SetupError};
@@ -25,7 +23,6 @@ use crate::store::OutDir;
 use crate::tls::Network;
 use crate::token::TokenClient;
 
-mod export;
 mod resolve;
 
 use resolve::Resolved;
@@ -35,7 +32,7 @@ use resolve::Resolved;
 const VERIFY_PATH: &str = "/services/data/v62.0/";
 
 #[derive(Debug, thiserror::Error)]
-enum TokenError {
+pub(crate) enum TokenError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -47,7 +44,7 @@ enum TokenError {
 }
 
 impl TokenError {
-    fn exit(&self) -> Exit {
+    pub(crate) fn exit(&self) -> Exit {
         match self {
             TokenError::Usage(_) | TokenError::Setup(_) => Exit::Usage,
             TokenError::Failed(_) => Exit::SomeFailed,
@@ -55,7 +52,7 @@ impl TokenError {
         }
     }
 
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             TokenError::Usage(_) => "UsageError",
             TokenError::Setup(_) => "ConfigError",
@@ -126,48 +123,22 @@ fn read_auth_file(path: &Path) -> Option<(Issued, Duration)> {
     Some((issued, age))
 }
 
-pub async fn run(args: TokenArgs) -> Exit {
-    let (json, export) = (args.json, export::Export::from_args(&args));
-    let mut warnings = Vec::new();
-    let result = match token(args, &mut warnings).await {
-        Ok(issued) => export::print(&issued, export, json, &warnings).map_err(TokenError::Failed),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => Exit::Success,
-        Err(e) => {
-            crate::say_err!("error: {e}");
-            for w in &warnings {
-                crate::say_err!("warning: {w}");
-            }
-            if json {
-                let envelope = json!({
-                    "status": e.exit() as u8,
-                    "name": e.name(),
-                    "message": e.to_string(),
-                    "warnings": warnings,
-                });
-                let mut out = std::io::stdout().lock();
-                let _ = serde_json::to_writer_pretty(&mut out, &envelope);
-                let _ = writeln!(out);
-            }
-            e.exit()
-        }
-    }
-}
-
-async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, TokenError> {
+/// The token of the org `args.org` names: its fresh auth file, or a new grant. How it is
+/// handed over (`--format`) is the caller's business.
+pub(crate) async fn obtain(
+    args: TokenArgs,
+    warnings: &mut Vec<String>,
+) -> Result<Issued, TokenError> {
     let env = |var: &str| std::env::var(var).ok();
     // Everything that can be checked without sending anything, first.
-    export::Export::from_args(&args)
-        .preflight(&env)
-        .map_err(TokenError::Usage)?;
     if args.request_timeout.is_zero() {
         return Err(TokenError::Usage(
             "--request-timeout must be longer than zero, e.g. 30s".into(),
         ));
     }
     let target = TargetConfig::from_args(args.target.clone(), &env)?;
+    // Trust settings that could not be used are said on every run, as by grant.
+    warnings.extend(target.network.warnings.iter().cloned());
     let sf_args = SfArgs {
         sf: args.sf,
         sf_home: args.sf_home.clone(),
