@@ -55,6 +55,7 @@ pub async fn run(cli: Cli) -> Exit {
             present(result, output)
         }
         Command::Token(args) => commands::token::run(args).await,
+        Command::Open(args) => commands::open::run(args).await,
         Command::Login(args) => commands::login::run(args).await,
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Bench(args) => commands::bench::run(args).await,
@@ -106,11 +107,19 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
                     warnings: &'a [String],
                     errors: &'a [String],
                 }
+                // Every error of the run: the outputs that could not be written, and each group
+                // of failed orgs (an empty list while orgs failed would read as a clean run).
+                let errors: Vec<String> = finished
+                    .errors
+                    .iter()
+                    .cloned()
+                    .chain(finished.report.failures())
+                    .collect();
                 let envelope = Envelope {
                     status: exit as u8,
                     result: &finished.report,
                     warnings: &finished.warnings,
-                    errors: &finished.errors,
+                    errors: &errors,
                 };
                 // A pipeline reading the report from stdout must not get an empty one and 0.
                 if !print_stdout(&envelope) {

@@ -10,8 +10,8 @@ use crate::cli::Cli;
 
 /// The exit codes every command shares (the contract in `exit.rs`).
 const EXIT_STATUS: &[(&str, &str)] = &[
-    ("0", "Success: every org authorized or skipped (grant), the token printed (token), the setup is ready (check)."),
-    ("1", "The run finished and some orgs failed, or a grant or --verify failed; the report says why."),
+    ("0", "Success: every org authorized or skipped (grant), the token printed (token), the link opened or printed (open), the setup is ready (check)."),
+    ("1", "The run finished and some orgs failed, or a grant or --verify failed, or no login link came (open); the report or stderr says why."),
     ("2", "Usage, configuration or input error, found before anything was sent (check: the setup is not ready)."),
     ("130", "Interrupted by SIGINT, SIGTERM or --deadline; the report lists the pending orgs."),
 ];
@@ -21,37 +21,37 @@ const ENVIRONMENT: &[(&str, &str, &[&str])] = &[
     (
         "SFDX_CLIENT_ID",
         "The connected app's consumer key (--client-id).",
-        &["grant", "token", "check", "login"],
+        &["grant", "token", "open", "check", "login"],
     ),
     (
         "SFDX_HUB_KEY",
         "The private key as PEM text (when --jwt-key-file is not given).",
-        &["grant", "token", "check", "login"],
+        &["grant", "token", "open", "check", "login"],
     ),
     (
         "SFDX_HUB_KEY_BASE64",
         "The private key as base64 of the PEM file.",
-        &["grant", "token", "check", "login"],
+        &["grant", "token", "open", "check", "login"],
     ),
     (
-        "SF_AUDIENCE_URL",
-        "The assertion's aud (--audience).",
-        &["grant", "token", "check"],
+        "SF_AUDIENCE_URL, SFDX_AUDIENCE_URL",
+        "The assertion's aud (--audience); SF_AUDIENCE_URL wins when both are set.",
+        &["grant", "token", "open", "check", "login"],
     ),
     (
         "HTTPS_PROXY, https_proxy, ALL_PROXY, NO_PROXY",
         "The proxy and its exceptions; credentials in the URL are used and never printed.",
-        &["grant", "token", "check", "login"],
+        &["grant", "token", "open", "check", "login"],
     ),
     (
         "SSL_CERT_FILE, SSL_CERT_DIR",
         "Replace the platform's certificate store, as for OpenSSL.",
-        &["grant", "token", "check", "login"],
+        &["grant", "token", "open", "check", "login"],
     ),
     (
         "NODE_EXTRA_CA_CERTS",
         "Extra CA certificates to trust, as for sf.",
-        &["grant", "token", "check", "login"],
+        &["grant", "token", "open", "check", "login"],
     ),
     (
         "GITHUB_STEP_SUMMARY",
@@ -60,18 +60,38 @@ const ENVIRONMENT: &[(&str, &str, &[&str])] = &[
     ),
     (
         "GITHUB_ENV",
-        "Where --format github writes the variables for the next steps.",
+        "The runner's file that --format github appends the variables to; it must exist.",
         &["token"],
+    ),
+    (
+        "BROWSER",
+        "The browser to open the login link with (colon-separated commands, %s for the link).",
+        &["open"],
+    ),
+    (
+        "DISPLAY, WAYLAND_DISPLAY",
+        "Without either (and without $BROWSER), no browser is opened: the link is printed.",
+        &["open"],
+    ),
+    (
+        "CI",
+        "When set (not 0 or false), no browser is opened: the link is printed.",
+        &["open"],
+    ),
+    (
+        "GITHUB_ACTIONS",
+        "When true, a link printed unmasked comes with a warning to use --format github.",
+        &["open"],
     ),
     (
         "HOME",
         "The Salesforce CLI's state lives in $HOME/.sfdx and $HOME/.sf (unless --sf-home).",
-        &["grant", "token", "login"],
+        &["grant", "token", "open", "login"],
     ),
     (
         "SF_USE_GENERIC_UNIX_KEYCHAIN, SFDX_USE_GENERIC_UNIX_KEYCHAIN",
         "Keep sf's encryption key in ~/.sfdx/key.json instead of the OS keychain, as sf does.",
-        &["grant", "token", "login"],
+        &["grant", "token", "open", "login"],
     ),
 ];
 
@@ -190,7 +210,7 @@ mod tests {
     #[test]
     fn every_command_has_a_page_with_its_flags_exit_status_and_examples() {
         for name in [
-            "grant", "token", "check", "login", "keygen", "bench", "emulate",
+            "grant", "token", "open", "check", "login", "keygen", "bench", "emulate",
         ] {
             let text = page(Some(name));
             assert!(

@@ -308,7 +308,11 @@ fn print_figures(args: &BenchArgs, f: &serde_json::Value) {
     }
     crate::say_out!(
         "measured        the client alone (this process); the emulator is {} at {}",
-        f["emulator"].as_str().unwrap_or_default(),
+        if f["emulator"] == "external" {
+            "an external one"
+        } else {
+            "a child process"
+        },
         args.emulator_url
             .as_deref()
             .unwrap_or("a port of 127.0.0.1")

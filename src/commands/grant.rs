@@ -182,7 +182,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     )?;
 
     // Grant, with progress on stderr.
-    let mut progress = Progress::new(
+    let progress = Progress::new(
         plan.grant.len(),
         if config.output.quiet {
             progress::Mode::Quiet
@@ -206,8 +206,8 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         sinks,
         stop.clone(),
     ));
-    let outcomes = fleet
-        .run(&plan.grant, |event| progress.observe(event))
+    let outcomes = progress
+        .during(fleet.run(&plan.grant, |event| progress.observe(event)))
         .await;
     progress.finish();
     let mut errors = Vec::new();
@@ -261,8 +261,8 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     let failed_path = out.path().join("failed.csv");
     match report.write_failed(&columns, &plan.grant, &failed_path) {
         Ok(true) => warnings.push(format!(
-            "{} org(s) not authorized; {} lists them for the next run",
-            report.unfinished().count(),
+            "{} not authorized; {} lists them for the next run",
+            report::plural(report.unfinished().count() as u64, "org"),
             failed_path.display()
         )),
         Ok(false) => {}

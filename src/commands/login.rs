@@ -75,7 +75,13 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
     {
         return Err("Invalid instance URL. It should NOT be a lightning domain: use the My Domain (.my.salesforce.com) or login URL".into());
     }
-    let audience = env("SF_AUDIENCE_URL").unwrap_or_else(|| audience_for(&host).to_string());
+    // `--audience`, $SF_AUDIENCE_URL (read by clap), $SFDX_AUDIENCE_URL, else by the host.
+    let audience = match crate::config::audience_setting(args.audience.clone(), &env) {
+        Some(a) => crate::config::parse_audience(&a)
+            .map(|u| urls::display(&u))
+            .map_err(|e| e.to_string())?,
+        None => audience_for(&host).to_string(),
+    };
     let key = credentials::load(args.jwt_key_file.as_deref(), env).map_err(|e| e.to_string())?;
     let home = match &args.sf_home {
         Some(h) => h.clone(),

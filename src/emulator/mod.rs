@@ -5,6 +5,7 @@
 //! that tests read.
 
 pub mod answers;
+mod frontdoor;
 mod rest;
 mod server;
 mod stats;
@@ -13,6 +14,7 @@ mod verify;
 use std::collections::HashMap;
 use std::time::Duration;
 
+pub use frontdoor::{Frontdoor, FrontdoorStats, ScriptedLink};
 pub use server::{start, EmulatorHandle};
 pub use stats::{Stats, StatsSnapshot};
 

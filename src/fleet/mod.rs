@@ -284,6 +284,8 @@ impl Fleet {
         // After a fleet-wide misconfiguration, the orgs never tried failed for the same reason.
         let unattempted = match self.stop.reason() {
             Some(StopReason::Misconfigured { error, failures }) => Some(GrantError {
+                // A code of its own: these orgs never met the error that stopped the run.
+                code: NOT_ATTEMPTED.into(),
                 description: format!(
                     "not attempted: {} failed with `{}: {}`, so the run stopped",
                     first_orgs(*failures),
@@ -428,6 +430,9 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic".to_string())
 }
+
+/// The error code of an org never tried because the run stopped early.
+pub const NOT_ATTEMPTED: &str = "not_attempted";
 
 /// "the first org" / "the first 5 orgs", for messages.
 pub fn first_orgs(n: usize) -> String {

@@ -61,6 +61,9 @@ impl Fleet {
             else {
                 return Outcome::pending(history.attempts, started.elapsed());
             };
+            if let Err(e) = &result {
+                canary::stop_at_once(e, &self.stop);
+            }
             if index == 0 && !self.gate.is_open() {
                 let seen = result.as_ref().map(|_| ()).map_err(Clone::clone);
                 let verdict = canary::judge(&seen, host != self.fallback);
@@ -173,7 +176,7 @@ impl Fleet {
         let admitted = async {
             let (pause, cells) = self.throttle.admission();
             if let Some(until) = pause {
-                tokio::time::sleep_until(until.into()).await;
+                tokio::time::sleep_until(until).await;
             }
             for _ in 0..cells {
                 self.limiter.until_ready().await;

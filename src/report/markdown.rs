@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::fleet::Status;
 
-use super::{seconds, waits, Formatter, Report};
+use super::{plural, seconds, waits, Formatter, Report};
 
 pub struct Markdown;
 
@@ -79,16 +79,24 @@ fn render(report: &Report, budget: Option<Budget<'_>>) -> String {
     };
     let _ = writeln!(
         out,
-        "## fleetauth: {verdict}\n\n{} orgs from `{}`{} in {}, {} token requests.\n",
-        s.total,
+        "## fleetauth: {verdict}\n\n{} from `{}`{} in {}, {}.\n",
+        plural(s.total as u64, "org"),
         cell(&s.list),
         s.shard
             .as_deref()
             .map(|k| format!(" (shard {k})"))
             .unwrap_or_default(),
         seconds(s.elapsed_ms),
-        s.attempts
+        plural(s.attempts, "attempt")
     );
+    // A fleet-wide stop leads with its cause and its fix.
+    if let Some((lead, fix)) = report.stopped_early() {
+        let _ = write!(out, "**{}**", cell(&lead));
+        if let Some(fix) = fix {
+            let _ = write!(out, " Fix: {}", cell(fix));
+        }
+        out.push_str("\n\n");
+    }
     out.push_str("| authorized | failed | pending | skipped |\n|---:|---:|---:|---:|\n");
     let _ = writeln!(
         out,
@@ -106,18 +114,23 @@ fn render(report: &Report, budget: Option<Budget<'_>>) -> String {
     out
 }
 
+/// Usernames shown in the row of a group of orgs that share one error.
+const NAMES: usize = 5;
+
+/// One row per group of unfinished orgs sharing a status and an error ([`super::Group`]),
+/// within `budget` when one is given.
 fn unfinished(report: &Report, out: &mut String, budget: Option<Budget<'_>>) {
     let start = out.len();
-    let orgs: Vec<_> = report.unfinished().collect();
-    if orgs.is_empty() {
+    let groups = report.groups();
+    if groups.is_empty() {
         return;
     }
     out.push_str(
         "### Not authorized\n\n| org | alias | status | error | fix |\n|---|---|---|---|---|\n",
     );
     let mut left_out = 0_usize;
-    for o in orgs {
-        let (error, fix) = match &o.error {
+    for g in groups {
+        let (error, fix) = match g.error {
             Some(e) => (
                 format!("{}: {}", cell(&e.code), cell(&e.description)),
                 e.hint.as_deref().map(cell).unwrap_or_default(),
@@ -127,21 +140,31 @@ fn unfinished(report: &Report, out: &mut String, budget: Option<Budget<'_>>) {
                 "re-run the same command".into(),
             ),
         };
-        let status = if o.status == Status::Pending {
-            "pending"
-        } else {
-            "failed"
+        let status = match g.status {
+            Status::Pending => "pending",
+            _ if g.never_tried() => "not tried",
+            _ => "failed",
         };
-        let row = format!(
-            "| {} | {} | {status} | {error} | {fix} |\n",
-            cell(&o.username),
-            o.alias.as_deref().map(cell).unwrap_or_default()
-        );
+        let (org, alias) = match g.orgs.as_slice() {
+            [o] => (
+                cell(&o.username),
+                o.alias.as_deref().map(cell).unwrap_or_default(),
+            ),
+            orgs => (
+                format!(
+                    "{}: {}",
+                    plural(orgs.len() as u64, "org"),
+                    cell(&g.names(NAMES))
+                ),
+                String::new(),
+            ),
+        };
+        let row = format!("| {org} | {alias} | {status} | {error} | {fix} |\n");
         if budget
             .as_ref()
             .is_some_and(|b| out.len() - start + row.len() > b.bytes)
         {
-            left_out += 1;
+            left_out += g.orgs.len();
             continue;
         }
         out.push_str(&row);
@@ -153,7 +176,8 @@ fn unfinished(report: &Report, out: &mut String, budget: Option<Budget<'_>>) {
         };
         let _ = writeln!(
             out,
-            "\n_… and {left_out} more orgs not listed: a step summary must stay under GitHub's 1 MiB limit; {full}._"
+            "\n_… and {} not listed: a step summary must stay under GitHub's 1 MiB limit; {full}._",
+            plural(left_out as u64, "more org")
         );
     }
     out.push('\n');
