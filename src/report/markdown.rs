@@ -228,6 +228,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_step_summary_of_many_distinct_failures_stays_under_githubs_limit() {
+        let mut report = sample::report();
+        for i in 0..6_000 {
+            let mut o = sample::org(
+                &format!("test-a-rather-long-scratch-org-username-{i:05}@example.com"),
+                Status::Failed,
+            );
+            o.error = Some(Box::new(super::super::ErrorReport {
+                kind: crate::token::ErrorKind::Permanent,
+                code: "inactive_user".into(),
+                description: format!("user {i} is inactive, and this description says so at some length, as a server may: {}", "x".repeat(120)),
+                hint: Some("activate the user in the org, or leave it out of the list".into()),
+            }));
+            report.orgs.push(o);
+        }
+        let text = StepSummary {
+            full_report: Some("out/report.json".into()),
+        }
+        .format(&report);
+        assert!(text.len() < STEP_SUMMARY_LIMIT, "{} bytes", text.len());
+        assert!(
+            text.contains("more orgs not listed"),
+            "{}",
+            &text[text.len() - 500..]
+        );
+        assert!(text.contains("out/report.json"), "where the full list is");
+        assert!(
+            Markdown.format(&report).len() > STEP_SUMMARY_LIMIT,
+            "the plain Markdown lists every org: the cap is what keeps the summary small"
+        );
+    }
+
+    #[test]
     fn lists_every_unfinished_org_with_its_fix() {
         let text = Markdown.format(&sample::report());
         assert!(text.contains("| bad@x.com |  | failed | invalid\\_client\\_id: client identifier \\<invalid\\> \\& \"odd\" | the consumer key is wrong \\| check it |"), "{text}");

@@ -349,7 +349,7 @@ async fn token_into_a_closed_stdout_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_step_summary_of_a_fleet_wide_failure_stays_under_githubs_limit() {
+async fn the_step_summary_of_a_fleet_wide_failure_of_6000_orgs_stays_small() {
     let users: Vec<String> = (0..6000)
         .map(|i| format!("test-a-rather-long-scratch-org-username-{i:05}@example.com"))
         .collect();
@@ -366,13 +366,9 @@ async fn the_step_summary_of_a_fleet_wide_failure_stays_under_githubs_limit() {
     .await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let text = std::fs::read_to_string(&summary).unwrap();
-    assert!(text.len() < 1024 * 1024, "{} bytes", text.len());
-    assert!(
-        text.contains("more orgs not listed"),
-        "{}",
-        &text[text.len() - 500..]
-    );
-    assert!(text.contains("report.json"), "where the full list is");
+    // The orgs never tried share one row (the cap itself is pinned by markdown's unit test).
+    assert!(text.len() < 64 * 1024, "{} bytes", text.len());
+    assert!(text.contains("invalid\\_client\\_id"), "{text}");
 }
 
 // --- sf's state ---------------------------------------------------------------------------------
