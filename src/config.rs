@@ -108,7 +108,11 @@ impl SfOptions {
                 .ok_or_else(|| ConfigError::Usage("$HOME is not set: pass --sf-home DIR".into()))?,
         };
         if let Some(p) = &args.alias_prefix {
-            if p.is_empty() || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if p.is_empty()
+                || p.chars().any(|c| {
+                    c.is_whitespace() || c.is_control() || crate::sanitize::is_bidi_control(c)
+                })
+            {
                 return Err(ConfigError::Usage(format!(
                     "--alias-prefix {p:?} must be a non-empty word without spaces"
                 )));
@@ -125,6 +129,21 @@ impl SfOptions {
 }
 
 const MAX_CONCURRENCY: usize = 1024;
+/// The most token requests per second a run may be given.
+pub const MAX_RATE: f64 = 100_000.0;
+
+/// A `--rate` the limiter can take: positive, at most [`MAX_RATE`], and not so small that one
+/// request's interval overflows a duration (`1e-20` would panic).
+pub fn check_rate(rate: f64) -> Result<(), String> {
+    let interval_fits = rate > 0.0 && Duration::try_from_secs_f64(1.0 / rate).is_ok();
+    if rate.is_finite() && rate <= MAX_RATE && interval_fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "--rate {rate} is out of range; use a positive number of token requests per second up to {MAX_RATE} (e.g. 0.5 for one every 2 s)"
+        ))
+    }
+}
 
 /// The library's defaults for a run, in one place: what `fleetauth grant ORGS` does with no
 /// other flag. clap's default values in `cli` are these (a test checks they agree), and the
@@ -170,12 +189,9 @@ impl TargetConfig {
             .ok_or_else(|| usage("no consumer key: pass --client-id (-i) or set SFDX_CLIENT_ID to the connected app's consumer key".into()))?;
         let host = urls::token_host(&args.instance_url)
             .map_err(|e| usage(format!("--instance-url: {e}")))?;
-        let audience = Url::parse(args.audience.trim()).map_err(|e| {
-            usage(format!(
-                "--audience `{}` is not a URL ({e}); scratch orgs use https://test.salesforce.com",
-                args.audience
-            ))
-        })?;
+        let audience =
+            audience_setting(args.audience, env).unwrap_or_else(|| defaults::AUDIENCE.to_string());
+        let audience = parse_audience(&audience)?;
         let hosts = HostPolicy::new(&args.allow_hosts)
             .map_err(usage)?
             .with_host_of(&host);
@@ -199,6 +215,26 @@ impl TargetConfig {
     }
 }
 
+/// The audience asked for: `--audience` (or `$SF_AUDIENCE_URL`, which clap reads into it), else
+/// `$SFDX_AUDIENCE_URL`, sf's older name for the same setting. Empty values count as unset.
+pub fn audience_setting(
+    flag: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    flag.or_else(|| env("SFDX_AUDIENCE_URL"))
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+}
+
+/// An audience URL, or a usage error saying what it should be.
+pub fn parse_audience(audience: &str) -> Result<Url, ConfigError> {
+    Url::parse(audience).map_err(|e| {
+        ConfigError::Usage(format!(
+            "--audience `{audience}` is not a URL ({e}); scratch orgs use https://test.salesforce.com"
+        ))
+    })
+}
+
 impl TargetConfig {
     /// The built-in emulator at `url`, signed with the demo key written to `key_file`.
     pub fn emulator(url: &str, key_file: &std::path::Path) -> Result<Self, ConfigError> {
@@ -208,7 +244,7 @@ impl TargetConfig {
             jwt_key_passphrase_env: None,
             cert: None,
             instance_url: url.to_string(),
-            audience: defaults::AUDIENCE.to_string(),
+            audience: Some(defaults::AUDIENCE.to_string()),
             allow_hosts: Vec::new(),
             ca_files: Vec::new(),
         };
@@ -264,12 +300,7 @@ impl GrantConfig {
                 args.concurrency
             )));
         }
-        if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= 100_000.0) {
-            return Err(usage(format!(
-                "--rate {} is out of range; use a positive number of requests per second",
-                args.rate
-            )));
-        }
+        check_rate(args.rate).map_err(usage)?;
         if args.request_timeout.is_zero() {
             return Err(usage(
                 "--request-timeout must be longer than zero, e.g. 30s".into(),
@@ -369,7 +400,34 @@ mod tests {
         assert_eq!(args.out_dir, PathBuf::from(defaults::OUT_DIR));
         assert_eq!(args.target.instance_url, defaults::INSTANCE_URL);
         if std::env::var_os("SF_AUDIENCE_URL").is_none() {
-            assert_eq!(args.target.audience, defaults::AUDIENCE);
+            assert_eq!(args.target.audience, None, "the default is the library's");
         }
+    }
+
+    #[test]
+    fn sfdx_audience_url_is_a_synonym_and_sf_audience_url_wins() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let sfdx = env(&[("SFDX_AUDIENCE_URL", "https://sfdx.example.com")]);
+        assert_eq!(
+            audience_setting(None, &sfdx).as_deref(),
+            Some("https://sfdx.example.com")
+        );
+        // clap has already put $SF_AUDIENCE_URL (or the flag) into the first argument.
+        assert_eq!(
+            audience_setting(Some("https://sf.example.com".into()), &sfdx).as_deref(),
+            Some("https://sf.example.com")
+        );
+        assert_eq!(audience_setting(Some(" ".into()), &env(&[])), None);
+        assert_eq!(
+            audience_setting(None, &env(&[("SFDX_AUDIENCE_URL", "")])),
+            None
+        );
     }
 }

@@ -6,6 +6,8 @@ mod support;
 mod devhub;
 #[path = "cli/ergonomics.rs"]
 mod ergonomics;
+#[path = "cli/exports.rs"]
+mod exports;
 #[path = "cli/failures.rs"]
 mod failures;
 #[path = "cli/grant.rs"]
@@ -16,6 +18,16 @@ mod handoff;
 mod hostile;
 #[path = "cli/input.rs"]
 mod input;
+#[path = "cli/install.rs"]
+mod install;
+#[path = "cli/open.rs"]
+mod open;
+#[path = "cli/outputs.rs"]
+mod outputs;
+#[path = "cli/review_trust.rs"]
+mod review_trust;
+#[path = "cli/runctl.rs"]
+mod runctl;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/sf_cli.rs"]

@@ -5,6 +5,7 @@
 //! that tests read.
 
 pub mod answers;
+mod frontdoor;
 mod hub;
 mod rest;
 mod server;
@@ -14,6 +15,7 @@ mod verify;
 use std::collections::HashMap;
 use std::time::Duration;
 
+pub use frontdoor::{Frontdoor, FrontdoorStats, ScriptedLink};
 pub use hub::ScratchOrg;
 pub use server::{start, EmulatorHandle};
 pub use stats::{Stats, StatsSnapshot};

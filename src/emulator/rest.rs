@@ -1,7 +1,8 @@
 //! The REST calls `sf` makes after a login and on later commands (reference sf-cli.md §8.3,
 //! §8.4): API versions, the Dev Hub probe, the Organization query, ScratchOrgInfo on a hub,
-//! and simple SOQL. Sessions can be expired (401 `INVALID_SESSION_ID`) so that a test can make
-//! `sf` refresh its token through the JWT flow.
+//! simple SOQL, and what CumulusCI reads after its own grant (`/services/oauth2/userinfo`,
+//! `sobjects/Organization/<id>`). Sessions can be expired (401 `INVALID_SESSION_ID`) so that a
+//! test can make `sf` refresh its token through the JWT flow.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,7 +31,7 @@ impl Sessions {
         map.len()
     }
 
-    fn user(&self, token: &str) -> Option<String> {
+    pub(crate) fn user(&self, token: &str) -> Option<String> {
         self.lock()
             .get(token)
             .filter(|(_, valid)| *valid)
@@ -90,6 +91,22 @@ pub(crate) fn handle(
     let Some(username) = token.and_then(|t| sessions.user(t.trim())) else {
         return rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid");
     };
+    if path == "/services/oauth2/userinfo" {
+        // The OpenID Connect userinfo CumulusCI reads after its own JWT grant.
+        let (org_id, user_id) = (ids::org_id(&username), ids::user_id(&username));
+        return (
+            200,
+            json!({
+                "sub": format!("{base_url}/id/{org_id}/{user_id}"),
+                "user_id": user_id,
+                "organization_id": org_id,
+                "preferred_username": username,
+                "email": username,
+                "name": "Emulated Admin",
+                "urls": {"rest": format!("{base_url}/services/data/v{{version}}/")},
+            }),
+        );
+    }
     let rest = path.trim_start_matches("/services/data/");
     let (version, resource) = rest.split_once('/').unwrap_or((rest, ""));
     if !version.starts_with('v') {
@@ -121,8 +138,30 @@ pub(crate) fn handle(
         locator if locator.starts_with("query/") => {
             super::hub::next_page(config, hub, version, &username, &locator["query/".len()..])
         }
+        r if r.starts_with("sobjects/Organization/") => {
+            let org_id = ids::org_id(&username);
+            if r.trim_start_matches("sobjects/Organization/") == org_id {
+                (200, organization(&org_id, is_dev_hub(config, &username)))
+            } else {
+                rest_error(404, "NOT_FOUND", "The requested resource does not exist")
+            }
+        }
         _ => rest_error(404, "NOT_FOUND", "The requested resource does not exist"),
     }
+}
+
+/// The org's Organization record (what the query and `sobjects/Organization/<id>` return).
+fn organization(org_id: &str, hub: bool) -> Value {
+    json!({
+        "attributes": {"type": "Organization", "url": format!("/services/data/v63.0/sobjects/Organization/{org_id}")},
+        "Id": org_id,
+        "Name": if hub { "Emulated Dev Hub" } else { "Emulated Scratch Org" },
+        "InstanceName": "EMU1",
+        "IsSandbox": !hub,
+        "TrialExpirationDate": if hub { Value::Null } else { json!(TRIAL_EXPIRATION) },
+        "NamespacePrefix": null,
+        "OrganizationType": "Developer Edition",
+    })
 }
 
 /// `?columns=true`: the column metadata `sf data query` asks for, from the SELECT list.
@@ -158,17 +197,7 @@ fn soql_answer(
     let (org_id, _) = (ids::org_id(username), ids::user_id(username));
     let hub = is_dev_hub(config, username);
     if lower.contains("from organization") {
-        let record = json!({
-            "attributes": {"type": "Organization", "url": format!("/services/data/v63.0/sobjects/Organization/{org_id}")},
-            "Id": org_id,
-            "Name": if hub { "Emulated Dev Hub" } else { "Emulated Scratch Org" },
-            "InstanceName": "EMU1",
-            "IsSandbox": !hub,
-            "TrialExpirationDate": if hub { Value::Null } else { json!(TRIAL_EXPIRATION) },
-            "NamespacePrefix": null,
-            "OrganizationType": "Developer Edition",
-        });
-        return query_result(vec![record]);
+        return query_result(vec![organization(&org_id, hub)]);
     }
     if lower.contains("from user") {
         return query_result(vec![

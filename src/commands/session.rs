@@ -1,19 +1,17 @@
-//! `fleetauth token <USERNAME|ALIAS>`: a usable access token for one org, for the job that was
-//! handed the org: `SF_ACCESS_TOKEN=$(fleetauth token ci3)`. The org's auth file in the out dir
-//! is reused while it is younger than `--max-age` (and, with `--verify`, its session still
-//! answers); otherwise the fleet grants this one org, with `grant`'s retries, and rewrites it.
+//! One org's access token, as `fleetauth token` and `fleetauth open` get it (shared by both,
+//! so neither command imports the other). The org's auth file in the out dir is reused while it
+//! is younger than `--max-age` (and, with `--verify`, its session still answers); otherwise the
+//! fleet grants this one org, with `grant`'s retries, and rewrites it.
 //!
-//! The token goes to stdout (or `$GITHUB_ENV`) and nowhere else: never to stderr.
+//! The token is returned to the caller, never printed here.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::json;
 
-use crate::cli::{SfArgs, TokenArgs, TokenFormat};
+use crate::cli::{SfArgs, TokenArgs};
 use crate::commands::grant::{handoff, SetupError};
 use crate::config::{GrantConfig, Output, SfOptions, TargetConfig};
 use crate::exit::Exit;
@@ -25,7 +23,6 @@ use crate::store::OutDir;
 use crate::tls::Network;
 use crate::token::TokenClient;
 
-mod export;
 mod resolve;
 
 use resolve::Resolved;
@@ -35,7 +32,7 @@ use resolve::Resolved;
 const VERIFY_PATH: &str = "/services/data/v62.0/";
 
 #[derive(Debug, thiserror::Error)]
-enum TokenError {
+pub(crate) enum TokenError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -47,7 +44,7 @@ enum TokenError {
 }
 
 impl TokenError {
-    fn exit(&self) -> Exit {
+    pub(crate) fn exit(&self) -> Exit {
         match self {
             TokenError::Usage(_) | TokenError::Setup(_) => Exit::Usage,
             TokenError::Failed(_) => Exit::SomeFailed,
@@ -55,7 +52,7 @@ impl TokenError {
         }
     }
 
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             TokenError::Usage(_) => "UsageError",
             TokenError::Setup(_) => "ConfigError",
@@ -85,6 +82,8 @@ pub(crate) struct Issued {
     pub instance_url: String,
     pub access_token: Secret<String>,
     pub issued_at: Option<String>,
+    /// The `aud` it was granted with (CumulusCI's descriptor says `sandbox` for test).
+    pub audience: Option<String>,
     pub auth_file: PathBuf,
     /// Taken from an existing auth file rather than granted now.
     pub reused: bool,
@@ -100,6 +99,7 @@ struct Stored {
     instance_url: String,
     access_token: String,
     issued_at: Option<String>,
+    audience: Option<String>,
 }
 
 /// The auth file at `path` and its age, if there is a readable one.
@@ -108,7 +108,8 @@ fn read_auth_file(path: &Path) -> Option<(Issued, Duration)> {
         .ok()
         .filter(|m| m.is_file())?;
     let age = meta.modified().ok()?.elapsed().unwrap_or_default();
-    let stored: Stored = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let bytes = input::read_regular_file(path, resolve::AUTH_FILE_CAP)?;
+    let stored: Stored = serde_json::from_slice(&bytes).ok()?;
     let issued = Issued {
         username: stored.username,
         alias: stored.alias,
@@ -116,70 +117,29 @@ fn read_auth_file(path: &Path) -> Option<(Issued, Duration)> {
         instance_url: stored.instance_url,
         access_token: Secret::new(stored.access_token),
         issued_at: stored.issued_at,
+        audience: stored.audience,
         auth_file: path.to_path_buf(),
         reused: true,
     };
     Some((issued, age))
 }
 
-pub async fn run(args: TokenArgs) -> Exit {
-    let (json, format) = (args.json, args.format);
-    let mut warnings = Vec::new();
-    let result = match token(args, &mut warnings).await {
-        Ok(issued) => export::print(&issued, format, json, &warnings).map_err(TokenError::Failed),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => Exit::Success,
-        Err(e) => {
-            crate::say_err!("error: {e}");
-            for w in &warnings {
-                crate::say_err!("warning: {w}");
-            }
-            if json {
-                let envelope = json!({
-                    "status": e.exit() as u8,
-                    "name": e.name(),
-                    "message": e.to_string(),
-                    "warnings": warnings,
-                });
-                let mut out = std::io::stdout().lock();
-                let _ = serde_json::to_writer_pretty(&mut out, &envelope);
-                let _ = writeln!(out);
-            }
-            e.exit()
-        }
-    }
-}
-
-async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, TokenError> {
+/// The token of the org `args.org` names: its fresh auth file, or a new grant. How it is
+/// handed over (`--format`) is the caller's business.
+pub(crate) async fn obtain(
+    args: TokenArgs,
+    warnings: &mut Vec<String>,
+) -> Result<Issued, TokenError> {
     let env = |var: &str| std::env::var(var).ok();
     // Everything that can be checked without sending anything, first.
-    if args.format == TokenFormat::Github && env("GITHUB_ENV").is_none_or(|v| v.is_empty()) {
-        return Err(TokenError::Usage(
-            "--format github appends to the file named by $GITHUB_ENV, which is not set: run it in a GitHub Actions step, or use --format dotenv".into(),
-        ));
-    }
-    if args.format == TokenFormat::Github {
-        // Found before anything is sent: the file the token will be appended to.
-        let file = PathBuf::from(env("GITHUB_ENV").unwrap_or_default());
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&file)
-            .map_err(|e| {
-                TokenError::Usage(format!(
-                    "cannot append to $GITHUB_ENV ({}): {e}; nothing was sent",
-                    file.display()
-                ))
-            })?;
-    }
     if args.request_timeout.is_zero() {
         return Err(TokenError::Usage(
             "--request-timeout must be longer than zero, e.g. 30s".into(),
         ));
     }
     let target = TargetConfig::from_args(args.target.clone(), &env)?;
+    // Trust settings that could not be used are said on every run, as by grant.
+    warnings.extend(target.network.warnings.iter().cloned());
     let sf_args = SfArgs {
         sf: args.sf,
         sf_home: args.sf_home.clone(),
@@ -209,7 +169,7 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
         username,
         alias,
         instance_url,
-    } = resolve::resolve(&args.org, &out, sf_home.as_deref()).map_err(TokenError::Usage)?;
+    } = resolve::resolve(args.org(), &out, sf_home.as_deref()).map_err(TokenError::Usage)?;
     let path = out.auth_file(&username);
 
     // Reuse the auth file while it is young enough (and, with --verify, still accepted), and
@@ -367,6 +327,9 @@ async fn grant(
         TokenClient::new(config.request_timeout, 1, &config.network).map_err(SetupError::from)?;
     let stop = Stopper::new();
     stop.on_signals();
+    let sf_writer = sf
+        .as_ref()
+        .map(crate::sfstate::handoff::Handoff::writer_shared);
     let sinks = Sinks::for_run(out, &config.signer, sf);
     let fleet = Arc::new(Fleet::new(
         client,
@@ -384,6 +347,10 @@ async fn grant(
         .into_iter()
         .next()
         .expect("one outcome per target");
+    if let Some(writer) = sf_writer {
+        let aliases = writer.finish().await;
+        warnings.extend(crate::commands::grant::alias_failures(&aliases));
+    }
     match (outcome.status, outcome.error) {
         (Status::Authorized, _) => Ok(()),
         (Status::Pending, _) => Err(TokenError::Interrupted),

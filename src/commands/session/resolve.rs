@@ -75,8 +75,7 @@ pub(super) fn resolve(org: &str, out: &OutDir, sf_home: Option<&Path>) -> Result
     }
     if let Some(home) = sf_home {
         let file = home.join(".sfdx/alias.json");
-        let aliases: Option<Value> = std::fs::read(&file)
-            .ok()
+        let aliases: Option<Value> = input::read_regular_file(&file, input::MAX_LIST_BYTES)
             .and_then(|b| serde_json::from_slice(&b).ok());
         if let Some(username) = aliases.as_ref().and_then(|a| a["orgs"][org].as_str()) {
             return found(username.to_string(), None);
@@ -98,6 +97,9 @@ pub(super) fn resolve(org: &str, out: &OutDir, sf_home: Option<&Path>) -> Result
     ))
 }
 
+/// The most read of one auth file (they are under 2 KB).
+pub(super) const AUTH_FILE_CAP: u64 = 1024 * 1024;
+
 /// The usernames of the auth files in the out dir that carry `alias`.
 fn auth_files_with_alias(out: &OutDir, alias: &str) -> Vec<String> {
     #[derive(Deserialize)]
@@ -114,7 +116,9 @@ fn auth_files_with_alias(out: &OutDir, alias: &str) -> Vec<String> {
             if !name.ends_with(".json") || name.starts_with('.') || name == "report.json" {
                 return None;
             }
-            let file: Named = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+            // Only regular files: a FIFO named like an auth file would block the read.
+            let bytes = input::read_regular_file(&path, AUTH_FILE_CAP)?;
+            let file: Named = serde_json::from_slice(&bytes).ok()?;
             (file.alias.as_deref() == Some(alias)).then_some(file.username)
         })
         .collect();
