@@ -225,6 +225,9 @@ impl Prepared {
 
     /// Expiry, hub status and limits into the report, and the hub's diagnosis into its errors.
     pub fn annotate(&self, report: &mut Report) {
+        // Orgs never tried carry the hint of the error that stopped the run: they get the same
+        // diagnosis as that error.
+        let mut rediagnosed: Vec<(Option<String>, &'static str)> = Vec::new();
         for org in &mut report.orgs {
             let row = self.rows.get(&org.username.to_lowercase());
             if let Some(row) = row {
@@ -244,7 +247,17 @@ impl Prepared {
                 if let Some(fix) =
                     diagnose::org(&error, self.granted, row.map(|r| r.status.as_str()))
                 {
+                    rediagnosed.push((e.hint.take(), fix));
                     e.hint = Some(fix.to_string());
+                }
+            }
+        }
+        for org in &mut report.orgs {
+            if let Some(e) = org.error.as_mut() {
+                if e.code == crate::fleet::NOT_ATTEMPTED {
+                    if let Some((_, fix)) = rediagnosed.iter().find(|(old, _)| *old == e.hint) {
+                        e.hint = Some((*fix).to_string());
+                    }
                 }
             }
         }

@@ -209,6 +209,8 @@ async fn expiry_and_limits_reach_every_report_format() {
         run.stderr
     );
     let report = ws.report();
+    // The hub's fields are part of report.json's pinned shape.
+    schema::assert_json_valid("report", &report);
     assert_eq!(statuses(&report), ["authorized"; 3]);
     let expiry: Vec<String> = users
         .iter()
