@@ -72,7 +72,14 @@ impl Signer {
     }
 
     pub fn sign(&self, username: &str) -> Result<Secret<String>, SignError> {
-        let claims = self.claims(username, SystemTime::now());
+        self.sign_for(username, &self.audience)
+    }
+
+    /// An assertion for `username` with another `aud` (the Dev Hub's, `login.salesforce.com`),
+    /// signed with the same key and consumer key.
+    pub fn sign_for(&self, username: &str, audience: &str) -> Result<Secret<String>, SignError> {
+        let mut claims = self.claims(username, SystemTime::now());
+        claims.aud = audience;
         let claims = serde_json::to_vec(&claims).map_err(|e| SignError(e.to_string()))?;
         // header.claims.signature: 2048-bit signatures are 342 base64 characters.
         let mut jwt = String::with_capacity(self.header.len() + claims.len() * 4 / 3 + 350);

@@ -34,7 +34,8 @@ pub struct Output {
 
 #[derive(Debug)]
 pub struct GrantConfig {
-    pub orgs: PathBuf,
+    /// The org list; `None`: the Dev Hub's Active scratch orgs (`hub` is then set).
+    pub orgs: Option<PathBuf>,
     pub format: Option<Format>,
     pub signer: Signer,
     /// The run's token host (`--instance-url`), the fallback for rows with their own.
@@ -54,6 +55,8 @@ pub struct GrantConfig {
     pub shard: Option<crate::plan::Shard>,
     /// The CI-facing reports besides report.json.
     pub ci: CiReports,
+    /// The Dev Hub to ask before sending anything (`-v`).
+    pub hub: Option<crate::hub::HubOptions>,
 }
 
 /// Where the CI-facing reports of a run go: `--summary-md`, `--junit`, and
@@ -82,6 +85,8 @@ pub struct SfOptions {
     pub replace_aliases: bool,
     pub alias_prefix: Option<String>,
     pub dev_hub: Option<String>,
+    /// `dev_hub` came from `-v`, not `--dev-hub-username`: sf need not know it yet.
+    pub dev_hub_from_target: bool,
 }
 
 impl SfOptions {
@@ -103,7 +108,11 @@ impl SfOptions {
                 .ok_or_else(|| ConfigError::Usage("$HOME is not set: pass --sf-home DIR".into()))?,
         };
         if let Some(p) = &args.alias_prefix {
-            if p.is_empty() || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if p.is_empty()
+                || p.chars().any(|c| {
+                    c.is_whitespace() || c.is_control() || crate::sanitize::is_bidi_control(c)
+                })
+            {
                 return Err(ConfigError::Usage(format!(
                     "--alias-prefix {p:?} must be a non-empty word without spaces"
                 )));
@@ -114,11 +123,27 @@ impl SfOptions {
             replace_aliases: args.replace_aliases,
             alias_prefix: args.alias_prefix,
             dev_hub: args.dev_hub_username,
+            dev_hub_from_target: false,
         }))
     }
 }
 
 const MAX_CONCURRENCY: usize = 1024;
+/// The most token requests per second a run may be given.
+pub const MAX_RATE: f64 = 100_000.0;
+
+/// A `--rate` the limiter can take: positive, at most [`MAX_RATE`], and not so small that one
+/// request's interval overflows a duration (`1e-20` would panic).
+pub fn check_rate(rate: f64) -> Result<(), String> {
+    let interval_fits = rate > 0.0 && Duration::try_from_secs_f64(1.0 / rate).is_ok();
+    if rate.is_finite() && rate <= MAX_RATE && interval_fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "--rate {rate} is out of range; use a positive number of token requests per second up to {MAX_RATE} (e.g. 0.5 for one every 2 s)"
+        ))
+    }
+}
 
 /// The library's defaults for a run, in one place: what `fleetauth grant ORGS` does with no
 /// other flag. clap's default values in `cli` are these (a test checks they agree), and the
@@ -164,12 +189,9 @@ impl TargetConfig {
             .ok_or_else(|| usage("no consumer key: pass --client-id (-i) or set SFDX_CLIENT_ID to the connected app's consumer key".into()))?;
         let host = urls::token_host(&args.instance_url)
             .map_err(|e| usage(format!("--instance-url: {e}")))?;
-        let audience = Url::parse(args.audience.trim()).map_err(|e| {
-            usage(format!(
-                "--audience `{}` is not a URL ({e}); scratch orgs use https://test.salesforce.com",
-                args.audience
-            ))
-        })?;
+        let audience =
+            audience_setting(args.audience, env).unwrap_or_else(|| defaults::AUDIENCE.to_string());
+        let audience = parse_audience(&audience)?;
         let hosts = HostPolicy::new(&args.allow_hosts)
             .map_err(usage)?
             .with_host_of(&host);
@@ -193,6 +215,26 @@ impl TargetConfig {
     }
 }
 
+/// The audience asked for: `--audience` (or `$SF_AUDIENCE_URL`, which clap reads into it), else
+/// `$SFDX_AUDIENCE_URL`, sf's older name for the same setting. Empty values count as unset.
+pub fn audience_setting(
+    flag: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    flag.or_else(|| env("SFDX_AUDIENCE_URL"))
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+}
+
+/// An audience URL, or a usage error saying what it should be.
+pub fn parse_audience(audience: &str) -> Result<Url, ConfigError> {
+    Url::parse(audience).map_err(|e| {
+        ConfigError::Usage(format!(
+            "--audience `{audience}` is not a URL ({e}); scratch orgs use https://test.salesforce.com"
+        ))
+    })
+}
+
 impl TargetConfig {
     /// The built-in emulator at `url`, signed with the demo key written to `key_file`.
     pub fn emulator(url: &str, key_file: &std::path::Path) -> Result<Self, ConfigError> {
@@ -202,7 +244,7 @@ impl TargetConfig {
             jwt_key_passphrase_env: None,
             cert: None,
             instance_url: url.to_string(),
-            audience: defaults::AUDIENCE.to_string(),
+            audience: Some(defaults::AUDIENCE.to_string()),
             allow_hosts: Vec::new(),
             ca_files: Vec::new(),
         };
@@ -214,7 +256,7 @@ impl GrantConfig {
     /// A run of `orgs` against `target` with every other setting at its default.
     pub fn new(orgs: PathBuf, target: TargetConfig) -> Self {
         Self {
-            orgs,
+            orgs: Some(orgs),
             format: None,
             signer: target.signer,
             host: target.host,
@@ -242,6 +284,7 @@ impl GrantConfig {
             deadline: None,
             shard: None,
             ci: CiReports::default(),
+            hub: None,
         }
     }
 
@@ -257,20 +300,19 @@ impl GrantConfig {
                 args.concurrency
             )));
         }
-        if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= 100_000.0) {
-            return Err(usage(format!(
-                "--rate {} is out of range; use a positive number of requests per second",
-                args.rate
-            )));
-        }
+        check_rate(args.rate).map_err(usage)?;
         if args.request_timeout.is_zero() {
             return Err(usage(
                 "--request-timeout must be longer than zero, e.g. 30s".into(),
             ));
         }
         let target = TargetConfig::from_args(args.target, &env)?;
-        let sf = SfOptions::from_args(args.sf, &env)?;
-        let mut config = Self::new(args.orgs, target);
+        let mut sf = SfOptions::from_args(args.sf, &env)?;
+        let hub = hub_options(&args.hub, &args.hub_filter, sf.as_ref())?;
+        fill_dev_hub(sf.as_mut(), hub.as_ref());
+        let mut config = Self::new(args.orgs.clone().unwrap_or_default(), target);
+        config.orgs = args.orgs;
+        config.hub = hub;
         config.format = args.format;
         config.policy.replication_budget = args.replication_timeout;
         config.policy.max_retries = args.max_retries;
@@ -300,6 +342,43 @@ impl GrantConfig {
     }
 }
 
+/// The Dev Hub flags (`-v` and its company), validated; `None` without `-v`.
+pub fn hub_options(
+    args: &crate::cli::HubArgs,
+    filter: &crate::cli::HubFilterArgs,
+    sf: Option<&SfOptions>,
+) -> Result<Option<crate::hub::HubOptions>, ConfigError> {
+    let Some(hub) = args
+        .target_dev_hub
+        .as_deref()
+        .filter(|h| !h.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    crate::hub::HubOptions::new(
+        hub,
+        &args.hub_instance_url,
+        args.hub_audience.as_deref(),
+        filter.created_after.as_deref(),
+        filter.created_by.as_deref(),
+        args.warn_expiring,
+        args.no_hub_check,
+        sf.map(|s| s.home.as_path()),
+    )
+    .map(Some)
+    .map_err(ConfigError::Usage)
+}
+
+/// With `--sf`, `-v` also names the orgs' Dev Hub (unless `--dev-hub-username` did).
+pub fn fill_dev_hub(sf: Option<&mut SfOptions>, hub: Option<&crate::hub::HubOptions>) {
+    if let (Some(sf), Some(hub)) = (sf, hub) {
+        if sf.dev_hub.is_none() {
+            sf.dev_hub = Some(hub.username.clone());
+            sf.dev_hub_from_target = true;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,7 +400,34 @@ mod tests {
         assert_eq!(args.out_dir, PathBuf::from(defaults::OUT_DIR));
         assert_eq!(args.target.instance_url, defaults::INSTANCE_URL);
         if std::env::var_os("SF_AUDIENCE_URL").is_none() {
-            assert_eq!(args.target.audience, defaults::AUDIENCE);
+            assert_eq!(args.target.audience, None, "the default is the library's");
         }
+    }
+
+    #[test]
+    fn sfdx_audience_url_is_a_synonym_and_sf_audience_url_wins() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let sfdx = env(&[("SFDX_AUDIENCE_URL", "https://sfdx.example.com")]);
+        assert_eq!(
+            audience_setting(None, &sfdx).as_deref(),
+            Some("https://sfdx.example.com")
+        );
+        // clap has already put $SF_AUDIENCE_URL (or the flag) into the first argument.
+        assert_eq!(
+            audience_setting(Some("https://sf.example.com".into()), &sfdx).as_deref(),
+            Some("https://sf.example.com")
+        );
+        assert_eq!(audience_setting(Some(" ".into()), &env(&[])), None);
+        assert_eq!(
+            audience_setting(None, &env(&[("SFDX_AUDIENCE_URL", "")])),
+            None
+        );
     }
 }

@@ -74,6 +74,8 @@ pub enum InputError {
         source_name: String,
         shape: &'static str,
     },
+    #[error("{source_name} is larger than {} MiB, the most fleetauth reads as one list; split it (e.g. `split -l 100000 orgs.csv part-`) and run one grant per part", MAX_LIST_BYTES / 1024 / 1024)]
+    TooLarge { source_name: String },
     #[error("{source_name} lists no orgs; give at least one username")]
     Empty { source_name: String },
     #[error("{source_name}: {} row(s) rejected, nothing was sent:\n{}", rows.len(), rows.iter().map(|(o, m)| format!("  {source_name}:{o}: {m}")).collect::<Vec<_>>().join("\n"))]
@@ -95,18 +97,71 @@ pub fn read(path: &Path, format: Option<Format>) -> Result<OrgList, InputError> 
         source_name: source_name.clone(),
         error,
     };
+    let too_large = || InputError::TooLarge {
+        source_name: source_name.clone(),
+    };
     let text = if stdin {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(io)?;
-        s
+        read_capped(std::io::stdin().lock()).map_err(io)?
     } else {
-        std::fs::read_to_string(path).map_err(io)?
+        let file = std::fs::File::open(path).map_err(io)?;
+        // A regular file says its size: refused before a byte is read.
+        if file
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.len() > MAX_LIST_BYTES)
+        {
+            return Err(too_large());
+        }
+        read_capped(file).map_err(io)?
+    };
+    let Some(text) = text else {
+        return Err(too_large());
     };
     let format = format.unwrap_or_else(|| detect(path, &text));
     parse(&source_name, &text, format)
 }
 
-/// The format from the file extension, else from the first non-blank character.
+/// The largest org list read: a list is held whole while every row is checked (and a JSON
+/// list is parsed into a tree several times its size), so a larger one is refused rather than
+/// read until memory runs out. 64 MiB is over a million CSV rows.
+pub const MAX_LIST_BYTES: u64 = 64 * 1024 * 1024;
+
+/// All of `reader` as text; `None` when it holds more than [`MAX_LIST_BYTES`].
+fn read_capped(reader: impl Read) -> std::io::Result<Option<String>> {
+    let mut bytes = Vec::new();
+    reader.take(MAX_LIST_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_LIST_BYTES {
+        return Ok(None);
+    }
+    String::from_utf8(bytes).map(Some).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
+}
+
+/// The bytes of the regular file at `path` (at most `cap`), or `None` when it is not one: a
+/// FIFO, a device or a symbolic link is never opened for reading (a FIFO would block until
+/// a writer came), and a file over `cap` is not read. For files found in a directory, like
+/// the out dir's auth files.
+pub fn read_regular_file(path: &Path, cap: u64) -> Option<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > cap {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(cap).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+/// The format from the file extension (`.json`, `.csv`), else from the first non-blank
+/// character: a `.txt` file holding JSON is read as JSON.
 fn detect(path: &Path, text: &str) -> Format {
     match path
         .extension()
@@ -114,16 +169,34 @@ fn detect(path: &Path, text: &str) -> Format {
         .map(str::to_ascii_lowercase)
     {
         Some(e) if e == "json" => Format::Json,
-        Some(e) if e == "csv" || e == "txt" => Format::Csv,
-        _ if matches!(text.trim_start().chars().next(), Some('[' | '{')) => Format::Json,
+        Some(e) if e == "csv" => Format::Csv,
+        _ if looks_like_json(text) => Format::Json,
         _ => Format::Csv,
     }
+}
+
+/// Whether a list's text opens like JSON: no CSV list of usernames starts with `[` or `{`.
+fn looks_like_json(text: &str) -> bool {
+    matches!(
+        text.trim_start_matches('\u{feff}')
+            .trim_start()
+            .chars()
+            .next(),
+        Some('[' | '{')
+    )
 }
 
 pub fn parse(source_name: &str, text: &str, format: Format) -> Result<OrgList, InputError> {
     // A byte-order mark (Excel, PowerShell) is not part of the list, whatever its format.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let list = match format {
+        Format::Csv if looks_like_json(text) => {
+            return Err(InputError::Syntax {
+                source_name: source_name.to_string(),
+                format: "CSV",
+                message: "it holds JSON; pass --format json (or name the file .json)".into(),
+            })
+        }
         Format::Csv => parse_csv(source_name, text)?,
         Format::Json => parse_json(source_name, text)?,
     };
@@ -671,6 +744,13 @@ mod tests {
     #[test]
     fn json_shapes() {
         let strings = parse("l.json", r#"["a@x.com","b@x.com"]"#, Format::Json).unwrap();
+        assert_eq!(
+            detect(Path::new("orgs.txt"), "\n  [\"a@x.com\"]"),
+            Format::Json,
+            "a .txt file holding JSON is read as JSON"
+        );
+        let err = parse("orgs.csv", r#"["a@x.com"]"#, Format::Csv).unwrap_err();
+        assert!(err.to_string().contains("--format json"), "{err}");
         assert_eq!(usernames(&strings), ["a@x.com", "b@x.com"]);
         let objects = parse(
             "l.json",

@@ -13,7 +13,9 @@ pub mod credentials;
 pub mod emulator;
 pub mod exit;
 pub mod fleet;
+pub mod hub;
 pub mod input;
+pub mod manpage;
 pub mod plan;
 pub mod progress;
 pub mod report;
@@ -46,7 +48,7 @@ pub async fn run(cli: Cli) -> Exit {
             let stop = Stopper::new();
             stop.on_signals();
             let result = async {
-                let config = GrantConfig::from_args(args, |var| std::env::var(var).ok())?;
+                let config = GrantConfig::from_args(*args, |var| std::env::var(var).ok())?;
                 stop.after(config.deadline);
                 commands::grant::run(config, stop).await
             }
@@ -54,6 +56,7 @@ pub async fn run(cli: Cli) -> Exit {
             present(result, output)
         }
         Command::Token(args) => commands::token::run(args).await,
+        Command::Open(args) => commands::open::run(args).await,
         Command::Login(args) => commands::login::run(args).await,
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Bench(args) => commands::bench::run(args).await,
@@ -64,9 +67,9 @@ pub async fn run(cli: Cli) -> Exit {
             clap_complete::generate(shell, &mut cmd, "fleetauth", &mut std::io::stdout());
             Exit::Success
         }
-        Command::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
-            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+        Command::Man { command } => {
+            let mut out = std::io::stdout().lock();
+            match manpage::render(command.as_deref(), &mut out) {
                 Ok(()) => Exit::Success,
                 Err(e) => {
                     crate::say_err!("error: {e}");
@@ -85,7 +88,10 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
         Ok(finished) => {
             let exit = finished.exit();
             if !output.quiet {
-                say::err_raw(&report::Formatter::format(&report::Table, &finished.report));
+                say::err_raw(&report::terminal(
+                    &finished.report,
+                    finished.report_file.as_deref(),
+                ));
             }
             for w in &finished.warnings {
                 say_err!("warning: {w}");
@@ -102,15 +108,29 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
                     warnings: &'a [String],
                     errors: &'a [String],
                 }
+                // Every error of the run: the outputs that could not be written, and each group
+                // of failed orgs (an empty list while orgs failed would read as a clean run).
+                let errors: Vec<String> = finished
+                    .errors
+                    .iter()
+                    .cloned()
+                    .chain(finished.report.failures())
+                    .collect();
                 let envelope = Envelope {
                     status: exit as u8,
                     result: &finished.report,
                     warnings: &finished.warnings,
-                    errors: &finished.errors,
+                    errors: &errors,
                 };
                 // A pipeline reading the report from stdout must not get an empty one and 0.
                 if !print_stdout(&envelope) {
-                    say_err!("error: cannot write the --json report to stdout; the report is in the out dir (report.json)");
+                    match &finished.report_file {
+                        Some(path) => say_err!(
+                            "error: cannot write the --json report to stdout; the report is in {}",
+                            path.display()
+                        ),
+                        None => say_err!("error: cannot write the --json report to stdout, and the report file could not be written either"),
+                    }
                     if exit == Exit::Success {
                         return Exit::SomeFailed;
                     }
@@ -126,8 +146,10 @@ pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
                 SetupError::Store(_) => (Exit::Usage, "StoreError"),
                 SetupError::Client(_) => (Exit::Usage, "ClientError"),
                 SetupError::Sf(_) => (Exit::Usage, "SfStateError"),
+                SetupError::Hub(_) => (Exit::Usage, "DevHubError"),
                 SetupError::Output(_) => (Exit::Usage, "OutputError"),
                 SetupError::Interrupted => (Exit::Interrupted, "Interrupted"),
+                SetupError::DeadlineWhileReading(_) => (Exit::Interrupted, "Deadline"),
             };
             if output.json {
                 let _ = print_stdout(&error_envelope(exit, kind, &e.to_string()));
@@ -151,6 +173,9 @@ pub fn error_envelope(exit: Exit, name: &str, message: &str) -> serde_json::Valu
 /// `value` as pretty JSON on stdout, streamed; `false` when stdout is gone or full.
 fn print_stdout(value: &impl serde::Serialize) -> bool {
     use std::io::Write as _;
+    if say::stdout_was_closed() {
+        return false;
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value).is_ok()
         && out.write_all(b"\n").is_ok()

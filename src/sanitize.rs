@@ -9,9 +9,12 @@ pub const MAX_EXCERPT: usize = 200;
 
 const REDACTED: &str = "[redacted]";
 
-/// Characters a session id, a JWT or a base64 secret is made of.
-fn token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '!' | '.' | '_' | '~' | '+' | '=' | '-' | '*')
+/// The characters a Salesforce session id (`<org id>!<session>`), a JWT or a base64 secret is
+/// made of. One definition: [`crate::token`] accepts an access token only of these, and the
+/// excerpt cuts out every run of them that could be a secret, so a token the server echoes is
+/// redacted whole whatever it holds.
+pub fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '!' | '.' | '_' | '~' | '+' | '=' | '-' | '/')
 }
 
 /// A run of token characters that could be (part of) a secret: a Salesforce session id
@@ -21,6 +24,36 @@ fn token_shaped(run: &str) -> bool {
         || run.len() >= 32
         // A JWT segment (`{"` in base64url), however short.
         || (run.starts_with("eyJ") && run.len() >= 8)
+}
+
+/// Push `run` to `out`, or [`REDACTED`] in place of any secret in it. A run that starts with
+/// `//` is the rest of a URL (`https:` ended the run before it): its host and the path up to
+/// the first secret-shaped segment stay readable, everything from that segment on is cut, so
+/// a token in a path loses every piece, not only the one before its first `/`.
+fn push_run(run: &str, out: &mut String) {
+    if let Some(rest) = run.strip_prefix("//") {
+        out.push_str("//");
+        let mut first = true;
+        let mut segments = rest.split('/');
+        for segment in segments.by_ref() {
+            if token_shaped(segment) {
+                if !first {
+                    out.push('/');
+                }
+                out.push_str(REDACTED);
+                return;
+            }
+            if !first {
+                out.push('/');
+            }
+            out.push_str(segment);
+            first = false;
+        }
+    } else if token_shaped(run) {
+        out.push_str(REDACTED);
+    } else {
+        out.push_str(run);
+    }
 }
 
 /// Server text, cleaned and cut to at most `max` characters.
@@ -34,18 +67,14 @@ pub fn excerpt(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max * 2));
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
-        if token_shaped(run) {
-            out.push_str(REDACTED);
-        } else {
-            out.push_str(run);
-        }
+        push_run(run, out);
         run.clear();
     };
     for c in text.chars() {
         if out.len() > 4 * (max + REDACTED.len()) {
             break;
         }
-        if token_char(c) {
+        if is_token_char(c) {
             run.push(c);
             // A run longer than any legitimate word is a secret, however long it goes on.
             if run.len() > 4096 {
@@ -94,9 +123,14 @@ pub fn shown(text: &str, max: usize) -> String {
     out
 }
 
-/// Unicode controls that reorder text on a terminal (Trojan Source).
+/// Unicode controls that reorder text on a terminal (Trojan Source): every `Bidi_Control`
+/// character (the Arabic letter mark, the left-to-right and right-to-left marks, the
+/// embeddings, overrides and isolates).
 pub fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// `scheme://user:password@host` → `scheme://[redacted]@host`, wherever it appears.
@@ -157,6 +191,58 @@ mod tests {
             excerpt("connect to test.salesforce.com:443 refused", 200),
             "connect to test.salesforce.com:443 refused"
         );
+    }
+
+    #[test]
+    fn a_token_holding_slashes_is_cut_out_whole_even_inside_a_url() {
+        let token = "00D5g000000ABCD!AQ0AQSlashOne/SlashTwoPart~Third+Fourth=/Fifth.Sixth";
+        for text in [
+            format!("bad {token} here"),
+            format!("see https://h.example/x?sid={token}"),
+            format!("see https://h.example/id/{token}/x"),
+            format!("<title>{token}</title>"),
+        ] {
+            let e = excerpt(&text, 200);
+            for piece in [
+                "AQ0AQ",
+                "SlashOne",
+                "SlashTwoPart",
+                "Third",
+                "Fourth",
+                "Fifth",
+            ] {
+                assert!(!e.contains(piece), "{piece} in {e:?}");
+            }
+            assert!(e.contains(REDACTED), "{e}");
+        }
+        // A URL without a secret in it stays readable.
+        assert_eq!(
+            excerpt(
+                "error sending request for url (https://test.salesforce.com/services/oauth2/token)",
+                200
+            ),
+            "error sending request for url (https://test.salesforce.com/services/oauth2/token)"
+        );
+        assert_eq!(
+            excerpt("see https://h.example/id/00D5g000000ABCD!AQ0AQSlash/x", 200),
+            "see https://h.example/id/[redacted]"
+        );
+    }
+
+    #[test]
+    fn every_bidi_control_is_one() {
+        for c in [
+            '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202c}', '\u{202e}', '\u{2066}',
+            '\u{2069}',
+        ] {
+            assert!(is_bidi_control(c), "{:?}", c);
+            let e = excerpt(&format!("a{c}b"), 200);
+            assert!(!e.contains(c) && e.contains("\\u{"), "{e:?}");
+            assert!(!shown(&format!("a{c}b"), 20).contains(c));
+        }
+        for c in ['a', '\u{2065}', '\u{202f}', '\u{061b}'] {
+            assert!(!is_bidi_control(c), "{:?}", c);
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Why a run ends early, and the one switch every stage listens to: a signal (SIGINT,
-//! SIGTERM), `--deadline`, or a fleet-wide misconfiguration seen in the first results.
+//! SIGTERM), `--deadline`, a fleet-wide misconfiguration seen in the first results, or a
+//! grant that could not be stored.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -17,6 +18,11 @@ pub enum StopReason {
     Misconfigured {
         error: GrantError,
         failures: usize,
+    },
+    /// A grant could not be stored (a full disk, an out dir moved away): every later grant
+    /// would be lost the same way, so nothing more is sent.
+    StoreFailed {
+        error: GrantError,
     },
 }
 

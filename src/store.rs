@@ -188,6 +188,16 @@ impl OutDir {
         &self.path
     }
 
+    /// Wait for every write queued so far, then remove the temp files that writes cut short
+    /// left here (by a run killed mid-write): they may hold tokens. Needs the lock.
+    pub async fn settle(&self) -> std::io::Result<usize> {
+        if self._lock.is_none() {
+            return Ok(0);
+        }
+        commit::drain().await;
+        commit::remove_leftovers(&self.path)
+    }
+
     /// Where the auth file of `username` goes: `<username in lower case>.json`, as sf looks
     /// it up. The username was checked by `input`: no separators, no leading dot, no NUL,
     /// short enough.
@@ -297,6 +307,28 @@ pub fn is_auth_file_name(name: &str) -> bool {
 /// disk (file and directory entry).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
     write_via_temp(path, bytes, mode, true).map(|_| ())
+}
+
+/// [`write_atomic`] for several files (small ones: auth files), committed together.
+pub fn write_atomic_all(files: Vec<(PathBuf, Vec<u8>)>, mode: u32) -> Vec<Result<(), StoreError>> {
+    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+    let jobs = files
+        .into_iter()
+        .map(|(path, bytes)| commit::Job {
+            path,
+            content: commit::Content::Bytes(bytes, mode),
+            clobber: true,
+        })
+        .collect();
+    commit::commit_all(jobs)
+        .into_iter()
+        .zip(paths)
+        .map(|(result, path)| {
+            result
+                .map(drop)
+                .map_err(|error| StoreError::Write { path, error })
+        })
+        .collect()
 }
 
 /// [`write_atomic`], but only if `path` does not exist yet (then `Ok(false)`): for files another

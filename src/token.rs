@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::sanitize;
 use crate::secret::Secret;
-use crate::urls::{self, HostPolicy};
+use crate::urls::HostPolicy;
 
 /// How a failure is handled (`reference/token-endpoint.md` §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,9 +63,9 @@ pub struct Answer<'a> {
 /// What a successful answer is checked against.
 #[derive(Debug, Clone, Copy)]
 pub struct Expect<'a> {
-    /// The host the assertion went to: a loopback token host may answer with a loopback
-    /// `instance_url` over plain http (the emulator), no other may.
+    /// The host the assertion went to (a relative redirect is resolved against it).
     pub token_host: &'a Url,
+    /// Which hosts the answer's URLs may name (loopback only for a loopback `--instance-url`).
     pub hosts: &'a HostPolicy,
 }
 
@@ -85,6 +85,9 @@ struct ErrorBody {
 }
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The code of a 407 from a proxy.
+pub const PROXY_REFUSED: &str = "proxy_auth_required";
 
 /// The fix for an answer that shows the host is no Salesforce token endpoint.
 const NOT_A_TOKEN_ENDPOINT: &str = "this host is not a Salesforce token endpoint: check --instance-url and the list's instance URLs (scratch orgs: https://test.salesforce.com or the org's *.scratch.my.salesforce.com)";
@@ -122,6 +125,26 @@ impl GrantError {
         self.status == Some(420)
     }
 
+    /// A proxy refused its credentials (407): permanent after one attempt, and the run stops
+    /// whoever meets it, as every further request is another failed login on the proxy
+    /// account (a few lock it).
+    pub fn is_proxy_refusal(&self) -> bool {
+        self.code == PROXY_REFUSED
+    }
+
+    /// A 407, from a proxy tunnel (`status` None) or a forwarding proxy.
+    fn proxy_refused(status: Option<u16>) -> Self {
+        let mut e = Self::new(
+            ErrorKind::Permanent,
+            PROXY_REFUSED,
+            "the proxy answered 407 Proxy Authentication Required",
+        );
+        e.status = status;
+        e.hint = Some(crate::tls::PROXY_REFUSED_HINT.to_string());
+        e.fleet_wide = true;
+        e
+    }
+
     /// The answer came from a Salesforce token endpoint (an OAuth error, even a 5xx one, or a
     /// 420), not from a network failure or an anonymous error page.
     pub fn from_token_endpoint(&self) -> bool {
@@ -142,9 +165,9 @@ impl GrantError {
     pub fn retries_exhausted(mut self) -> Self {
         if self.hint.is_none() {
             self.hint = Some(match self.kind {
-                ErrorKind::RateLimited => "the user hit Salesforce's 3,600 logins per hour; wait an hour, then re-run with failed.csv".to_string(),
-                _ if self.is_420() => "the org is in maintenance, not ready, or expired; check it in the Dev Hub (ActiveScratchOrg) and re-run with failed.csv".to_string(),
-                _ => "Salesforce or the network kept failing; re-run later with failed.csv as the list".to_string(),
+                ErrorKind::RateLimited => "the user hit Salesforce's 3,600 logins per hour; wait an hour, then grant it again".to_string(),
+                _ if self.is_420() => "the org is in maintenance, not ready, or expired; check it in the Dev Hub (ActiveScratchOrg), then grant it again".to_string(),
+                _ => "Salesforce or the network kept failing; grant it again later".to_string(),
             });
         }
         self
@@ -174,7 +197,8 @@ fn ids_from(id: &str) -> Option<(String, String)> {
     (is_sf_id(org) && is_sf_id(user)).then(|| (org.to_string(), user.to_string()))
 }
 
-/// A Salesforce access token: `<15-character org id>!<session>`, printable, of sane length.
+/// A Salesforce access token: `<15-character org id>!<session>`, of sane length, made only of
+/// the characters [`sanitize::is_token_char`] knows (so any echo of it is redacted whole).
 fn is_session_id(token: &str) -> bool {
     let Some((org, rest)) = token.split_once('!') else {
         return false;
@@ -182,28 +206,15 @@ fn is_session_id(token: &str) -> bool {
     is_sf_id(org)
         && org.len() == 15
         && (8..=4096).contains(&rest.len())
-        && rest.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(b, b'.' | b'_' | b'-' | b'~' | b'+' | b'/' | b'=' | b'!')
-        })
+        && rest.chars().all(sanitize::is_token_char)
 }
 
-/// Check a URL of a success answer (`instance_url`, `id`): https (plain http only from a
-/// loopback token host to loopback), on a host a data URL may name.
+/// Check a URL of a success answer (`instance_url`, `id`) by the rule for every URL that came
+/// from data ([`HostPolicy::check`]): https, on a host a data URL may name; loopback (and plain
+/// http to it) only when the run's token host is loopback.
 fn check_data_url(raw: &str, name: &str, expect: &Expect<'_>) -> Result<Url, String> {
-    let shown = || sanitize::excerpt(raw, 80);
-    let url = Url::parse(raw).map_err(|_| format!("`{name}` {:?} is not a URL", shown()))?;
-    let scheme_ok = match url.scheme() {
-        "https" => true,
-        "http" => urls::is_loopback(&url) && urls::is_loopback(expect.token_host),
-        _ => false,
-    };
-    if !scheme_ok {
-        return Err(format!(
-            "`{name}` {:?} is not https; fleetauth trusts only https answers",
-            shown()
-        ));
-    }
+    let url = Url::parse(raw)
+        .map_err(|_| format!("`{name}` {:?} is not a URL", sanitize::excerpt(raw, 80)))?;
     expect
         .hosts
         .check(&url)
@@ -238,12 +249,11 @@ pub fn check_stored(token: &str, instance_url: &str, hosts: &HostPolicy) -> Resu
         return Err("its accessToken is not a Salesforce session id".into());
     }
     let url = Url::parse(instance_url).map_err(|_| "its instanceUrl is not a URL".to_string())?;
-    // The file does not say which host granted it: plain http only to loopback.
-    let loopback = url.clone();
+    // Held to the rule for answers: loopback only when this run's token host is loopback.
     check_instance_url(
         instance_url,
         &Expect {
-            token_host: &loopback,
+            token_host: &url,
             hosts,
         },
     )
@@ -258,6 +268,10 @@ pub fn classify(answer: &Answer<'_>, expect: &Expect<'_>) -> Result<Grant, Grant
         e.status = Some(status);
         e
     };
+    // A forwarding proxy (plain http) refusing its credentials: no token endpoint spoke.
+    if status == 407 {
+        return Err(GrantError::proxy_refused(Some(status)));
+    }
     if (300..400).contains(&status) {
         let to = answer
             .location
@@ -280,7 +294,8 @@ pub fn classify(answer: &Answer<'_>, expect: &Expect<'_>) -> Result<Grant, Grant
     let Some(json) = parsed.filter(serde_json::Value::is_object) else {
         return Err(with_status(not_json(answer)));
     };
-    if let Ok(err) = serde_json::from_value::<ErrorBody>(json.clone()) {
+    // Read in place: a success answer holds the token, and a copy would outlive it.
+    if let Ok(err) = ErrorBody::deserialize(&json) {
         // Salesforce's token endpoint answers OAuth errors with 400 (401 for a client error),
         // a snake_case code, and 420/5xx when it is unwell. A JSON error of any other status
         // or shape (a web framework's 404 page) is some other server.
@@ -506,7 +521,7 @@ fn classify_oauth_error(error: &str, description: &str) -> GrantError {
         ),
         _ => (
             Permanent,
-            "Salesforce rejected the grant; the description above says why",
+            "Salesforce rejected the grant for the reason its error description gives: fix that, then grant it again",
             false,
             false,
         ),
@@ -525,6 +540,7 @@ pub fn classify_transport(err: &reqwest::Error) -> GrantError {
     let mut description = err.to_string();
     let mut source = std::error::Error::source(err);
     let mut certificate = None;
+    let mut proxy_refused = false;
     while let Some(s) = source {
         // rustls' error arrives wrapped in an io::Error, whose `source` skips it.
         let tls = s.downcast_ref::<rustls::Error>().or_else(|| {
@@ -541,6 +557,8 @@ pub fn classify_transport(err: &reqwest::Error) -> GrantError {
             }
         }
         let text = s.to_string();
+        // A CONNECT tunnel the proxy answered with 407 (hyper-util's words).
+        proxy_refused |= text.contains("proxy authorization required");
         // However the layers above wrap it, rustls says so in these words.
         if certificate.is_none() && text.contains("invalid peer certificate") {
             certificate = text
@@ -552,6 +570,9 @@ pub fn classify_transport(err: &reqwest::Error) -> GrantError {
         source = s.source();
     }
     let description = sanitize::excerpt(&description, sanitize::MAX_EXCERPT);
+    if proxy_refused {
+        return GrantError::proxy_refused(None);
+    }
     if let Some(why) = certificate {
         let mut e = GrantError::new(
             ErrorKind::Permanent,
@@ -585,6 +606,7 @@ const MAX_ANSWER: usize = 256 * 1024;
 pub struct TokenClient {
     http: reqwest::Client,
     hosts: HostPolicy,
+    proxies: crate::tls::Proxies,
 }
 
 impl TokenClient {
@@ -600,15 +622,26 @@ impl TokenClient {
         Ok(Self {
             http,
             hosts: net.hosts.clone(),
+            proxies: net.proxies.clone(),
         })
     }
 
-    /// POST one assertion to `endpoint` and classify the answer.
+    /// POST one assertion to `endpoint` and classify the answer; a proxy that refused its
+    /// credentials is named in the fix (`host:port` and its variable).
     pub async fn request(
         &self,
         endpoint: &Url,
         assertion: &Secret<String>,
     ) -> Result<Grant, GrantError> {
+        self.post(endpoint, assertion).await.map_err(|mut e| {
+            if e.is_proxy_refusal() {
+                e.hint = Some(self.proxies.refused_hint(endpoint));
+            }
+            e
+        })
+    }
+
+    async fn post(&self, endpoint: &Url, assertion: &Secret<String>) -> Result<Grant, GrantError> {
         let form = [
             ("grant_type", GRANT_TYPE),
             ("assertion", assertion.expose().as_str()),
@@ -633,7 +666,8 @@ impl TokenClient {
             header(reqwest::header::LOCATION),
         );
         // Read at most MAX_ANSWER bytes: a hostile host cannot make the run hold megabytes.
-        let mut body = Vec::new();
+        // The answer holds the token in clear: wiped once it is classified.
+        let mut body = zeroize::Zeroizing::new(Vec::new());
         while let Some(chunk) = response.chunk().await.map_err(|e| classify_transport(&e))? {
             let room = MAX_ANSWER.saturating_sub(body.len());
             body.extend_from_slice(&chunk[..chunk.len().min(room)]);
@@ -669,7 +703,7 @@ mod tests {
 
     fn classify_raw(raw: &RawAnswer) -> Result<Grant, GrantError> {
         let host = loopback();
-        let hosts = HostPolicy::default();
+        let hosts = HostPolicy::default().with_host_of(&host);
         classify(
             &Answer {
                 status: raw.status,
@@ -830,6 +864,42 @@ mod tests {
     }
 
     #[test]
+    fn a_remote_token_host_cannot_point_the_token_at_loopback() {
+        let host = Url::parse("https://test.salesforce.com/services/oauth2/token").unwrap();
+        let hosts = HostPolicy::default().with_host_of(&host);
+        for instance in [
+            "https://127.0.0.1:9",
+            "http://127.0.0.1:9",
+            "https://localhost",
+        ] {
+            let body =
+                serde_json::json!({"access_token": TOKEN, "instance_url": instance, "id": ID})
+                    .to_string();
+            let e = classify(
+                &Answer {
+                    status: 200,
+                    content_type: Some("application/json"),
+                    location: None,
+                    body: body.as_bytes(),
+                },
+                &Expect {
+                    token_host: &host,
+                    hosts: &hosts,
+                },
+            )
+            .unwrap_err();
+            assert!(
+                e.fleet_wide && e.description.contains("loopback"),
+                "{instance}: {e:?}"
+            );
+        }
+        // A stored auth file naming loopback is not reused by a run against Salesforce.
+        assert!(check_stored(TOKEN, "http://127.0.0.1:9", &hosts).is_err());
+        let local = HostPolicy::default().with_host_of(&loopback());
+        assert!(check_stored(TOKEN, "http://127.0.0.1:9", &local).is_ok());
+    }
+
+    #[test]
     fn no_answer_is_ever_quoted_with_a_token_in_it() {
         for (status, ct, body) in [
             (
@@ -863,6 +933,29 @@ mod tests {
             let all = format!("{} {} {:?}", e.code, e.description, e.hint);
             assert!(!all.contains("AR8AQ"), "{all}");
         }
+    }
+
+    #[test]
+    fn every_character_a_session_id_may_hold_is_one_the_excerpt_redacts() {
+        // A token the client accepts, echoed by a server, is cut out whole: the two agree on
+        // the alphabet.
+        for c in (0..=0x7f_u8).map(char::from) {
+            let token = format!("00Dxx0000001gPL!AQ0AQSecretA{c}SecretBSecretCSecretD");
+            if is_session_id(&token) {
+                let e = sanitize::excerpt(&format!("bad {token} x"), 200);
+                assert!(!e.contains("Secret"), "{c:?}: {e}");
+            }
+        }
+        assert!(is_session_id("00Dxx0000001gPL!AQ0AQ/Part2/xyz=="));
+        let e = answer(
+            400,
+            r#"{"error":"invalid_grant","error_description":"bad 00Dxx0000001gPL!AQ0AQ/Part2abc/xyz"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            !e.description.contains("Part2abc") && !e.description.contains("xyz"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -902,6 +995,31 @@ mod tests {
         }
         let e = answer(401, r#"{"error":"invalid_client","error_description":"x"}"#).unwrap_err();
         assert!(!e.fleet_wide, "{e:?}");
+    }
+
+    #[test]
+    fn a_407_is_permanent_fleet_wide_and_never_tried_elsewhere() {
+        let e = classify_raw(&RawAnswer {
+            status: 407,
+            headers: vec![("Proxy-Authenticate".into(), "Basic realm=\"corp\"".into())],
+            body: "<html><title>Access Denied</title></html>".into(),
+        })
+        .unwrap_err();
+        assert_eq!(e.code, PROXY_REFUSED, "{e:?}");
+        assert!(
+            e.kind == Permanent && e.fleet_wide && !e.try_fallback,
+            "{e:?}"
+        );
+        assert!(e.is_proxy_refusal());
+        let policy = crate::retry::Policy::default();
+        let history = crate::retry::History {
+            attempts: 1,
+            ..Default::default()
+        };
+        assert!(matches!(
+            policy.decide(e.kind, e.is_420(), &history, 0.5),
+            crate::retry::Decision::GiveUp { .. }
+        ));
     }
 
     #[test]

@@ -1,8 +1,12 @@
-//! Where a signed assertion, and later a token, may go. Two rules, kept in this one place:
+//! Where a signed assertion, and later a token, may go. The rules, kept in this one place:
 //! - the scheme: `https://` anywhere, plain `http://` only to loopback;
-//! - the host of a URL that came from *data* (a list row's instance URL, a token answer's
-//!   `instance_url` and `id`): a Salesforce domain, loopback, or a host the user named with
-//!   `--allow-host`. `--instance-url` is the user's own explicit choice and skips this rule.
+//! - the host of a URL that came from *data* (a list row's instance URL, a report.json handed
+//!   over by another job, an auth file being reused, a token answer's `instance_url` and `id`):
+//!   a Salesforce domain, a host the user named with `--allow-host`, or loopback, the last only
+//!   when the run's own token host (`--instance-url`) is loopback: a local listener on a shared
+//!   runner must never get an assertion meant for Salesforce. [`HostPolicy::check`] is that
+//!   rule, for every kind of data. `--instance-url` is the user's own explicit choice and skips
+//!   the host rule.
 
 use url::{Host, Url};
 
@@ -31,7 +35,12 @@ pub fn token_host(raw: &str) -> Result<Url, String> {
     // Parsed as given; shown escaped, as it may come from a list or a report made elsewhere.
     let url = Url::parse(raw.trim());
     let raw = &crate::sanitize::shown(raw, 200);
-    let url = url.map_err(|e| format!("`{raw}` is not a URL ({e})"))?;
+    let url = url.map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => {
+            format!("`{raw}` has no scheme; write it as https://{raw}")
+        }
+        e => format!("`{raw}` is not a URL ({e})"),
+    })?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
@@ -69,11 +78,15 @@ pub fn is_salesforce_domain(host: &str) -> bool {
     })
 }
 
-/// The hosts a URL from data may name: Salesforce's, loopback, and the user's `--allow-host`s.
+/// The hosts a URL from data may name: Salesforce's, the user's `--allow-host`s, and loopback
+/// when the run's token host is loopback.
 #[derive(Debug, Clone, Default)]
 pub struct HostPolicy {
     /// Lower-cased host names (exact) or `.suffix` entries (a domain and everything below it).
     allowed: Vec<String>,
+    /// The token host (`--instance-url`) is loopback: data may name loopback too (the
+    /// emulator, a local test server). Never set otherwise.
+    loopback: bool,
 }
 
 impl HostPolicy {
@@ -101,13 +114,19 @@ impl HostPolicy {
             }
             allowed.push(if wild { format!(".{name}") } else { name });
         }
-        Ok(Self { allowed })
+        Ok(Self {
+            allowed,
+            loopback: false,
+        })
     }
 
     /// Also allow the host of `url`: the user named it explicitly (`--instance-url`), so
-    /// answers naming it are as trusted as the flag.
+    /// data naming it is as trusted as the flag. A loopback token host lets data name any
+    /// loopback host; no other does.
     pub fn with_host_of(mut self, url: &Url) -> Self {
-        if let Some(Host::Domain(d)) = url.host() {
+        if is_loopback(url) {
+            self.loopback = true;
+        } else if let Some(Host::Domain(d)) = url.host() {
             if !is_salesforce_domain(d) {
                 self.allowed.push(d.to_ascii_lowercase());
             }
@@ -123,11 +142,29 @@ impl HostPolicy {
         })
     }
 
-    /// Check a URL that came from data: scheme rule, then the host rule. `Err` says why, and
-    /// how to allow it.
+    /// Check a URL that came from data: the scheme rule (plain http only to loopback), then
+    /// the host rule. `Err` says why, and how to allow it.
     pub fn check(&self, url: &Url) -> Result<(), String> {
+        let shown = || crate::sanitize::shown(url.as_str().trim_end_matches('/'), 120);
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(url) => {}
+            _ => {
+                return Err(format!(
+                    "`{}` is not https; a signed assertion or a token goes only over https (plain http only to a loopback --instance-url)",
+                    shown()
+                ))
+            }
+        }
         if is_loopback(url) {
-            return Ok(());
+            return if self.loopback {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{}` is a loopback address, and the token host (--instance-url) is not: a signed assertion goes to a local listener only when --instance-url itself is loopback",
+                    shown()
+                ))
+            };
         }
         match url.host() {
             Some(Host::Domain(d)) if is_salesforce_domain(d) || self.allows_name(d) => Ok(()),
@@ -193,6 +230,12 @@ mod tests {
     }
 
     #[test]
+    fn a_host_without_a_scheme_is_told_how_to_write_it() {
+        let err = token_host("test.salesforce.com").unwrap_err();
+        assert!(err.contains("https://test.salesforce.com"), "{err}");
+    }
+
+    #[test]
     fn endpoint_replaces_any_path() {
         let host = token_host("https://x.my.salesforce.com/some/path?q=1#f").unwrap();
         assert_eq!(
@@ -234,7 +277,8 @@ mod tests {
         assert!(none
             .row_host("https://acme.scratch.my.salesforce.com")
             .is_ok());
-        assert!(none.row_host("http://127.0.0.1:9999").is_ok());
+        let err = none.row_host("http://127.0.0.1:9999").unwrap_err();
+        assert!(err.contains("loopback"), "{err}");
         let err = none.row_host("https://evil.example.com").unwrap_err();
         assert!(
             err.contains("--allow-host evil.example.com"),
@@ -251,5 +295,37 @@ mod tests {
         for bad in ["https://x.com", "x.com:443", "", "a..b", "*.", "a/b"] {
             assert!(HostPolicy::new(&[bad.into()]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn loopback_in_data_only_for_a_loopback_token_host() {
+        let remote =
+            HostPolicy::default().with_host_of(&token_host("https://test.salesforce.com").unwrap());
+        let local = HostPolicy::default().with_host_of(&token_host("http://127.0.0.1:1").unwrap());
+        for data in [
+            "http://127.0.0.1:9",
+            "https://127.0.0.1:9",
+            "http://localhost:9",
+            "https://LOCALHOST",
+            "http://[::1]:9",
+            "https://127.8.9.10",
+        ] {
+            let url = Url::parse(data).unwrap();
+            let err = remote.check(&url).unwrap_err();
+            assert!(err.contains("--instance-url"), "{data}: {err}");
+            assert!(local.check(&url).is_ok(), "{data}");
+        }
+        // Plain http to anything but loopback, whatever the token host.
+        for data in ["http://acme.my.salesforce.com", "http://10.0.0.1"] {
+            let url = Url::parse(data).unwrap();
+            assert!(local.check(&url).is_err(), "{data}");
+            assert!(remote.check(&url).is_err(), "{data}");
+        }
+        assert!(local
+            .check(&Url::parse("ftp://127.0.0.1").unwrap())
+            .is_err());
+        assert!(remote
+            .check(&Url::parse("https://acme.my.salesforce.com").unwrap())
+            .is_ok());
     }
 }

@@ -2,8 +2,12 @@
 
 mod support;
 
+#[path = "cli/devhub.rs"]
+mod devhub;
 #[path = "cli/ergonomics.rs"]
 mod ergonomics;
+#[path = "cli/exports.rs"]
+mod exports;
 #[path = "cli/failures.rs"]
 mod failures;
 #[path = "cli/grant.rs"]
@@ -14,8 +18,18 @@ mod handoff;
 mod hostile;
 #[path = "cli/input.rs"]
 mod input;
+#[path = "cli/install.rs"]
+mod install;
+#[path = "cli/open.rs"]
+mod open;
 #[path = "cli/outdir.rs"]
 mod outdir;
+#[path = "cli/outputs.rs"]
+mod outputs;
+#[path = "cli/review_trust.rs"]
+mod review_trust;
+#[path = "cli/runctl.rs"]
+mod runctl;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/sf_cli.rs"]

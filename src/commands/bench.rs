@@ -16,7 +16,7 @@ use rand::Rng;
 use serde_json::json;
 
 use crate::cli::BenchArgs;
-use crate::config::{GrantConfig, TargetConfig};
+use crate::config::{GrantConfig, SfOptions, TargetConfig};
 use crate::emulator::{test_keys, Fault, StatsSnapshot};
 use crate::exit::Exit;
 use crate::stop::Stopper;
@@ -146,6 +146,12 @@ pub async fn run(args: BenchArgs) -> Exit {
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
+    // Checked before anything is spawned or written.
+    anyhow::ensure!(
+        (1..=1024).contains(&args.concurrency),
+        "--concurrency must be 1 to 1024"
+    );
+    crate::config::check_rate(args.rate).map_err(anyhow::Error::msg)?;
     let n = args.orgs.max(1);
     let temp = tempfile::tempdir()?;
     // A fresh prefix per run keeps an external emulator's counters of earlier runs apart.
@@ -193,10 +199,6 @@ async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
         Duration::from_secs(30)
     };
     let out_dir = temp.path().join("out");
-    anyhow::ensure!(
-        (1..=1024).contains(&args.concurrency) && args.rate.is_finite() && args.rate > 0.0,
-        "--concurrency must be 1 to 1024 and --rate a positive number"
-    );
     let mut config = GrantConfig::new(orgs.clone(), TargetConfig::emulator(&emulator.url, &key)?);
     config.limits.concurrency = args.concurrency;
     config.limits.rate = args.rate;
@@ -204,6 +206,15 @@ async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
     config.request_timeout = request_timeout;
     config.out_dir = out_dir.clone();
     config.output.quiet = true;
+    if args.sf {
+        config.sf = Some(SfOptions {
+            home: temp.path().join("home"),
+            replace_aliases: false,
+            alias_prefix: Some("P".into()),
+            dev_hub: None,
+            dev_hub_from_target: false,
+        });
+    }
     let (cpu_before, _) = usage(libc::RUSAGE_SELF);
     let started = Instant::now();
     let finished = crate::commands::grant::run(config, Stopper::new()).await?;
@@ -241,8 +252,9 @@ async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
         "concurrency": args.concurrency,
         "rate": args.rate,
         "soak": args.soak,
+        "sf": args.sf,
         "emulator": if external { "external" } else { "child process" },
-        "outDir": out_dir,
+        "outDir": out_dir.display().to_string(),
         "wallS": wall.as_secs_f64(),
         "floorS": floor,
         "wallOverFloor": wall.as_secs_f64() / floor,
@@ -290,9 +302,18 @@ fn print_figures(args: &BenchArgs, f: &serde_json::Value) {
             ""
         }
     );
+    if args.sf {
+        crate::say_out!(
+            "sf state        every org handed to sf, aliases P1..Pn (--sf --alias-prefix P)"
+        );
+    }
     crate::say_out!(
         "measured        the client alone (this process); the emulator is {} at {}",
-        f["emulator"].as_str().unwrap_or_default(),
+        if f["emulator"] == "external" {
+            "an external one"
+        } else {
+            "a child process"
+        },
         args.emulator_url
             .as_deref()
             .unwrap_or("a port of 127.0.0.1")

@@ -28,7 +28,10 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
     let online = args.online.clone();
     let env = |var: &str| std::env::var(var).ok();
     let target = TargetConfig::from_args(args.target.clone(), &env).map_err(|e| e.to_string())?;
-    let mut config = GrantConfig::new(args.orgs.clone(), target);
+    let mut config = GrantConfig::new(args.orgs.clone().unwrap_or_default(), target);
+    config.orgs = args.orgs.clone();
+    config.hub =
+        crate::config::hub_options(&args.hub, &args.hub_filter, None).map_err(|e| e.to_string())?;
     config.format = args.format;
     config.shard = args.shard;
     let key = config.signer.key();
@@ -45,11 +48,71 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
     );
     crate::say_out!("ok  audience   {}", config.signer.audience());
 
-    let list = input::read(&config.orgs, config.format).map_err(|e| e.to_string())?;
-    input::check_hosts(&list, &config.network.hosts).map_err(|e| e.to_string())?;
+    let list = match &config.orgs {
+        Some(orgs) => {
+            let list = input::read(orgs, config.format).map_err(|e| e.to_string())?;
+            input::check_hosts(&list, &config.network.hosts).map_err(|e| e.to_string())?;
+            Some(list)
+        }
+        None => None,
+    };
     for note in config.network.notes.iter().chain(&config.network.warnings) {
         crate::say_out!("--  trust      {note}");
     }
+    // The Dev Hub (-v): granted and asked for real (check sends nothing else unasked).
+    let mut refused = 0;
+    let (list, hub) = match &config.hub {
+        None => (
+            list.ok_or("no org list given: name one, or the Dev Hub with -v")?,
+            None,
+        ),
+        Some(options) => {
+            let mut warnings = Vec::new();
+            let (list, hub) = crate::hub::vet::prepare(
+                options,
+                &config.signer,
+                &config.network,
+                config.request_timeout,
+                None,
+                list,
+                &mut warnings,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            for w in warnings {
+                crate::say_out!("--  dev hub    {w}");
+            }
+            if let Some(summary) = &hub.summary {
+                crate::say_out!(
+                    "ok  dev hub    {} granted at {}; {} scratch orgs read in {} requests ({} ms)",
+                    summary.username,
+                    urls::display(&options.host),
+                    summary.scratch_orgs,
+                    summary.requests,
+                    summary.query_ms
+                );
+                crate::say_out!("ok  limits     {}", summary.limits_line());
+            }
+            for t in &list.targets {
+                if let Some(e) = hub.refusal(&t.username) {
+                    refused += 1;
+                    crate::say_out!(
+                        "NO  org        {}: {}: {}",
+                        t.username,
+                        e.code,
+                        e.description
+                    );
+                    if let Some(fix) = &e.hint {
+                        crate::say_out!("    fix: {fix}");
+                    }
+                }
+            }
+            if let Some(w) = hub.expiring(&list.targets, options.warn_expiring) {
+                crate::say_out!("--  expiring   {w}");
+            }
+            (list, Some(hub))
+        }
+    };
     let plan = plan::plan(&list, config.shard, |_| None);
     let with_url = plan
         .grant
@@ -83,7 +146,13 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
     }
 
     let Some(username) = online else {
-        crate::say_out!("READY  (nothing was sent; --online USERNAME tries one real grant)");
+        if refused > 0 {
+            crate::say_out!("NOT READY  {refused} listed org(s) would fail at once (above)");
+            return Ok(false);
+        }
+        crate::say_out!(
+            "READY  (nothing was sent to the orgs; --online USERNAME tries one real grant)"
+        );
         return Ok(true);
     };
     input::check_username(&username)?;
@@ -109,8 +178,17 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
                 ErrorKind::ReplicationDelay => "the user is not pre-authorized: in the connected app set Permitted Users to \"Admin approved users are pre-authorized\" and add the user's profile or a permission set (a brand-new org may also still be replicating: try again in a few minutes)".to_string(),
                 ErrorKind::RateLimited => "the user exceeded 3,600 logins in the last hour; wait, then check again".to_string(),
                 ErrorKind::Transient => "Salesforce or the network failed; nothing is known about the setup yet: check again".to_string(),
-                ErrorKind::Permanent => e.hint.unwrap_or_else(|| "see the error".into()),
+                ErrorKind::Permanent => e.hint.clone().unwrap_or_else(|| "see the error".into()),
             };
+            // What the Dev Hub's answers add: one cause, with its fix.
+            let hub_status = hub
+                .as_ref()
+                .and_then(|h| h.rows.get(&username.to_lowercase()))
+                .map(|r| r.status.as_str());
+            let diagnosis = hub
+                .as_ref()
+                .and_then(|h| crate::hub::diagnose::org(&e, h.granted, hub_status))
+                .map_or(diagnosis, str::to_string);
             crate::say_out!("    fix: {diagnosis}");
             crate::say_out!("NOT READY");
             Ok(false)

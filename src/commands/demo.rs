@@ -35,6 +35,22 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         (Fault::Reset, 0.02),
         (Fault::NotReady, 0.01),
     ];
+    // The Dev Hub is the list: its Active scratch orgs; two Deleted ones are left out.
+    const HUB: &str = "hub@example.com";
+    config.users.insert(
+        HUB.to_string(),
+        User {
+            dev_hub: true,
+            ..User::default()
+        },
+    );
+    for i in 1..=2 {
+        config.scratch_orgs.push(
+            emulator::ScratchOrg::active(format!("test-deleted{i}@example.com"))
+                .with_status("Deleted")
+                .expiring_in_days(-1),
+        );
+    }
     let mut list = String::from("username,alias\n");
     for i in 1..=n {
         let username = format!(
@@ -49,6 +65,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
                 ..User::default()
             },
         );
+        config
+            .scratch_orgs
+            .push(emulator::ScratchOrg::active(username.clone()));
         list.push_str(&format!("{username},scratch{i}\n"));
     }
     let emulator = emulator::start(config, 0)
@@ -73,14 +92,28 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         humantime::format_duration(args.max_delay)
     );
     crate::say_err!(
-        "  the same as: fleetauth grant {} -i {} -f {} -r {} --out-dir {}\n",
-        orgs.display(),
+        "  the same as: fleetauth grant -v {HUB} --hub-instance-url {} -i {} -f {} -r {} --out-dir {}\n  (the Dev Hub {HUB} is the list: its {n} Active scratch orgs; it also lists 2 Deleted ones)\n",
+        emulator.url(),
         test_keys::CLIENT_ID,
         key.display(),
         emulator.url(),
         out_dir.display()
     );
     let mut config = GrantConfig::new(orgs, TargetConfig::emulator(&emulator.url(), &key)?);
+    config.orgs = None;
+    config.hub = Some(
+        crate::hub::HubOptions::new(
+            HUB,
+            &emulator.url(),
+            None,
+            None,
+            None,
+            Duration::from_secs(24 * 3600),
+            false,
+            None,
+        )
+        .map_err(anyhow::Error::msg)?,
+    );
     config.policy.replication_budget = Duration::from_secs(60);
     config.request_timeout = Duration::from_secs(10);
     config.out_dir = out_dir.clone();

@@ -55,6 +55,13 @@ fn build(args: &EmulateArgs) -> Result<EmulatorConfig, String> {
         let user = config.users.entry(hub.clone()).or_default();
         user.dev_hub = true;
     }
+    if let Some(n) = args.hub_orgs {
+        if args.dev_hubs.is_empty() {
+            return Err("--hub-orgs needs the Dev Hub user: add --dev-hub hub@example.com".into());
+        }
+        config.scratch_orgs = hub_orgs(n);
+    }
+    config.eca_hub = args.eca_hub;
     for spec in &args.faults {
         let (kind, p) = spec
             .split_once('=')
@@ -71,6 +78,24 @@ fn build(args: &EmulateArgs) -> Result<EmulatorConfig, String> {
         return Err("--fault probabilities add up to more than 1".into());
     }
     Ok(config)
+}
+
+/// `n` ScratchOrgInfo rows `test-hub<i>@example.com`, mostly Active; every 50 starting at
+/// the 8th a Deleted one, at the 14th one in Error, at the 30th an expired one, at the 32nd
+/// one expiring today.
+pub fn hub_orgs(n: usize) -> Vec<emulator::ScratchOrg> {
+    (1..=n)
+        .map(|i| {
+            let org = emulator::ScratchOrg::active(format!("test-hub{i}@example.com"));
+            match i % 50 {
+                8 => org.with_status("Deleted").expiring_in_days(-1),
+                14 => org.with_status("Error"),
+                30 => org.expiring_in_days(-2),
+                32 => org.expiring_in_days(0),
+                _ => org,
+            }
+        })
+        .collect()
 }
 
 fn read_users(

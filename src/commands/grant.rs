@@ -9,7 +9,7 @@ use crate::fleet::{Fleet, Sinks};
 use crate::input::{self, InputError, Target};
 use crate::plan;
 use crate::progress::{self, Progress};
-use crate::report::{self, Issuer, JUnit, Markdown, Report};
+use crate::report::{self, Issuer, JUnit, Markdown, Report, StepSummary};
 use crate::sfstate::handoff::Handoff;
 use crate::sfstate::{SfState, SfStateError};
 use crate::stop::{StopReason, Stopper};
@@ -30,11 +30,17 @@ pub enum SetupError {
     Client(#[from] reqwest::Error),
     #[error(transparent)]
     Sf(#[from] SfStateError),
+    /// The Dev Hub (`-v`) could not be asked.
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
     #[error("{0}")]
     Output(String),
     /// A signal came while the list was being read: nothing was sent (exit 130).
     #[error("interrupted while reading the org list; nothing was sent")]
     Interrupted,
+    /// `--deadline` passed while the list was being read: nothing was sent (exit 130).
+    #[error("the --deadline of {} passed while the org list was still being read; nothing was sent (a list on stdin must end, e.g. close the pipe)", humantime::format_duration(*.0))]
+    DeadlineWhileReading(std::time::Duration),
 }
 
 /// A finished (or interrupted) run.
@@ -46,6 +52,8 @@ pub struct Finished {
     pub errors: Vec<String>,
     /// Why the run ended early, if it did.
     pub stopped: Option<StopReason>,
+    /// Where the report was written (`None`: it could not be).
+    pub report_file: Option<std::path::PathBuf>,
 }
 
 impl Finished {
@@ -69,7 +77,12 @@ impl Finished {
 /// Write the CI-facing reports (`--summary-md`, `--junit`, `$GITHUB_STEP_SUMMARY`). Their
 /// paths were checked before the first request; a failure now fails the run (exit 1), with
 /// every grant kept.
-fn write_ci_reports(ci: &CiReports, report: &Report, errors: &mut Vec<String>) {
+fn write_ci_reports(
+    ci: &CiReports,
+    report: &Report,
+    full_report: Option<&std::path::Path>,
+    errors: &mut Vec<String>,
+) {
     if let Some(path) = &ci.summary_md {
         if let Err(e) = report::write(report, &Markdown, path) {
             errors.push(format!("--summary-md: {e}"));
@@ -81,7 +94,10 @@ fn write_ci_reports(ci: &CiReports, report: &Report, errors: &mut Vec<String>) {
         }
     }
     if let Some(path) = &ci.step_summary {
-        if let Err(e) = report::append(report, &Markdown, path) {
+        let summary = StepSummary {
+            full_report: full_report.map(|p| p.display().to_string()),
+        };
+        if let Err(e) = report::append(report, &summary, path) {
             errors.push(format!(
                 "cannot append the summary to $GITHUB_STEP_SUMMARY ({}): {e}; --no-step-summary skips it",
                 path.display()
@@ -98,21 +114,32 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     // Read and check the list: nothing is sent before this passes. Reading waits for stdin,
     // so it runs apart and a signal still ends the run.
     let (orgs, format) = (config.orgs.clone(), config.format);
-    let signalled = async {
+    // A signal or the deadline while the list is still being read ends the run there: no
+    // org is known yet, so there is nothing to report but that nothing was sent. A deadline of
+    // zero (check the list, send nothing) still reads it, for a report of every org pending;
+    // a second Ctrl-C ends even that.
+    let reading_ends = async {
         stop.stopped().await;
-        // A deadline that passes while reading still ends in a report (every org pending).
-        if !matches!(stop.reason(), Some(StopReason::Interrupted)) {
-            std::future::pending::<()>().await;
+        if matches!(stop.reason(), Some(StopReason::Deadline(d)) if d.is_zero()) {
+            stop.aborted().await;
         }
     };
-    let list = tokio::select! {
-        biased;
-        () = signalled => return Err(SetupError::Interrupted),
-        read = tokio::task::spawn_blocking(move || input::read(&orgs, format)) => {
-            read.map_err(|e| SetupError::Output(format!("reading the list failed: {e}")))??
-        }
+    let list = match orgs {
+        None => None,
+        Some(orgs) => Some(tokio::select! {
+            biased;
+            () = reading_ends => return Err(match stop.reason() {
+                Some(StopReason::Deadline(limit)) => SetupError::DeadlineWhileReading(*limit),
+                _ => SetupError::Interrupted,
+            }),
+            read = tokio::task::spawn_blocking(move || input::read(&orgs, format)) => {
+                read.map_err(|e| SetupError::Output(format!("reading the list failed: {e}")))??
+            }
+        }),
     };
-    input::check_hosts(&list, &config.network.hosts)?;
+    if let Some(list) = &list {
+        input::check_hosts(list, &config.network.hosts)?;
+    }
 
     // Preflight: every place this run writes to is usable before the first request.
     let out = OutDir::open(&config.out_dir)?;
@@ -130,8 +157,43 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         None => None,
     };
 
+    // The Dev Hub (-v): the list itself when none was given, else the check of every row
+    // before anything is sent for it.
+    let (list, hub) = match &config.hub {
+        Some(options) => {
+            let cache = crate::hub::cache::path(out.path(), options, config.signer.client_id());
+            let asked = crate::hub::vet::prepare(
+                options,
+                &config.signer,
+                &config.network,
+                config.request_timeout,
+                Some(&cache),
+                list,
+                &mut warnings,
+            );
+            let (list, prepared) = tokio::select! {
+                biased;
+                () = stop.stopped() => return Err(SetupError::Interrupted),
+                asked = asked => asked?,
+            };
+            (list, Some(prepared))
+        }
+        None => (
+            list.ok_or_else(|| {
+                SetupError::Output("no org list given: name one, or the Dev Hub with -v".into())
+            })?,
+            None,
+        ),
+    };
+
     // Plan: each username once, and not again while every sink holds a fresh grant of it.
     let plan = plan::plan(&list, config.shard, |target| {
+        if hub
+            .as_ref()
+            .is_some_and(|h| h.refusal(&target.username).is_some())
+        {
+            return None;
+        }
         fresh_auth_file(&config, &out, target, sf.as_ref())
     });
     // The plan holds every row it needs; the list's own copy goes now (a fleet is large).
@@ -173,7 +235,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     )?;
 
     // Grant, with progress on stderr.
-    let mut progress = Progress::new(
+    let progress = Progress::new(
         plan.grant.len(),
         if config.output.quiet {
             progress::Mode::Quiet
@@ -186,7 +248,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         client_id: config.signer.client_id().into(),
         audience: config.signer.audience().into(),
     };
-    let handoff_state = sf.as_ref().map(Handoff::kept_aliases_shared);
+    let sf_writer = sf.as_ref().map(Handoff::writer_shared);
     let sinks = Sinks::for_run(out.clone(), &config.signer, sf);
     let fleet = Arc::new(Fleet::new(
         client,
@@ -197,41 +259,96 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         sinks,
         stop.clone(),
     ));
-    let outcomes = fleet
-        .run(&plan.grant, |event| progress.observe(event))
-        .await;
-    progress.finish();
-    if let Some(kept) = handoff_state {
-        if let Ok(kept) = kept.lock() {
-            warnings.extend(kept.iter().map(|a| {
-                format!("sf alias {a} was left as it is (--sf-replace-aliases re-points it)")
-            }));
+    // Orgs the Dev Hub refused fail at once: nothing is sent for them.
+    let outcomes = match &hub {
+        Some(hub) => {
+            if let Some(w) = hub.expiring(
+                &plan.grant,
+                config
+                    .hub
+                    .as_ref()
+                    .map_or_else(Default::default, |h| h.warn_expiring),
+            ) {
+                warnings.push(w);
+            }
+            let (send, refusals) = hub.split(&plan.grant);
+            let outcomes = progress
+                .during(fleet.run(&send, |event| progress.observe(event)))
+                .await;
+            crate::hub::Prepared::merge(refusals, outcomes)
         }
+        None => {
+            progress
+                .during(fleet.run(&plan.grant, |event| progress.observe(event)))
+                .await
+        }
+    };
+    progress.finish();
+    let mut errors = Vec::new();
+    if let Some(writer) = sf_writer {
+        let aliases = writer.finish().await;
+        warnings.extend(aliases.kept.iter().map(|a| {
+            format!("sf alias {a} was left as it is (--sf-replace-aliases re-points it)")
+        }));
+        errors.extend(alias_failures(&aliases));
+    }
+    if let Some(StopReason::StoreFailed { error }) = stop.reason() {
+        errors.push(format!(
+            "stopped: {}; no more token requests were sent. Every auth file written before is kept in {}; fix that (free space, restore the directory), then re-run the same command: what was stored is skipped",
+            error.description,
+            out.path().display()
+        ));
+    }
+    // Every write queued has landed or failed, and no temp file (holding a token) is left.
+    if let Err(e) = out.settle().await {
+        warnings.push(format!(
+            "cannot remove leftover temp files in {}: {e}; delete the .fleetauth-*.tmp files there (they may hold tokens)",
+            out.path().display()
+        ));
     }
 
     // Report: report.json (or --report), the CI reports, and failed.csv for the next run. A
     // report that cannot be written fails the run, loudly; every grant already made is kept.
-    let mut errors = Vec::new();
     let mut report = Report::build(&plan, outcomes, &issuer, started_at, started.elapsed());
     report.summary.shard = config.shard.map(|s| s.to_string());
-    if let Err(e) = report.write(&report_path) {
-        errors.push(format!(
-            "{e}; every grant made is kept in {}, and the report is on stdout with --json",
-            out.path().display()
-        ));
+    if let Some(hub) = &hub {
+        hub.annotate(&mut report);
     }
-    write_ci_reports(&config.ci, &report, &mut errors);
+    let report_written = match report.write(&report_path) {
+        Ok(()) => true,
+        Err(e) => {
+            errors.push(format!(
+                "{e}; every grant made is kept in {}{}",
+                out.path().display(),
+                if config.output.json {
+                    ", and the report is on stdout (--json)"
+                } else {
+                    "; --json prints the report on stdout"
+                }
+            ));
+            false
+        }
+    };
+    write_ci_reports(
+        &config.ci,
+        &report,
+        report_written.then_some(report_path.as_path()),
+        &mut errors,
+    );
     let failed_path = out.path().join("failed.csv");
     match report.write_failed(&columns, &plan.grant, &failed_path) {
         Ok(true) => warnings.push(format!(
-            "{} org(s) not authorized; {} lists them for the next run",
-            report.unfinished().count(),
+            "{} not authorized; {} lists them for the next run",
+            report::plural(report.unfinished().count() as u64, "org"),
             failed_path.display()
         )),
         Ok(false) => {}
         Err(e) => errors.push(e.to_string()),
     }
-    let stopped = stop.reason().cloned();
+    let mut stopped = stop.reason().cloned();
+    if let Some(hub) = &hub {
+        hub.diagnose_stop(&mut stopped);
+    }
     if let Some(StopReason::Misconfigured { error, failures }) = &stopped {
         warnings.insert(
             0,
@@ -249,7 +366,34 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         warnings,
         errors,
         stopped,
+        report_file: report_written.then_some(report_path),
     })
+}
+
+/// The error for aliases that could not be written to sf's alias.json: their orgs are
+/// authorized and in sf's state, only the alias is missing; the command that sets them.
+pub(crate) fn alias_failures(aliases: &crate::sfstate::writer::AliasResults) -> Option<String> {
+    const SHOWN: usize = 10;
+    if aliases.failed.is_empty() {
+        return None;
+    }
+    let set: Vec<String> = aliases
+        .failed
+        .iter()
+        .take(SHOWN)
+        .map(|(alias, username)| format!("{alias}={username}"))
+        .collect();
+    Some(format!(
+        "{} sf alias(es) could not be written: {}. Their orgs are authorized and their sf auth files are written; only the aliases are missing. Set them with `sf alias set {}`{}",
+        aliases.failed.len(),
+        aliases.why.as_deref().unwrap_or("alias.json could not be written"),
+        set.join(" "),
+        if aliases.failed.len() > SHOWN {
+            format!(" (and {} more)", aliases.failed.len() - SHOWN)
+        } else {
+            String::new()
+        }
+    ))
 }
 
 /// A report path must be writable before anything is sent: its directory exists and takes a
@@ -375,7 +519,11 @@ pub(crate) fn handoff(
     let state = SfState::open(&options.home, &env, config.signer.key())?;
     state.preflight()?;
     if let Some(hub) = &options.dev_hub {
-        if !state.has_auth(hub) {
+        if !state.has_auth(hub) && options.dev_hub_from_target {
+            warnings.push(format!(
+                "the orgs name {hub} as their Dev Hub (devHubUsername), but sf has no auth of it: for sf's hub commands, log in to it: fleetauth login -o {hub} -i <consumer key> -f <key> -d"
+            ));
+        } else if !state.has_auth(hub) {
             return Err(ConfigError::Usage(format!(
                 "--dev-hub-username {hub}: the Dev Hub is not authorized in {}; log in to it first: fleetauth login -o {hub} -i <consumer key> -f <key> -r https://login.salesforce.com -d",
                 state.auth_path(hub).display()
@@ -392,6 +540,6 @@ pub(crate) fn handoff(
         alias_prefix: options.alias_prefix.clone(),
         probe_dev_hub: false,
         replace_aliases: options.replace_aliases,
-        kept_aliases: Default::default(),
+        writer: Default::default(),
     })
 }

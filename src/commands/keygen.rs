@@ -50,17 +50,36 @@ pub fn generate(bits: usize, days: u32, common_name: &str) -> Result<(String, St
         .push(rcgen::DnType::CommonName, common_name);
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::minutes(5);
-    params.not_after = now + time::Duration::days(i64::from(days));
+    params.not_after = not_after(now, days)?;
     let cert = params
         .self_signed(&pair)
         .map_err(|e| format!("cannot sign the certificate: {e}"))?;
     Ok((key_pem, cert.pem()))
 }
 
+/// The certificate's last day, `days` from `now`: no later than 9999-12-31, the last date a
+/// certificate (and `time`) can carry.
+fn not_after(now: time::OffsetDateTime, days: u32) -> Result<time::OffsetDateTime, String> {
+    let last = time::Date::from_calendar_date(9999, time::Month::December, 31)
+        .and_then(|d| d.with_hms(23, 59, 59))
+        .map_err(|e| e.to_string())?
+        .assume_utc();
+    now.checked_add(time::Duration::days(i64::from(days)))
+        .filter(|end| *end <= last)
+        .ok_or_else(|| {
+            format!(
+                "--days {days} ends after the year 9999, the last date a certificate can carry; use at most {}",
+                (last - now).whole_days()
+            )
+        })
+}
+
 fn keygen(args: &KeygenArgs) -> Result<(), String> {
     if args.days == 0 {
         return Err("--days must be at least 1".into());
     }
+    // Checked before a key is generated or anything is written.
+    not_after(time::OffsetDateTime::now_utc(), args.days)?;
     let dir = &args.out_dir;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let key_path = dir.join("server.key");

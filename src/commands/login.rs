@@ -75,7 +75,13 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
     {
         return Err("Invalid instance URL. It should NOT be a lightning domain: use the My Domain (.my.salesforce.com) or login URL".into());
     }
-    let audience = env("SF_AUDIENCE_URL").unwrap_or_else(|| audience_for(&host).to_string());
+    // `--audience`, $SF_AUDIENCE_URL (read by clap), $SFDX_AUDIENCE_URL, else by the host.
+    let audience = match crate::config::audience_setting(args.audience.clone(), &env) {
+        Some(a) => crate::config::parse_audience(&a)
+            .map(|u| urls::display(&u))
+            .map_err(|e| e.to_string())?,
+        None => audience_for(&host).to_string(),
+    };
     let key = credentials::load(args.jwt_key_file.as_deref(), env).map_err(|e| e.to_string())?;
     let home = match &args.sf_home {
         Some(h) => h.clone(),
@@ -97,8 +103,9 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
         probe_dev_hub: true,
         // `-a` names the alias explicitly, as `sf org login jwt -a` does: it is re-pointed.
         replace_aliases: true,
-        kept_aliases: Default::default(),
+        writer: Default::default(),
     };
+    let sf_writer = handoff.writer_shared();
     let client = TokenClient::new(args.request_timeout, 1, &network).map_err(|e| e.to_string())?;
     let fleet = Arc::new(Fleet::new(
         client,
@@ -129,6 +136,15 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
         record: vec![args.username.clone()],
     };
     let outcome = fleet.run(&[target], |_| {}).await.remove(0);
+    let aliases = sf_writer.finish().await;
+    let mut warnings = warnings;
+    warnings.extend(
+        aliases
+            .kept
+            .iter()
+            .map(|a| format!("sf alias {a} was left as it is")),
+    );
+    warnings.extend(crate::commands::grant::alias_failures(&aliases));
     match outcome.status {
         Status::Authorized => {
             let name = args.alias.clone().unwrap_or_else(|| args.username.clone());

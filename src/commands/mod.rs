@@ -7,4 +7,7 @@ pub mod emulate;
 pub mod grant;
 pub mod keygen;
 pub mod login;
+pub mod open;
+/// Not a command: what `token` and `open` share (one org's token, reused or granted).
+pub(crate) mod session;
 pub mod token;

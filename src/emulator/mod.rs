@@ -5,6 +5,8 @@
 //! that tests read.
 
 pub mod answers;
+mod frontdoor;
+mod hub;
 mod rest;
 mod server;
 mod stats;
@@ -13,6 +15,8 @@ mod verify;
 use std::collections::HashMap;
 use std::time::Duration;
 
+pub use frontdoor::{Frontdoor, FrontdoorStats, ScriptedLink};
+pub use hub::ScratchOrg;
 pub use server::{start, EmulatorHandle};
 pub use stats::{Stats, StatsSnapshot};
 
@@ -100,6 +104,14 @@ pub struct EmulatorConfig {
     pub login_rate: Option<u32>,
     /// Serve HTTPS with this certificate chain and key (PEM) instead of plain HTTP.
     pub tls: Option<TlsIdentity>,
+    /// The Dev Hub's ScratchOrgInfo rows; empty: one Active org per known user.
+    pub scratch_orgs: Vec<ScratchOrg>,
+    /// ScratchOrgInfo records per query page (Salesforce: up to 2,000).
+    pub hub_batch: usize,
+    /// `ActiveScratchOrgs` and `DailyScratchOrgs` maxima in `/limits`.
+    pub hub_limits: (u32, u32),
+    /// The hub's app is an External Client App: scratch orgs answer `invalid_client_id`.
+    pub eca_hub: bool,
 }
 
 /// The emulator's own certificate chain and key, for HTTPS.
@@ -125,6 +137,10 @@ impl EmulatorConfig {
             slow_delay: Duration::from_secs(60),
             login_rate: None,
             tls: None,
+            scratch_orgs: Vec::new(),
+            hub_batch: 2000,
+            hub_limits: (200, 400),
+            eca_hub: false,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The REST calls `sf` makes after a login and on later commands (reference sf-cli.md §8.3,
 //! §8.4): API versions, the Dev Hub probe, the Organization query, ScratchOrgInfo on a hub,
-//! and simple SOQL. Sessions can be expired (401 `INVALID_SESSION_ID`) so that a test can make
-//! `sf` refresh its token through the JWT flow.
+//! simple SOQL, and what CumulusCI reads after its own grant (`/services/oauth2/userinfo`,
+//! `sobjects/Organization/<id>`). Sessions can be expired (401 `INVALID_SESSION_ID`) so that a
+//! test can make `sf` refresh its token through the JWT flow.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,7 +31,7 @@ impl Sessions {
         map.len()
     }
 
-    fn user(&self, token: &str) -> Option<String> {
+    pub(crate) fn user(&self, token: &str) -> Option<String> {
         self.lock()
             .get(token)
             .filter(|(_, valid)| *valid)
@@ -64,11 +65,11 @@ fn query_result(records: Vec<Value>) -> RestAnswer {
 
 /// Trial expiration of every emulated scratch org.
 const TRIAL_EXPIRATION: &str = "2026-12-31T00:00:00.000+0000";
-const EXPIRATION_DATE: &str = "2026-12-31";
 
 pub(crate) fn handle(
     config: &EmulatorConfig,
     sessions: &Sessions,
+    hub: &super::hub::Hub,
     base_url: &str,
     path: &str,
     query: Option<&str>,
@@ -90,6 +91,22 @@ pub(crate) fn handle(
     let Some(username) = token.and_then(|t| sessions.user(t.trim())) else {
         return rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid");
     };
+    if path == "/services/oauth2/userinfo" {
+        // The OpenID Connect userinfo CumulusCI reads after its own JWT grant.
+        let (org_id, user_id) = (ids::org_id(&username), ids::user_id(&username));
+        return (
+            200,
+            json!({
+                "sub": format!("{base_url}/id/{org_id}/{user_id}"),
+                "user_id": user_id,
+                "organization_id": org_id,
+                "preferred_username": username,
+                "email": username,
+                "name": "Emulated Admin",
+                "urls": {"rest": format!("{base_url}/services/data/v{{version}}/")},
+            }),
+        );
+    }
     let rest = path.trim_start_matches("/services/data/");
     let (version, resource) = rest.split_once('/').unwrap_or((rest, ""));
     if !version.starts_with('v') {
@@ -111,10 +128,40 @@ pub(crate) fn handle(
             if resource.starts_with("tooling") {
                 return query_result(vec![]);
             }
+            if soql.to_ascii_lowercase().contains("from scratchorginfo") {
+                let known = sessions.users();
+                return super::hub::query(config, hub, base_url, version, &username, &known, &soql);
+            }
             soql_answer(config, sessions, base_url, &username, &soql)
+        }
+        "limits" | "limits/" => super::hub::limits(config, &username, &sessions.users()),
+        locator if locator.starts_with("query/") => {
+            super::hub::next_page(config, hub, version, &username, &locator["query/".len()..])
+        }
+        r if r.starts_with("sobjects/Organization/") => {
+            let org_id = ids::org_id(&username);
+            if r.trim_start_matches("sobjects/Organization/") == org_id {
+                (200, organization(&org_id, is_dev_hub(config, &username)))
+            } else {
+                rest_error(404, "NOT_FOUND", "The requested resource does not exist")
+            }
         }
         _ => rest_error(404, "NOT_FOUND", "The requested resource does not exist"),
     }
+}
+
+/// The org's Organization record (what the query and `sobjects/Organization/<id>` return).
+fn organization(org_id: &str, hub: bool) -> Value {
+    json!({
+        "attributes": {"type": "Organization", "url": format!("/services/data/v63.0/sobjects/Organization/{org_id}")},
+        "Id": org_id,
+        "Name": if hub { "Emulated Dev Hub" } else { "Emulated Scratch Org" },
+        "InstanceName": "EMU1",
+        "IsSandbox": !hub,
+        "TrialExpirationDate": if hub { Value::Null } else { json!(TRIAL_EXPIRATION) },
+        "NamespacePrefix": null,
+        "OrganizationType": "Developer Edition",
+    })
 }
 
 /// `?columns=true`: the column metadata `sf data query` asks for, from the SELECT list.
@@ -137,76 +184,20 @@ fn columns(soql: &str) -> Value {
     json!({"columnMetadata": names, "entityName": "", "groupBy": false, "idSelected": true, "keyPrefix": null})
 }
 
-fn is_dev_hub(config: &EmulatorConfig, username: &str) -> bool {
-    config.users.get(username).is_some_and(|u| u.dev_hub)
-}
+use super::hub::is_dev_hub;
 
 fn soql_answer(
     config: &EmulatorConfig,
-    sessions: &Sessions,
-    base_url: &str,
+    _sessions: &Sessions,
+    _base_url: &str,
     username: &str,
     soql: &str,
 ) -> RestAnswer {
     let lower = soql.to_ascii_lowercase();
     let (org_id, _) = (ids::org_id(username), ids::user_id(username));
     let hub = is_dev_hub(config, username);
-    if lower.contains("from scratchorginfo") {
-        if !hub {
-            return rest_error(
-                400,
-                "INVALID_TYPE",
-                "sObject type 'ScratchOrgInfo' is not supported.",
-            );
-        }
-        // The scratch orgs named in the WHERE clause, by their 15-character ids.
-        let wanted: Vec<&str> = soql
-            .split('\'')
-            .skip(1)
-            .step_by(2)
-            .filter(|s| s.len() == 15)
-            .collect();
-        let mut known: Vec<String> = sessions.users();
-        known.extend(config.users.keys().cloned());
-        known.sort();
-        known.dedup();
-        let records = known
-            .iter()
-            .filter(|u| !is_dev_hub(config, u))
-            .filter_map(|u| {
-                let id15 = ids::org_id(u)[..15].to_string();
-                wanted.contains(&id15.as_str()).then(|| {
-                    json!({
-                        "attributes": {"type": "ScratchOrgInfo"},
-                        "Id": ids::with_checksum(&format!("2SR{}", &id15[3..])),
-                        "CreatedDate": "2026-11-23T00:00:00.000+0000",
-                        "Edition": "Developer",
-                        "Status": "Active",
-                        "ExpirationDate": EXPIRATION_DATE,
-                        "Namespace": null,
-                        "OrgName": "Emulated Scratch Org",
-                        "CreatedBy": {"Username": username},
-                        "SignupUsername": u,
-                        "LoginUrl": base_url,
-                        "ScratchOrg": id15,
-                    })
-                })
-            })
-            .collect();
-        return query_result(records);
-    }
     if lower.contains("from organization") {
-        let record = json!({
-            "attributes": {"type": "Organization", "url": format!("/services/data/v63.0/sobjects/Organization/{org_id}")},
-            "Id": org_id,
-            "Name": if hub { "Emulated Dev Hub" } else { "Emulated Scratch Org" },
-            "InstanceName": "EMU1",
-            "IsSandbox": !hub,
-            "TrialExpirationDate": if hub { Value::Null } else { json!(TRIAL_EXPIRATION) },
-            "NamespacePrefix": null,
-            "OrganizationType": "Developer Edition",
-        });
-        return query_result(vec![record]);
+        return query_result(vec![organization(&org_id, hub)]);
     }
     if lower.contains("from user") {
         return query_result(vec![

@@ -14,6 +14,7 @@ use rand::Rng;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::frontdoor::Frontdoor;
 use super::rest::{self, Sessions};
 use super::stats::Stats;
 use super::verify::{Verdict, Verifier};
@@ -26,6 +27,8 @@ struct State {
     verifier: Verifier,
     stats: Arc<Stats>,
     sessions: Arc<Sessions>,
+    hub: Arc<super::hub::Hub>,
+    frontdoor: Arc<Frontdoor>,
     base_url: String,
 }
 
@@ -35,6 +38,9 @@ pub struct EmulatorHandle {
     scheme: &'static str,
     pub stats: Arc<Stats>,
     sessions: Arc<Sessions>,
+    hub: Arc<super::hub::Hub>,
+    /// Single-use login links: counters, and a scripted answer for tests.
+    pub frontdoor: Arc<Frontdoor>,
     accept: JoinHandle<()>,
 }
 
@@ -48,6 +54,11 @@ impl EmulatorHandle {
     /// `INVALID_SESSION_ID`, as after a session timeout. Returns how many were expired.
     pub fn expire_sessions(&self) -> usize {
         self.sessions.expire_all()
+    }
+
+    /// ScratchOrgInfo query pages the hub served so far (first pages and `nextRecordsUrl`s).
+    pub fn hub_pages(&self) -> u64 {
+        self.hub.pages.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -100,11 +111,15 @@ pub async fn start(config: EmulatorConfig, port: u16) -> Result<EmulatorHandle, 
     let scheme = if tls.is_some() { "https" } else { "http" };
     let stats = Arc::new(Stats::new());
     let sessions = Arc::new(Sessions::default());
+    let hub = Arc::new(super::hub::Hub::default());
+    let frontdoor = Arc::new(Frontdoor::default());
     let state = Arc::new(State {
         config,
         verifier,
         stats: Arc::clone(&stats),
         sessions: Arc::clone(&sessions),
+        hub: Arc::clone(&hub),
+        frontdoor: Arc::clone(&frontdoor),
         base_url: format!("{scheme}://{addr}"),
     });
     let accept = tokio::spawn(async move {
@@ -141,6 +156,8 @@ pub async fn start(config: EmulatorConfig, port: u16) -> Result<EmulatorHandle, 
         scheme,
         stats,
         sessions,
+        hub,
+        frontdoor,
         accept,
     })
 }
@@ -164,6 +181,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
             let body = serde_json::to_vec(&state.stats.snapshot()).unwrap_or_default();
             Ok(respond(StatusCode::OK, "application/json", body))
         }
+        (&Method::GET, "/_emulator/frontdoor") => {
+            let body = serde_json::to_vec(&state.frontdoor.snapshot()).unwrap_or_default();
+            Ok(respond(StatusCode::OK, "application/json", body))
+        }
         (&Method::POST, "/_emulator/expire") => {
             let expired = state.sessions.expire_all();
             Ok(respond(
@@ -172,7 +193,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
                 format!("{{\"expired\":{expired}}}"),
             ))
         }
-        (&Method::GET, path) if path.starts_with("/services/data") => {
+        (
+            &Method::GET | &Method::POST,
+            "/services/oauth2/singleaccess" | "/secur/frontdoor.jsp",
+        ) => Ok(frontdoor(&state, req).await),
+        (&Method::GET, path)
+            if path.starts_with("/services/data") || path == "/services/oauth2/userinfo" =>
+        {
             let authorization = req
                 .headers()
                 .get("authorization")
@@ -180,6 +207,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
             let (status, body) = rest::handle(
                 &state.config,
                 &state.sessions,
+                &state.hub,
                 &state.base_url,
                 path,
                 req.uri().query(),
@@ -198,6 +226,52 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
             "The requested resource does not exist",
         )),
     }
+}
+
+/// Single-use login links: issued by `singleaccess`, used at `frontdoor.jsp`.
+async fn frontdoor(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let page = if path == "/secur/frontdoor.jsp" && method == Method::GET {
+        state
+            .frontdoor
+            .open(&query, state.base_url.starts_with("https:"))
+    } else if path == "/secur/frontdoor.jsp" {
+        return json_error(405, "METHOD_NOT_ALLOWED", "use GET");
+    } else {
+        // POST carries `redirect_uri` form-encoded; GET may carry it in the query.
+        let form = if method == Method::POST {
+            match req.into_body().collect().await {
+                Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+                Err(_) => String::new(),
+            }
+        } else {
+            query
+        };
+        state.frontdoor.singleaccess(
+            &state.sessions,
+            &state.base_url,
+            method.as_str(),
+            authorization.as_deref(),
+            &form,
+        )
+    };
+    let mut response = respond(
+        StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &page.content_type,
+        page.body,
+    );
+    for (name, value) in page.headers {
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 fn respond(
@@ -319,6 +393,16 @@ async fn token(state: &State, req: Request<Incoming>, in_second: u64) -> Answer 
             state.stats.answer(&format!("{error}: {description}"));
             Ok(json_error(status, &error, &description))
         }
+        Verdict::Grant { username } if super::hub::eca_refuses(config, &username) => {
+            state
+                .stats
+                .answer("invalid_client_id: client identifier invalid");
+            Ok(json_error(
+                400,
+                "invalid_client_id",
+                "client identifier invalid",
+            ))
+        }
         Verdict::Grant { username } => {
             let (org_id, user_id) = (ids::org_id(&username), ids::user_id(&username));
             let token = format!("{}!AQ0A{}", &org_id[..15], random_token());
@@ -343,7 +427,7 @@ async fn token(state: &State, req: Request<Incoming>, in_second: u64) -> Answer 
 }
 
 /// 96 characters from a 64-character alphabet: 576 bits from the OS random source (aws-lc-rs).
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
     let mut bytes = [0u8; 96];
     aws_lc_rs::rand::fill(&mut bytes).expect("the OS random source works");

@@ -32,6 +32,18 @@ pub(super) fn judge(result: &Result<(), GrantError>, fallback_left: bool) -> Ver
     }
 }
 
+/// An error that stops the run whoever meets it, canary or not, gate open or not: a proxy
+/// that refused its credentials (every further request is another failed login on the proxy
+/// account, and a few lock it).
+pub(super) fn stop_at_once(error: &GrantError, stop: &Stopper) {
+    if error.is_proxy_refusal() {
+        stop.stop(StopReason::Misconfigured {
+            error: error.clone(),
+            failures: 1,
+        });
+    }
+}
+
 /// The gate the other orgs wait at.
 #[derive(Debug)]
 pub(super) struct Gate {
@@ -119,14 +131,51 @@ mod tests {
 
     #[tokio::test]
     async fn the_gate_opens_once_and_stays_open() {
-        let gate = Gate::new(false);
+        use futures::FutureExt as _;
+        let gate = std::sync::Arc::new(Gate::new(false));
         let stop = Stopper::new();
+        // An org already waiting at the gate.
+        let waiter = tokio::spawn({
+            let gate = std::sync::Arc::clone(&gate);
+            async move { gate.opened().await }
+        });
         gate.apply(Verdict::Unknown, None, &stop);
         assert!(!gate.is_open());
+        assert!(
+            gate.opened().now_or_never().is_none(),
+            "closed until a verdict opens it"
+        );
         gate.apply(Verdict::Open, None, &stop);
         assert!(gate.is_open());
-        gate.opened().await;
+        waiter
+            .await
+            .expect("the waiting org goes through once the gate opens");
+        // Later verdicts and the canary's end change nothing: it stays open, the run goes on.
+        gate.apply(Verdict::Unknown, None, &stop);
+        gate.apply(Verdict::Open, None, &stop);
+        let later = GrantError::permanent("connect_error", "refused", "h");
+        gate.canary_finished(Some(&later), &stop);
+        assert!(gate.is_open());
+        assert!(
+            gate.opened().now_or_never().is_some(),
+            "an open gate lets an org through at once"
+        );
         assert!(!stop.is_stopped());
+    }
+
+    #[test]
+    fn a_proxy_refusal_stops_the_run_even_after_the_gate_opened() {
+        let stop = Stopper::new();
+        stop_at_once(&GrantError::permanent("invalid_grant", "d", "h"), &stop);
+        assert!(!stop.is_stopped());
+        let mut e = GrantError::permanent(crate::token::PROXY_REFUSED, "407", "h");
+        e.fleet_wide = true;
+        assert_eq!(judge(&Err(e.clone()), true), Verdict::Stop);
+        stop_at_once(&e, &stop);
+        assert!(matches!(
+            stop.reason(),
+            Some(StopReason::Misconfigured { failures: 1, .. })
+        ));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! ends as an [`Outcome`]; a failed org is data, not an `Err`. Results flow to the one caller
 //! of [`Fleet::run`], which owns the report and the progress bar.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -194,14 +195,15 @@ impl Fleet {
         mut observe: impl FnMut(&Event),
     ) -> Vec<Outcome> {
         let total = targets.len();
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
-        // Requests sent per org, and whether one is in flight: an org cut off while its
-        // request was out may have been granted, and the report says so.
-        let mut sent = vec![0_u32; total];
-        let mut in_flight = vec![false; total];
+        let mut books = Books {
+            outcomes: vec![None; total],
+            sent: vec![0_u32; total],
+            in_flight: vec![false; total],
+            tasks: HashMap::new(),
+            watch: MisconfigWatch::default(),
+        };
         let (tx, mut rx) = mpsc::unbounded_channel();
-        // Spawn lazily: enough tasks to keep every slot busy while many orgs sleep in backoff,
-        // without holding a future per org for a fleet of ten thousand.
+        let (orphans, mut orphaned) = mpsc::unbounded_channel();
         // Enough tasks to keep every slot busy: twice the slots, plus one for each org sleeping
         // through a backoff (a fleet waiting out replication keeps its slots working), and
         // never more than a bound, so ten thousand orgs never hold ten thousand futures.
@@ -212,80 +214,78 @@ impl Fleet {
         let mut queue = targets.iter().cloned().enumerate();
         let mut set = JoinSet::new();
         let mut grace_deadline: Option<tokio::time::Instant> = None;
-        let mut watch = MisconfigWatch::default();
         let started = Instant::now();
-        let mut track = |event: &Event| match *event {
-            Event::Sending { index } => {
-                sent[index] += 1;
-                in_flight[index] = true;
-            }
-            Event::Answered { index } => in_flight[index] = false,
-            _ => {}
-        };
         loop {
             while set.len() < width() && !self.stop.is_stopped() {
                 let Some((index, target)) = queue.next() else {
                     break;
                 };
                 let fleet = Arc::clone(&self);
-                let tx = tx.clone();
-                set.spawn(async move {
-                    let outcome = fleet.grant_one(index, target, &tx).await;
+                let (tx, orphans) = (tx.clone(), orphans.clone());
+                let task = set.spawn(async move {
+                    let outcome = fleet.grant_one(index, target, &tx, orphans).await;
                     (index, outcome)
                 });
+                books.tasks.insert(task.id(), index);
             }
             tokio::select! {
                 biased;
-                () = self.stop.aborted() => {
-                    set.abort_all();
-                    while set.join_next().await.is_some() {}
-                    break;
-                }
-                Some(event) = rx.recv() => {
-                    track(&event);
-                    observe(&event);
-                }
-                joined = set.join_next() => match joined {
+                () = self.stop.aborted() => break,
+                Some(event) = rx.recv() => books.event(event, &mut observe),
+                joined = set.join_next_with_id() => match joined {
                     None => break,
-                    Some(Ok((index, outcome))) => {
+                    Some(joined) => {
                         // Every event of this org was sent before its outcome.
                         while let Ok(event) = rx.try_recv() {
-                            track(&event);
-                            observe(&event);
+                            books.event(event, &mut observe);
                         }
-                        if index == 0 {
-                            self.gate.canary_finished(outcome.error.as_deref().filter(|_| outcome.status == Status::Failed), &self.stop);
-                        }
-                        if let Some(reason) = watch.observe(&outcome, total) {
-                            self.stop.stop(reason);
-                        }
-                        let event = Event::Finished { index, outcome: Box::new(outcome) };
-                        observe(&event);
-                        if let Event::Finished { index, outcome } = event {
-                            outcomes[index] = Some(*outcome);
-                        }
+                        self.joined(joined, targets, &mut books, &mut observe);
                     }
-                    // A task that panicked or was aborted leaves its org pending.
-                    Some(Err(_)) => {}
                 },
                 () = self.stop.stopped(), if grace_deadline.is_none() => {
                     grace_deadline = Some(tokio::time::Instant::now() + self.limits.grace);
                 }
-                () = sleep_until_opt(grace_deadline) => {
-                    set.abort_all();
-                    while set.join_next().await.is_some() {}
-                    break;
-                }
+                () = sleep_until_opt(grace_deadline) => break,
             }
         }
-        while let Ok(event) = rx.try_recv() {
-            track(&event);
-            observe(&event);
+        // Out of time: cancel the orgs still working, but keep what those that finished (or
+        // panicked) meanwhile say.
+        set.abort_all();
+        while let Some(joined) = set.join_next_with_id().await {
+            self.joined(joined, targets, &mut books, &mut observe);
         }
+        while let Ok(event) = rx.try_recv() {
+            books.event(event, &mut observe);
+        }
+        // A grant whose org was cancelled while its files were being written: wait for the
+        // write (local, short), so the report says what landed.
+        drop(orphans);
+        let patience = self.limits.grace.max(Duration::from_secs(5));
+        let _ = tokio::time::timeout(patience, async {
+            while let Some((index, outcome)) = orphaned.recv().await {
+                let event = Event::Finished {
+                    index,
+                    outcome: Box::new(outcome),
+                };
+                observe(&event);
+                if let Event::Finished { index, outcome } = event {
+                    books.outcomes[index] = Some(*outcome);
+                }
+            }
+        })
+        .await;
         let elapsed = started.elapsed();
+        let Books {
+            outcomes,
+            sent,
+            in_flight,
+            ..
+        } = books;
         // After a fleet-wide misconfiguration, the orgs never tried failed for the same reason.
         let unattempted = match self.stop.reason() {
             Some(StopReason::Misconfigured { error, failures }) => Some(GrantError {
+                // A code of its own: these orgs never met the error that stopped the run.
+                code: NOT_ATTEMPTED.into(),
                 description: format!(
                     "not attempted: {} failed with `{}: {}`, so the run stopped",
                     first_orgs(*failures),
@@ -296,29 +296,143 @@ impl Fleet {
             }),
             _ => None,
         };
+        let store_failed = matches!(self.stop.reason(), Some(StopReason::StoreFailed { .. }));
         outcomes
             .into_iter()
             .enumerate()
             .map(|(index, o)| {
+                let sent = sent.get(index).copied().unwrap_or(0);
                 let cut_off = || {
-                    let mut o = Outcome::pending(sent[index], elapsed);
-                    if in_flight[index] {
+                    let mut o = Outcome::pending(sent, elapsed);
+                    if in_flight.get(index).copied().unwrap_or(false) {
                         o.note = Some("a token request was in flight when the run stopped: it may have been granted, but nothing was stored; the next run grants it again".into());
+                    } else if store_failed {
+                        o.note = Some("not attempted: the run stopped when a grant could not be stored; the next run grants it".into());
                     }
                     o
                 };
                 match (o, &unattempted) {
                     (Some(o), _) if o.status != Status::Pending => o,
-                    (_, Some(e)) if sent[index] == 0 => {
-                        Outcome::failed(0, Duration::ZERO, e.clone())
-                    }
-                    (Some(o), _) => o,
-                    (None, _) => cut_off(),
+                    (_, Some(e)) if sent == 0 => Outcome::failed(0, Duration::ZERO, e.clone()),
+                    (Some(o), _) if o.note.is_some() || !store_failed => o,
+                    _ => cut_off(),
                 }
             })
             .collect()
     }
+
+    /// One org task ended: record its outcome, or, when it panicked, fail the org with an
+    /// internal error (said on stderr too) rather than leave it silently pending.
+    fn joined(
+        &self,
+        joined: Result<(tokio::task::Id, (usize, Outcome)), tokio::task::JoinError>,
+        targets: &[Target],
+        books: &mut Books,
+        observe: &mut impl FnMut(&Event),
+    ) {
+        let (index, outcome) = match joined {
+            Ok((id, (index, outcome))) => {
+                books.tasks.remove(&id);
+                (index, outcome)
+            }
+            Err(e) => {
+                let Some(index) = books.tasks.remove(&e.id()) else {
+                    return;
+                };
+                if !e.is_panic() {
+                    // Cancelled at the end of the grace period: the org stays pending.
+                    return;
+                }
+                let why = panic_message(e.into_panic());
+                let username = targets.get(index).map_or("?", |t| t.username.as_str());
+                crate::say_err!("error: internal error while granting {username}: {why}");
+                let sent = books.sent.get(index).copied().unwrap_or(0);
+                let error = internal_error(&format!("fleetauth failed on this org ({why})"));
+                (index, Outcome::failed(sent, Duration::ZERO, error))
+            }
+        };
+        if index == 0 {
+            self.gate.canary_finished(
+                outcome
+                    .error
+                    .as_deref()
+                    .filter(|_| outcome.status == Status::Failed),
+                &self.stop,
+            );
+        }
+        if let Some(reason) = books.watch.observe(&outcome, targets.len()) {
+            self.stop.stop(reason);
+        }
+        let event = Event::Finished {
+            index,
+            outcome: Box::new(outcome),
+        };
+        observe(&event);
+        if let Event::Finished { index, outcome } = event {
+            if let Some(slot) = books.outcomes.get_mut(index) {
+                *slot = Some(*outcome);
+            }
+        }
+    }
 }
+
+/// Where grants whose org task was cancelled while they were being stored send their outcome.
+pub(super) type Orphans = mpsc::UnboundedSender<(usize, Outcome)>;
+
+/// What the scheduler keeps per org while a fleet runs.
+struct Books {
+    outcomes: Vec<Option<Outcome>>,
+    /// Requests sent per org, and whether one is in flight: an org cut off while its request
+    /// was out may have been granted, and the report says so.
+    sent: Vec<u32>,
+    in_flight: Vec<bool>,
+    /// Which org each running task works for (a panicked task names only its id).
+    tasks: HashMap<tokio::task::Id, usize>,
+    watch: MisconfigWatch,
+}
+
+impl Books {
+    fn event(&mut self, event: Event, observe: &mut impl FnMut(&Event)) {
+        match event {
+            Event::Sending { index } => {
+                if let Some(n) = self.sent.get_mut(index) {
+                    *n += 1;
+                }
+                if let Some(f) = self.in_flight.get_mut(index) {
+                    *f = true;
+                }
+            }
+            Event::Answered { index } => {
+                if let Some(f) = self.in_flight.get_mut(index) {
+                    *f = false;
+                }
+            }
+            _ => {}
+        }
+        observe(&event);
+    }
+}
+
+/// A failure that is fleetauth's own fault, not the org's.
+pub(super) fn internal_error(what: &str) -> GrantError {
+    GrantError::permanent(
+        "internal_error",
+        what.to_string(),
+        "this is a bug in fleetauth: please report it with this output; re-running the same command tries the org again",
+    )
+}
+
+/// The text a panic carried.
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
+}
+
+/// The error code of an org never tried because the run stopped early.
+pub const NOT_ATTEMPTED: &str = "not_attempted";
 
 /// "the first org" / "the first 5 orgs", for messages.
 pub fn first_orgs(n: usize) -> String {
@@ -333,5 +447,147 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures::future::BoxFuture;
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::emulator::{self, test_keys, EmulatorConfig};
+    use crate::input::Origin;
+    use crate::token::GrantError;
+
+    /// A sink that panics for one username, and can hold a store until released.
+    #[derive(Default)]
+    struct TestSink {
+        panic_for: Option<&'static str>,
+        /// Told when a store started; the store then waits for `release`.
+        storing: Option<Arc<Notify>>,
+        release: Arc<Notify>,
+    }
+
+    impl Sink for TestSink {
+        fn kind(&self) -> SinkKind {
+            SinkKind::OutDir
+        }
+
+        fn store<'a>(&'a self, g: &'a Granted<'a>) -> BoxFuture<'a, Result<PathBuf, GrantError>> {
+            Box::pin(async move {
+                assert_ne!(
+                    Some(g.target.username.as_str()),
+                    self.panic_for,
+                    "test panic"
+                );
+                if let Some(storing) = &self.storing {
+                    storing.notify_one();
+                    self.release.notified().await;
+                }
+                Ok(PathBuf::from(format!("{}.json", g.target.username)))
+            })
+        }
+    }
+
+    async fn fleet(sink: TestSink, stop: Stopper) -> (Arc<Fleet>, emulator::EmulatorHandle) {
+        let mut config = EmulatorConfig::new(
+            test_keys::CERTIFICATE.as_bytes().to_vec(),
+            test_keys::CLIENT_ID,
+        );
+        config.any_user = Some(Duration::ZERO);
+        let emu = emulator::start(config, 0).await.unwrap();
+        let url = Url::parse(&emu.url()).unwrap();
+        let hosts = crate::urls::HostPolicy::default().with_host_of(&url);
+        let network = crate::tls::Network::new(&[], hosts, &|_| None).unwrap();
+        let client = TokenClient::new(Duration::from_secs(10), 4, &network).unwrap();
+        let key = crate::credentials::parse(
+            test_keys::PRIVATE_KEY.as_bytes().to_vec(),
+            crate::credentials::KeyOrigin::File("server.key".into()),
+        )
+        .unwrap();
+        let signer = Signer::new(
+            key,
+            test_keys::CLIENT_ID.into(),
+            crate::config::defaults::AUDIENCE.into(),
+        );
+        let limits = Limits {
+            concurrency: 4,
+            rate: 1000.0,
+            rate_limited_pause: Duration::from_secs(1),
+            grace: Duration::from_millis(200),
+        };
+        let fleet = Fleet::new(
+            client,
+            signer,
+            Policy::default(),
+            limits,
+            url,
+            Sinks::default().with(sink),
+            stop,
+        );
+        (Arc::new(fleet), emu)
+    }
+
+    fn targets(names: &[&str]) -> Vec<Target> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Target {
+                username: (*n).to_string(),
+                alias: None,
+                instance_url: None,
+                origin: Origin::Entry(i + 1),
+                record: vec![(*n).to_string()],
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_panicked_org_task_fails_its_org_with_an_internal_error() {
+        let sink = TestSink {
+            panic_for: Some("b@x.com"),
+            ..TestSink::default()
+        };
+        let (fleet, _emu) = fleet(sink, Stopper::new()).await;
+        let outcomes = fleet
+            .run(&targets(&["a@x.com", "b@x.com", "c@x.com"]), |_| {})
+            .await;
+        let statuses: Vec<Status> = outcomes.iter().map(|o| o.status).collect();
+        assert_eq!(
+            statuses,
+            [Status::Authorized, Status::Failed, Status::Authorized]
+        );
+        let error = outcomes[1].error.as_deref().unwrap();
+        assert_eq!(error.code, "internal_error");
+        assert!(error.description.contains("test panic"), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_grant_being_stored_when_the_run_is_aborted_is_reported_as_stored() {
+        let storing = Arc::new(Notify::new());
+        let sink = TestSink {
+            storing: Some(Arc::clone(&storing)),
+            ..TestSink::default()
+        };
+        let release = Arc::clone(&sink.release);
+        let stop = Stopper::new();
+        let (fleet, _emu) = fleet(sink, stop.clone()).await;
+        let run = tokio::spawn(async move { fleet.run(&targets(&["a@x.com"]), |_| {}).await });
+        storing.notified().await;
+        // A second Ctrl-C: the org task is cancelled while its file is being written.
+        stop.abort();
+        tokio::task::yield_now().await;
+        release.notify_one();
+        let outcomes = run.await.unwrap();
+        assert_eq!(outcomes[0].status, Status::Authorized, "{:?}", outcomes[0]);
+        assert_eq!(
+            outcomes[0].auth_file.as_deref(),
+            Some(std::path::Path::new("a@x.com.json"))
+        );
     }
 }

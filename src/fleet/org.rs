@@ -2,40 +2,45 @@
 //! and rate limits, classify, back off or move to the fallback host, and hand a grant to the
 //! sinks. The canary (the run's first org) also opens or shuts the gate here.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use futures::FutureExt as _;
+use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
 use super::canary::{self, Verdict};
 use super::sinks::{Granted, SinkKind};
-use super::{Event, Fleet, Outcome, Status};
+use super::{Event, Fleet, Orphans, Outcome, Status};
 use crate::input::Target;
 use crate::retry::{Decision, History};
+use crate::stop::StopReason;
 use crate::token::{ErrorKind, Grant, GrantError};
 use crate::urls;
 
 impl Fleet {
     /// One org from first attempt to outcome.
     pub(super) async fn grant_one(
-        &self,
+        self: Arc<Self>,
         index: usize,
         target: Target,
         events: &mpsc::UnboundedSender<Event>,
+        orphans: Orphans,
     ) -> Outcome {
         let mut replication_wait = Duration::ZERO;
         let mut outcome = self
-            .try_until_done(index, target, events, &mut replication_wait)
+            .try_until_done(index, target, events, orphans, &mut replication_wait)
             .await;
         outcome.replication_wait = replication_wait;
         outcome
     }
 
     async fn try_until_done(
-        &self,
+        self: &Arc<Self>,
         index: usize,
         target: Target,
         events: &mpsc::UnboundedSender<Event>,
+        orphans: Orphans,
         replication_wait: &mut Duration,
     ) -> Outcome {
         let started = Instant::now();
@@ -56,6 +61,9 @@ impl Fleet {
             else {
                 return Outcome::pending(history.attempts, started.elapsed());
             };
+            if let Err(e) = &result {
+                canary::stop_at_once(e, &self.stop);
+            }
             if index == 0 && !self.gate.is_open() {
                 let seen = result.as_ref().map(|_| ()).map_err(Clone::clone);
                 let verdict = canary::judge(&seen, host != self.fallback);
@@ -68,15 +76,17 @@ impl Fleet {
             }
             let error = match result {
                 Ok(grant) => {
-                    return Box::pin(self.authorized(
-                        index,
-                        &target,
-                        &host,
-                        grant,
-                        history.attempts,
-                        started,
-                    ))
-                    .await;
+                    return self
+                        .store_detached(
+                            index,
+                            target,
+                            host,
+                            grant,
+                            history.attempts,
+                            started,
+                            orphans,
+                        )
+                        .await;
                 }
                 Err(error) => error,
             };
@@ -166,7 +176,7 @@ impl Fleet {
         let admitted = async {
             let (pause, cells) = self.throttle.admission();
             if let Some(until) = pause {
-                tokio::time::sleep_until(until.into()).await;
+                tokio::time::sleep_until(until).await;
             }
             for _ in 0..cells {
                 self.limiter.until_ready().await;
@@ -199,7 +209,56 @@ impl Fleet {
         Some(result)
     }
 
-    /// Hand a grant to every sink, in order; the first that fails fails the org.
+    /// Store a grant in a task of its own, so that cancelling the org (the grace period's end,
+    /// a second Ctrl-C) never cuts a write in half or loses its outcome: a store whose org
+    /// was cancelled sends its outcome to `orphans`, which the fleet drains before it reports.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one org's state, handed over once"
+    )]
+    async fn store_detached(
+        self: &Arc<Self>,
+        index: usize,
+        target: Target,
+        host: Url,
+        grant: Grant,
+        attempts: u32,
+        started: Instant,
+        orphans: Orphans,
+    ) -> Outcome {
+        let (tx, rx) = oneshot::channel();
+        let fleet = Arc::clone(self);
+        tokio::spawn(async move {
+            let storing = fleet.authorized(index, &target, &host, grant, attempts, started);
+            // A panic while storing fails the org, saying what it was.
+            let outcome = std::panic::AssertUnwindSafe(Box::pin(storing))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let why = super::panic_message(panic);
+                    crate::say_err!(
+                        "error: internal error while storing {}: {why}",
+                        target.username
+                    );
+                    let error =
+                        super::internal_error(&format!("fleetauth failed on this org ({why})"));
+                    Outcome::failed(attempts, started.elapsed(), error)
+                });
+            if let Err(outcome) = tx.send(outcome) {
+                let _ = orphans.send((index, outcome));
+            }
+        });
+        rx.await.unwrap_or_else(|_| {
+            Outcome::failed(
+                attempts,
+                started.elapsed(),
+                super::internal_error("storing its grant failed unexpectedly"),
+            )
+        })
+    }
+
+    /// Hand a grant to every sink, in order; the first that fails fails the org, and stops the
+    /// run: a store that fails for one org (a full disk, a directory gone) fails for all.
     async fn authorized(
         &self,
         index: usize,
@@ -232,7 +291,12 @@ impl Fleet {
                     SinkKind::OutDir => outcome.auth_file = Some(path),
                     SinkKind::SfState => outcome.sf_auth_file = Some(path),
                 },
-                Err(error) => return Outcome::failed(attempts, started.elapsed(), error),
+                Err(error) => {
+                    self.stop.stop(StopReason::StoreFailed {
+                        error: error.clone(),
+                    });
+                    return Outcome::failed(attempts, started.elapsed(), error);
+                }
             }
         }
         outcome.elapsed = started.elapsed();

@@ -82,10 +82,7 @@ impl Sink for OutDirSink {
 
     fn store<'a>(&'a self, g: &'a Granted<'a>) -> BoxFuture<'a, Result<PathBuf, GrantError>> {
         Box::pin(async move {
-            let issued_at = g
-                .issued_at
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
+            let issued_at = crate::report::timestamp::format(g.issued_at);
             let file = AuthFile {
                 username: g.target.username.clone(),
                 org_id: g.grant.org_id.clone(),

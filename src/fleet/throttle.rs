@@ -2,7 +2,10 @@
 //! and step back up after a quiet spell.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so a test can pause and advance it.
+use tokio::time::Instant;
 
 /// Slows the whole run after a `login rate exceeded`.
 #[derive(Debug)]
@@ -68,8 +71,8 @@ impl Throttle {
 mod tests {
     use super::*;
 
-    #[test]
-    fn one_burst_of_rate_limited_answers_slows_the_run_once() {
+    #[tokio::test(start_paused = true)]
+    async fn one_burst_of_rate_limited_answers_slows_the_run_once() {
         let t = Throttle::new();
         assert_eq!(t.admission(), (None, 1));
         assert_eq!(t.trip(Duration::from_millis(50)), Some(2));
@@ -77,9 +80,39 @@ mod tests {
         let (pause, cells) = t.admission();
         assert!(pause.is_some());
         assert_eq!(cells, 2);
-        std::thread::sleep(Duration::from_millis(60));
+        tokio::time::advance(Duration::from_millis(60)).await;
+        assert_eq!(
+            t.admission(),
+            (None, 2),
+            "the pause is over, the rate still halved"
+        );
         for expected in [4, 8, 8] {
             assert_eq!(t.trip(Duration::ZERO), Some(expected));
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_steps_back_up_after_each_quiet_spell() {
+        let t = Throttle::new();
+        for _ in 0..3 {
+            t.trip(Duration::ZERO);
+        }
+        assert_eq!(t.admission(), (None, 8));
+        // Not quiet long enough yet.
+        tokio::time::advance(RECOVER_AFTER - Duration::from_millis(1)).await;
+        assert_eq!(t.admission().1, 8);
+        // Each quiet spell doubles the rate again, back to the full --rate and no further.
+        for expected in [4, 2, 1] {
+            tokio::time::advance(RECOVER_AFTER).await;
+            assert_eq!(t.admission().1, expected);
+        }
+        tokio::time::advance(RECOVER_AFTER * 4).await;
+        assert_eq!(t.admission().1, 1);
+        // A new `login rate exceeded` restarts the spell.
+        assert_eq!(t.trip(Duration::ZERO), Some(2));
+        tokio::time::advance(RECOVER_AFTER / 2).await;
+        assert_eq!(t.admission().1, 2);
+        tokio::time::advance(RECOVER_AFTER / 2).await;
+        assert_eq!(t.admission().1, 1);
     }
 }

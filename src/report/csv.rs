@@ -58,7 +58,9 @@ impl Formatter for Csv {
                 "errorDescription",
                 "hint",
                 "note",
-            ],
+            ]
+            .into_iter()
+            .chain(super::devhub::CSV_COLUMNS),
         );
         for o in &report.orgs {
             let kind = o
@@ -97,7 +99,9 @@ impl Formatter for Csv {
                     error.map(|e| e.description.as_str()).unwrap_or_default(),
                     error.and_then(|e| e.hint.as_deref()).unwrap_or_default(),
                     o.note.as_deref().unwrap_or_default(),
-                ],
+                ]
+                .into_iter()
+                .chain(super::devhub::csv_cells(o)),
             );
         }
         String::from_utf8(finish(w)).expect("every cell was a str")

@@ -46,23 +46,22 @@ impl Formatter for JUnit {
     fn format(&self, report: &Report) -> String {
         let s = &report.summary;
         let skipped = s.skipped + s.pending;
-        let timestamp = s
-            .started_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let timestamp = super::timestamp::format(s.started_at);
         let counts = format!(
-            "tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\"",
+            "tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{}\"",
             s.total,
             s.failed,
             secs(s.elapsed_ms)
         );
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        // junit-10.xsd allows `skipped` on a testsuite only (fixtures/schema/junit-10.xsd).
         let _ = writeln!(out, "<testsuites name=\"fleetauth\" {counts}>");
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" {counts} timestamp=\"{timestamp}\">",
+            "  <testsuite name=\"{}\" {counts} skipped=\"{skipped}\" timestamp=\"{timestamp}\">",
             attr(&format!("fleetauth grant {}", s.list))
         );
+        out.push_str(&super::devhub::junit_suite_properties(report, attr));
         for org in &report.orgs {
             testcase(org, &s.list, &mut out);
         }
@@ -79,7 +78,13 @@ fn testcase(o: &OrgReport, list: &str, out: &mut String) {
         attr(o.alias.as_deref().unwrap_or(list)),
         secs(o.elapsed_ms)
     );
+    // The hub's view of the org, as properties (JUnit allows them in a testcase).
+    let properties = super::devhub::junit_properties(o, attr);
+    let inner = properties.as_deref().unwrap_or_default();
     match (o.status, &o.error) {
+        (Status::Authorized, _) if properties.is_some() => {
+            let _ = writeln!(out, ">\n{inner}    </testcase>");
+        }
         (Status::Authorized, _) => out.push_str("/>\n"),
         (Status::Failed, Some(e)) => {
             let mut body = e.description.clone();
@@ -89,7 +94,7 @@ fn testcase(o: &OrgReport, list: &str, out: &mut String) {
             }
             let _ = writeln!(
                 out,
-                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                ">\n{inner}      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
                 attr(&format!("{}: {}", e.code, e.description)),
                 attr(&e.code),
                 escape(&body, false)
@@ -111,7 +116,7 @@ fn testcase(o: &OrgReport, list: &str, out: &mut String) {
             let note = o.note.as_deref().unwrap_or("skipped");
             let _ = writeln!(
                 out,
-                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                ">\n{inner}      <skipped message=\"{}\"/>\n    </testcase>",
                 attr(note)
             );
         }

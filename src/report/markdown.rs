@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::fleet::Status;
 
-use super::{seconds, waits, Formatter, Report};
+use super::{plural, seconds, waits, Formatter, Report};
 
 pub struct Markdown;
 
@@ -33,49 +33,105 @@ fn cell(text: &str) -> String {
         .replace("WWW.", "WWW\u{200b}.")
 }
 
-impl Formatter for Markdown {
+/// GitHub shows at most 1 MiB of one step's summary (and fails the upload beyond it): a
+/// fleet-wide failure of thousands of orgs would pass it with one row per org.
+pub const STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
+
+/// The Markdown summary for `$GITHUB_STEP_SUMMARY`: [`Markdown`], its list of unfinished orgs
+/// cut so that the whole stays under [`STEP_SUMMARY_LIMIT`], saying how many rows were left
+/// out and where every org is listed.
+pub struct StepSummary {
+    /// The report that lists every org, if it was written.
+    pub full_report: Option<String>,
+}
+
+impl Formatter for StepSummary {
     fn format(&self, report: &Report) -> String {
-        let s = &report.summary;
-        let mut out = String::new();
-        let verdict = if s.failed + s.pending == 0 {
-            "every org authorized"
-        } else {
-            "some orgs not authorized"
-        };
-        let _ = writeln!(
-            out,
-            "## fleetauth: {verdict}\n\n{} orgs from `{}`{} in {}, {} token requests.\n",
-            s.total,
-            cell(&s.list),
-            s.shard
-                .as_deref()
-                .map(|k| format!(" (shard {k})"))
-                .unwrap_or_default(),
-            seconds(s.elapsed_ms),
-            s.attempts
-        );
-        out.push_str("| authorized | failed | pending | skipped |\n|---:|---:|---:|---:|\n");
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} |\n",
-            s.authorized, s.failed, s.pending, s.skipped
-        );
-        unfinished(report, &mut out);
-        waits_section(report, &mut out);
-        out
+        render(
+            report,
+            Some(Budget {
+                // Room for the line that says what was left out.
+                bytes: STEP_SUMMARY_LIMIT - 4096,
+                full_report: self.full_report.as_deref(),
+            }),
+        )
     }
 }
 
-fn unfinished(report: &Report, out: &mut String) {
-    let orgs: Vec<_> = report.unfinished().collect();
-    if orgs.is_empty() {
+struct Budget<'a> {
+    bytes: usize,
+    full_report: Option<&'a str>,
+}
+
+impl Formatter for Markdown {
+    fn format(&self, report: &Report) -> String {
+        render(report, None)
+    }
+}
+
+fn render(report: &Report, budget: Option<Budget<'_>>) -> String {
+    let s = &report.summary;
+    let mut out = String::new();
+    let verdict = if s.failed + s.pending == 0 {
+        "every org authorized"
+    } else {
+        "some orgs not authorized"
+    };
+    let _ = writeln!(
+        out,
+        "## fleetauth: {verdict}\n\n{} from `{}`{} in {}, {}.\n",
+        plural(s.total as u64, "org"),
+        cell(&s.list),
+        s.shard
+            .as_deref()
+            .map(|k| format!(" (shard {k})"))
+            .unwrap_or_default(),
+        seconds(s.elapsed_ms),
+        plural(s.attempts, "attempt")
+    );
+    // A fleet-wide stop leads with its cause and its fix.
+    if let Some((lead, fix)) = report.stopped_early() {
+        let _ = write!(out, "**{}**", cell(&lead));
+        if let Some(fix) = fix {
+            let _ = write!(out, " Fix: {}", cell(fix));
+        }
+        out.push_str("\n\n");
+    }
+    out.push_str("| authorized | failed | pending | skipped |\n|---:|---:|---:|---:|\n");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} |\n",
+        s.authorized, s.failed, s.pending, s.skipped
+    );
+    let mut waits = String::new();
+    waits_section(report, &mut waits);
+    let budget = budget.map(|b| Budget {
+        bytes: b.bytes.saturating_sub(out.len() + waits.len()),
+        ..b
+    });
+    unfinished(report, &mut out, budget);
+    super::devhub::markdown(report, cell, &mut out);
+    out.push_str(&waits);
+    out
+}
+
+/// Usernames shown in the row of a group of orgs that share one error.
+const NAMES: usize = 5;
+
+/// One row per group of unfinished orgs sharing a status and an error ([`super::Group`]),
+/// within `budget` when one is given.
+fn unfinished(report: &Report, out: &mut String, budget: Option<Budget<'_>>) {
+    let start = out.len();
+    let groups = report.groups();
+    if groups.is_empty() {
         return;
     }
     out.push_str(
         "### Not authorized\n\n| org | alias | status | error | fix |\n|---|---|---|---|---|\n",
     );
-    for o in orgs {
-        let (error, fix) = match &o.error {
+    let mut left_out = 0_usize;
+    for g in groups {
+        let (error, fix) = match g.error {
             Some(e) => (
                 format!("{}: {}", cell(&e.code), cell(&e.description)),
                 e.hint.as_deref().map(cell).unwrap_or_default(),
@@ -85,16 +141,44 @@ fn unfinished(report: &Report, out: &mut String) {
                 "re-run the same command".into(),
             ),
         };
-        let status = if o.status == Status::Pending {
-            "pending"
-        } else {
-            "failed"
+        let status = match g.status {
+            Status::Pending => "pending",
+            _ if g.never_tried() => "not tried",
+            _ => "failed",
+        };
+        let (org, alias) = match g.orgs.as_slice() {
+            [o] => (
+                cell(&o.username),
+                o.alias.as_deref().map(cell).unwrap_or_default(),
+            ),
+            orgs => (
+                format!(
+                    "{}: {}",
+                    plural(orgs.len() as u64, "org"),
+                    cell(&g.names(NAMES))
+                ),
+                String::new(),
+            ),
+        };
+        let row = format!("| {org} | {alias} | {status} | {error} | {fix} |\n");
+        if budget
+            .as_ref()
+            .is_some_and(|b| out.len() - start + row.len() > b.bytes)
+        {
+            left_out += g.orgs.len();
+            continue;
+        }
+        out.push_str(&row);
+    }
+    if let (Some(b), true) = (&budget, left_out > 0) {
+        let full = match b.full_report {
+            Some(path) => format!("every org is listed in `{}`", cell(path)),
+            None => "every org is in the report (`--json` prints it on stdout)".to_string(),
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {status} | {error} | {fix} |",
-            cell(&o.username),
-            o.alias.as_deref().map(cell).unwrap_or_default()
+            "\n_… and {} not listed: a step summary must stay under GitHub's 1 MiB limit; {full}._",
+            plural(left_out as u64, "more org")
         );
     }
     out.push('\n');
@@ -143,6 +227,39 @@ fn waits_section(report: &Report, out: &mut String) {
 mod tests {
     use super::super::sample;
     use super::*;
+
+    #[test]
+    fn the_step_summary_of_many_distinct_failures_stays_under_githubs_limit() {
+        let mut report = sample::report();
+        for i in 0..6_000 {
+            let mut o = sample::org(
+                &format!("test-a-rather-long-scratch-org-username-{i:05}@example.com"),
+                Status::Failed,
+            );
+            o.error = Some(Box::new(super::super::ErrorReport {
+                kind: crate::token::ErrorKind::Permanent,
+                code: "inactive_user".into(),
+                description: format!("user {i} is inactive, and this description says so at some length, as a server may: {}", "x".repeat(120)),
+                hint: Some("activate the user in the org, or leave it out of the list".into()),
+            }));
+            report.orgs.push(o);
+        }
+        let text = StepSummary {
+            full_report: Some("out/report.json".into()),
+        }
+        .format(&report);
+        assert!(text.len() < STEP_SUMMARY_LIMIT, "{} bytes", text.len());
+        assert!(
+            text.contains("more orgs not listed"),
+            "{}",
+            &text[text.len() - 500..]
+        );
+        assert!(text.contains("out/report.json"), "where the full list is");
+        assert!(
+            Markdown.format(&report).len() > STEP_SUMMARY_LIMIT,
+            "the plain Markdown lists every org: the cap is what keeps the summary small"
+        );
+    }
 
     #[test]
     fn lists_every_unfinished_org_with_its_fix() {

@@ -19,6 +19,7 @@ use crate::store::{write_atomic_with, AuthFile, StoreError};
 use crate::token::ErrorKind;
 
 mod csv;
+mod devhub;
 mod json;
 mod junit;
 mod markdown;
@@ -26,10 +27,11 @@ mod table;
 pub mod waits;
 
 pub use self::csv::{neutralize, Csv};
+pub use devhub::{DevHub, ScratchLimit};
 pub use json::Json;
 pub use junit::JUnit;
-pub use markdown::Markdown;
-pub use table::Table;
+pub use markdown::{Markdown, StepSummary};
+pub use table::{terminal, Table};
 
 /// One way of printing a report. Gets the report and nothing else.
 pub trait Formatter {
@@ -42,9 +44,15 @@ pub trait Formatter {
     }
 }
 
+/// The shape of report.json, as `fixtures/schema/report.schema.json` pins it: raised when a
+/// field is removed or changes meaning (new optional fields keep it).
+pub const SCHEMA_VERSION: u32 = 1;
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// [`SCHEMA_VERSION`], first, so a reader can check it before anything else.
+    pub schema_version: u32,
     pub summary: Summary,
     pub orgs: Vec<OrgReport>,
 }
@@ -62,13 +70,16 @@ pub struct Summary {
     /// Token requests sent, retries included.
     pub attempts: u64,
     pub elapsed_ms: u64,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "timestamp::serialize")]
     pub started_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "timestamp::serialize")]
     pub finished_at: OffsetDateTime,
     /// `K/N` when the run took one share of the list (`--shard`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// The Dev Hub the run asked (`-v`): its scratch-org limits. Never one of `orgs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev_hub: Option<DevHub>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,11 +99,12 @@ pub struct OrgReport {
     pub audience: Option<std::sync::Arc<str>>,
     /// The connected app's consumer key (`iss`).
     pub client_id: Option<std::sync::Arc<str>>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(serialize_with = "timestamp::serialize_option")]
     pub issued_at: Option<OffsetDateTime>,
+    #[serde(serialize_with = "lossy_path")]
     pub auth_file: Option<PathBuf>,
     /// The org's auth file in the Salesforce CLI's state, with `--sf`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lossy_path")]
     pub sf_auth_file: Option<PathBuf>,
     pub elapsed_ms: u64,
     /// Time spent waiting out the replication delay before the org could be used.
@@ -106,15 +118,63 @@ pub struct OrgReport {
     /// receiving job reading this report as its list leaves it out too.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub is_dev_hub: bool,
+    /// `YYYY-MM-DD` after which the Dev Hub deletes the org (with `-v`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<String>,
+    /// The org's `Status` in the Dev Hub (with `-v`): Active, Deleted, Error, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub_status: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorReport {
     pub kind: ErrorKind,
     pub code: String,
     pub description: String,
     pub hint: Option<String>,
+}
+
+/// Unfinished orgs that share one status and one error (a fleet-wide stop makes dozens of
+/// identical rows), in the order they first appear: the formatters print one entry per group.
+#[derive(Debug)]
+pub struct Group<'a> {
+    pub status: Status,
+    pub error: Option<&'a ErrorReport>,
+    pub orgs: Vec<&'a OrgReport>,
+}
+
+impl Group<'_> {
+    /// Orgs never tried because the run stopped early.
+    pub fn never_tried(&self) -> bool {
+        self.orgs.first().is_some_and(|o| o.never_tried())
+    }
+
+    /// The first `max` usernames, then how many more: `a, b, c and 4 more`.
+    pub fn names(&self, max: usize) -> String {
+        let names: Vec<&str> = self
+            .orgs
+            .iter()
+            .take(max)
+            .map(|o| o.username.as_str())
+            .collect();
+        let more = self.orgs.len().saturating_sub(max);
+        let mut text = names.join(", ");
+        if more > 0 {
+            text.push_str(&format!(" and {more} more"));
+        }
+        text
+    }
+}
+
+/// `1 org`, `2 orgs`.
+pub(crate) fn plural(n: impl Into<u64>, word: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// Who granted: the run-level facts every authorized org shares.
@@ -126,11 +186,70 @@ pub struct Issuer {
     pub audience: std::sync::Arc<str>,
 }
 
+pub mod timestamp {
+    //! Every timestamp fleetauth writes (report.json, JUnit, auth files): RFC 3339 in UTC with
+    //! exactly three decimals, `2026-12-02T05:50:13.904Z`.
+
+    use time::OffsetDateTime;
+
+    /// `t` in UTC, to the millisecond.
+    pub fn format(t: OffsetDateTime) -> String {
+        let t = t.to_offset(time::UtcOffset::UTC);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
+        )
+    }
+
+    pub(super) fn serialize<S: serde::Serializer>(
+        t: &OffsetDateTime,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*t))
+    }
+
+    pub(super) fn serialize_option<S: serde::Serializer>(
+        t: &Option<OffsetDateTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn milliseconds_in_utc_always_three_digits() {
+            let t = time::macros::datetime!(2026-12-02 06:50:13.904886250 +01:00);
+            assert_eq!(super::format(t), "2026-12-02T05:50:13.904Z");
+            let whole = time::macros::datetime!(2026-12-02 05:50:13 UTC);
+            assert_eq!(super::format(whole), "2026-12-02T05:50:13.000Z");
+        }
+    }
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl OrgReport {
+    /// Never tried: the run stopped early (a fleet-wide error) before this org's turn.
+    pub fn never_tried(&self) -> bool {
+        self.attempts == 0
+            && self
+                .error
+                .as_ref()
+                .is_some_and(|e| e.code == crate::fleet::NOT_ATTEMPTED)
+    }
+
     fn skipped(target: &crate::input::Target, auth_file: Option<PathBuf>, note: String) -> Self {
         // A fresh org from an earlier run keeps what a receiver needs in the hand-off (its
         // secret-free fields; the token is not kept).
@@ -167,6 +286,8 @@ impl OrgReport {
             error: None,
             note: Some(note),
             is_dev_hub: false,
+            expiration_date: None,
+            hub_status: None,
         }
     }
 }
@@ -213,6 +334,8 @@ impl Report {
                     }),
                     note: o.note,
                     is_dev_hub: false,
+                    expiration_date: None,
+                    hub_status: None,
                 }
             })
             .collect();
@@ -243,8 +366,13 @@ impl Report {
             started_at,
             finished_at: started_at + elapsed,
             shard: None,
+            dev_hub: None,
         };
-        Self { summary, orgs }
+        Self {
+            schema_version: SCHEMA_VERSION,
+            summary,
+            orgs,
+        }
     }
 
     /// Every org that has to run again: failed, or never finished.
@@ -252,6 +380,72 @@ impl Report {
         self.orgs
             .iter()
             .filter(|o| matches!(o.status, Status::Failed | Status::Pending))
+    }
+
+    /// The unfinished orgs, grouped by status and error ([`Group`]).
+    pub fn groups(&self) -> Vec<Group<'_>> {
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        for o in self.unfinished() {
+            let error = o.error.as_deref();
+            match groups
+                .iter_mut()
+                .find(|g| g.status == o.status && g.error == error)
+            {
+                Some(g) => g.orgs.push(o),
+                None => groups.push(Group {
+                    status: o.status,
+                    error,
+                    orgs: vec![o],
+                }),
+            }
+        }
+        groups
+    }
+
+    /// The lead of a run that stopped early: how many orgs were never tried, why, and the fix.
+    pub fn stopped_early(&self) -> Option<(String, Option<&str>)> {
+        let groups = self.groups();
+        let group = groups.iter().find(|g| g.never_tried())?;
+        let error = group.error?;
+        let why = error
+            .description
+            .strip_prefix("not attempted: ")
+            .unwrap_or(&error.description);
+        Some((
+            format!(
+                "stopped early: {} of {} were never tried; {why}",
+                group.orgs.len(),
+                plural(self.summary.total as u64, "org")
+            ),
+            error.hint.as_deref(),
+        ))
+    }
+
+    /// One line per group of failed orgs, for the `--json` envelope's `errors`.
+    pub fn failures(&self) -> Vec<String> {
+        self.groups()
+            .iter()
+            .filter(|g| g.status == Status::Failed)
+            .filter_map(|g| {
+                let e = g.error?;
+                let fix = e
+                    .hint
+                    .as_deref()
+                    .map(|h| format!("; fix: {h}"))
+                    .unwrap_or_default();
+                Some(format!(
+                    "{} {}: {}: {}{fix}",
+                    plural(g.orgs.len() as u64, "org"),
+                    if g.never_tried() {
+                        "not tried"
+                    } else {
+                        "failed"
+                    },
+                    e.code,
+                    e.description
+                ))
+            })
+            .collect()
     }
 
     /// The report in the format its path names: CSV for `.csv`, else JSON.
@@ -282,6 +476,15 @@ pub fn append(report: &Report, formatter: &dyn Formatter, path: &Path) -> std::i
         .open(path)?;
     file.write_all(formatter.format(report).as_bytes())?;
     file.flush()
+}
+
+/// A path as text, its bytes that are not UTF-8 replaced (serde refuses such a path, and the
+/// report of a run into a directory named in Latin-1 must still be written).
+fn lossy_path<S: serde::Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(p) => s.serialize_some(&p.to_string_lossy()),
+        None => s.serialize_none(),
+    }
 }
 
 /// A status as the report's JSON spells it.
@@ -324,6 +527,8 @@ pub(crate) mod sample {
             error: None,
             note: None,
             is_dev_hub: false,
+            expiration_date: None,
+            hub_status: None,
         }
     }
 
@@ -349,6 +554,7 @@ pub(crate) mod sample {
         let orgs = vec![ok, slow, bad, formula, skipped];
         let started_at = OffsetDateTime::UNIX_EPOCH;
         Report {
+            schema_version: SCHEMA_VERSION,
             summary: Summary {
                 list: "orgs.csv".into(),
                 total: orgs.len(),
@@ -361,6 +567,7 @@ pub(crate) mod sample {
                 started_at,
                 finished_at: started_at + Duration::from_millis(8123),
                 shard: None,
+                dev_hub: None,
             },
             orgs,
         }

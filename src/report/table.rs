@@ -5,69 +5,124 @@ use std::fmt::Write as _;
 
 use crate::fleet::Status;
 
-use super::{seconds, waits, Formatter, OrgReport, Report};
+use super::{plural, seconds, waits, Formatter, Report};
 
 pub struct Table;
 
-/// At most this many unfinished orgs are listed; the report has the rest.
+/// At most this many lines list the unfinished orgs; the report has the rest.
 const LISTED: usize = 50;
 const BAR_WIDTH: usize = 30;
 
+/// Usernames shown for a group of orgs that share one error.
+const NAMES: usize = 3;
+
 impl Formatter for Table {
     fn format(&self, report: &Report) -> String {
-        let s = &report.summary;
-        let mut out = format!(
-            "{} orgs in {}: {} authorized, {} failed, {} skipped{} ({} token requests)\n",
-            s.total,
-            seconds(s.elapsed_ms),
-            s.authorized,
-            s.failed,
-            s.skipped,
-            if s.pending > 0 {
-                format!(", {} pending", s.pending)
-            } else {
-                String::new()
-            },
-            s.attempts,
-        );
-        problems(report, &mut out);
-        histogram(report, &mut out);
-        out
+        render(report, "see the report")
     }
 }
 
-fn problems(report: &Report, out: &mut String) {
-    let problems: Vec<&OrgReport> = report.unfinished().collect();
-    let width = problems
+/// The summary at the end of a run, pointing at `full_report` for the orgs it leaves out, or,
+/// when the report could not be written, at nothing but the `--json` output.
+pub fn terminal(report: &Report, full_report: Option<&std::path::Path>) -> String {
+    let rest = match full_report {
+        Some(path) => format!("see {}", path.display()),
+        None => "the report could not be written (see the error); --json prints it".to_string(),
+    };
+    render(report, &rest)
+}
+
+fn render(report: &Report, rest: &str) -> String {
+    let s = &report.summary;
+    let mut out = String::new();
+    // A fleet-wide stop leads with its cause and its fix: the rest is the same error.
+    if let Some((lead, fix)) = report.stopped_early() {
+        let _ = writeln!(out, "{lead}");
+        if let Some(fix) = fix {
+            let _ = writeln!(out, "  fix: {fix}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} in {}: {} authorized, {} failed, {} skipped{} ({})",
+        plural(s.total as u64, "org"),
+        seconds(s.elapsed_ms),
+        s.authorized,
+        s.failed,
+        s.skipped,
+        if s.pending > 0 {
+            format!(", {} pending", s.pending)
+        } else {
+            String::new()
+        },
+        plural(s.attempts, "attempt"),
+    );
+    if let Some(hub) = &s.dev_hub {
+        let _ = writeln!(out, "Dev Hub {}: {}", hub.username, hub.limits_line());
+    }
+    problems(report, &mut out, rest);
+    histogram(report, &mut out);
+    out
+}
+
+fn problems(report: &Report, out: &mut String, rest: &str) {
+    let groups = report.groups();
+    let width = groups
         .iter()
-        .map(|o| o.username.len())
+        .filter(|g| g.orgs.len() == 1)
+        .flat_map(|g| g.orgs.iter().map(|o| o.username.len()))
         .max()
         .unwrap_or(0)
         .min(60);
-    for o in problems.iter().take(LISTED) {
-        let (what, hint) = match &o.error {
+    let mut lines = 0;
+    let mut left = 0;
+    for g in &groups {
+        if lines >= LISTED {
+            left += g.orgs.len();
+            continue;
+        }
+        let status = match g.status {
+            Status::Pending => "PENDING",
+            _ if g.never_tried() => "NOT TRIED",
+            _ => "FAILED ",
+        };
+        let (what, hint) = match g.error {
             Some(e) => (format!("{}: {}", e.code, e.description), e.hint.clone()),
             None => (
                 "not finished (interrupted)".to_string(),
                 Some("re-run the same command".to_string()),
             ),
         };
-        let status = if o.status == Status::Pending {
-            "PENDING"
+        if g.never_tried() {
+            // The lead above says why and how to fix it.
+            let _ = writeln!(
+                out,
+                "  {status} {}: {}",
+                plural(g.orgs.len() as u64, "org"),
+                g.names(NAMES)
+            );
+            lines += 1;
+            continue;
+        }
+        if let [o] = g.orgs.as_slice() {
+            let _ = writeln!(out, "  {status} {:width$}  {what}", o.username);
         } else {
-            "FAILED "
-        };
-        let _ = writeln!(out, "  {status} {:width$}  {what}", o.username);
+            let _ = writeln!(
+                out,
+                "  {status} {}  {what}",
+                plural(g.orgs.len() as u64, "org")
+            );
+            let _ = writeln!(out, "          {}", g.names(NAMES));
+            lines += 1;
+        }
+        lines += 1;
         if let Some(hint) = hint {
             let _ = writeln!(out, "          {:width$}  fix: {hint}", "");
+            lines += 1;
         }
     }
-    if problems.len() > LISTED {
-        let _ = writeln!(
-            out,
-            "  ... and {} more; see the report",
-            problems.len() - LISTED
-        );
+    if left > 0 {
+        let _ = writeln!(out, "  ... and {} more; {rest}", plural(left as u64, "org"));
     }
 }
 
@@ -99,7 +154,12 @@ mod tests {
     #[test]
     fn lists_the_unfinished_with_their_fix_and_a_histogram() {
         let text = Table.format(&sample::report());
-        assert!(text.starts_with("5 orgs in 8.1 s: 2 authorized, 1 failed, 1 skipped, 1 pending (4 token requests)\n"), "{text}");
+        assert!(
+            text.starts_with(
+                "5 orgs in 8.1 s: 2 authorized, 1 failed, 1 skipped, 1 pending (4 attempts)\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("FAILED  bad@x.com"), "{text}");
         assert!(
             text.contains("fix: the consumer key is wrong | check it"),

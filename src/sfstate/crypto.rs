@@ -62,6 +62,7 @@ impl SfKey {
             64 => (Version::V2, unhex(stored).ok_or(CryptoError::BadKey(64))?),
             n => return Err(CryptoError::BadKey(n)),
         };
+        let key_bytes = zeroize::Zeroizing::new(key_bytes);
         let unbound = UnboundKey::new(&AES_256_GCM, &key_bytes)
             .map_err(|_| CryptoError::BadKey(stored.len()))?;
         Ok(Self {
@@ -73,11 +74,11 @@ impl SfKey {
 
     /// A new random key, v1 unless `v2` (sf's `SF_CRYPTO_V2=true`).
     pub fn generate(v2: bool) -> Self {
-        let mut bytes = vec![0u8; if v2 { 32 } else { 16 }];
+        let mut bytes = zeroize::Zeroizing::new(vec![0u8; if v2 { 32 } else { 16 }]);
         SystemRandom::new()
             .fill(&mut bytes)
             .expect("the OS random source works");
-        Self::parse(&hex(&bytes)).expect("a generated key is valid")
+        Self::parse(&zeroize::Zeroizing::new(hex(&bytes))).expect("a generated key is valid")
     }
 
     pub fn version(&self) -> Version {

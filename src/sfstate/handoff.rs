@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::writer::SfWriter;
 use super::{probe, SfAuth, SfState, SfStateError};
 use crate::input::Target;
 use crate::token::Grant;
@@ -21,19 +22,21 @@ pub struct Handoff {
     pub probe_dev_hub: bool,
     /// Re-point an alias that already names another username (`--sf-replace-aliases`).
     pub replace_aliases: bool,
-    /// Aliases left as they were because they name another username, for the warnings.
-    pub kept_aliases: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The one writer of sf's state (auth files, alias.json), shared with whoever reports the
+    /// run's aliases after the handoff moved into the fleet.
+    pub writer: Arc<SfWriter>,
 }
 
 impl Handoff {
-    /// The aliases left as they were, readable after the handoff moved into the fleet.
-    pub fn kept_aliases_shared(&self) -> Arc<std::sync::Mutex<Vec<String>>> {
-        Arc::clone(&self.kept_aliases)
+    /// The writer, readable after the handoff moved into the fleet.
+    pub fn writer_shared(&self) -> Arc<SfWriter> {
+        Arc::clone(&self.writer)
     }
 
     /// Probe the org, then write its auth file and aliases. `index` is its place in the list;
     /// `token_host` is where it was granted (the row's own instance, or `-r`): sf's
     /// `loginUrl`, which its refreshes start from, in the href form sf stores for `-r URL`.
+    /// Returns once the auth file is on disk; the aliases follow (see [`SfWriter::finish`]).
     pub async fn record(
         &self,
         index: usize,
@@ -51,38 +54,19 @@ impl Handoff {
         if let Some(prefix) = &self.alias_prefix {
             aliases.push((format!("{prefix}{}", index + 1), target.username.clone()));
         }
-        let state = Arc::clone(&self.state);
-        let (username, login_url, client_id, dev_hub) = (
-            target.username.clone(),
-            token_host.as_str().to_string(),
-            self.client_id.clone(),
-            self.dev_hub.clone(),
-        );
-        let grant = grant.clone();
-        let replace = self.replace_aliases;
-        let kept = tokio::task::spawn_blocking(move || {
-            let path = state.write_auth(&SfAuth {
-                access_token: grant.access_token.expose(),
-                org_id: &grant.org_id,
-                login_url: &login_url,
-                client_id: &client_id,
-                instance_url: &grant.instance_url,
-                is_dev_hub,
-                username: &username,
-                details: details.as_ref(),
-                dev_hub: dev_hub.as_deref(),
-            })?;
-            let kept = state.add_aliases(&aliases, replace)?;
-            Ok((path, kept))
-        })
-        .await
-        .map_err(|e| SfStateError::Io(format!("the writer task failed: {e}")))?;
-        let (path, kept) = kept?;
-        if !kept.is_empty() {
-            if let Ok(mut all) = self.kept_aliases.lock() {
-                all.extend(kept);
-            }
-        }
-        Ok(path)
+        let (path, body) = self.state.auth_file(&SfAuth {
+            access_token: grant.access_token.expose(),
+            org_id: &grant.org_id,
+            login_url: token_host.as_str(),
+            client_id: &self.client_id,
+            instance_url: &grant.instance_url,
+            is_dev_hub,
+            username: &target.username,
+            details: details.as_ref(),
+            dev_hub: self.dev_hub.as_deref(),
+        })?;
+        self.writer
+            .write(&self.state, self.replace_aliases, path, body, aliases)
+            .await
     }
 }

@@ -1,7 +1,9 @@
 //! Where sf keeps its encryption key (`lib/crypto/keyChain.js`): `~/.sfdx/key.json` (the
 //! generic keychain), libsecret through `secret-tool` on Linux, or the login keychain through
 //! `security` on macOS. Reuse the existing key, never replace it; create one as sf does when
-//! there is none.
+//! there is none. The key never appears in an argument list (`ps` shows those to every user of
+//! the machine), in a `Debug` print, or in a buffer left behind: it is handed over on pipes
+//! and wiped from every buffer that held it.
 
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -9,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
 
 use super::crypto::SfKey;
 use super::SfStateError;
@@ -80,34 +83,22 @@ impl Keychain {
         }
     }
 
-    fn read(&self) -> Result<Option<String>, SfStateError> {
+    fn read(&self) -> Result<Option<Zeroizing<String>>, SfStateError> {
         match self {
             Keychain::Generic(path) => read_key_json(path),
             Keychain::SecretTool(tool) => {
-                let out = Command::new(tool)
+                let mut out = Command::new(tool)
                     .args(["lookup", "user", "local", "domain", "sfdx"])
                     .stdin(Stdio::null())
                     .output()
                     .map_err(|e| {
                         SfStateError::Key(format!("cannot run {}: {e}", tool.display()))
                     })?;
-                let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                let key = Zeroizing::new(String::from_utf8_lossy(&out.stdout).trim().to_string());
+                out.stdout.zeroize();
                 Ok((out.status.success() && !key.is_empty()).then_some(key))
             }
-            Keychain::MacOs => {
-                let out = Command::new("/usr/bin/security")
-                    .args(["find-generic-password", "-a", "local", "-s", "sfdx", "-g"])
-                    .stdin(Stdio::null())
-                    .output()
-                    .map_err(|e| SfStateError::Key(format!("cannot run security: {e}")))?;
-                // The key is on stderr as `password: "<key>"`.
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                Ok(stderr
-                    .lines()
-                    .find_map(|l| l.strip_prefix("password: \""))
-                    .and_then(|rest| rest.strip_suffix('"'))
-                    .map(str::to_string))
-            }
+            Keychain::MacOs => macos_read(Path::new(MACOS_SECURITY)),
         }
     }
 
@@ -119,9 +110,9 @@ impl Keychain {
                     key: key.into(),
                     service: "sfdx".into(),
                 };
-                let mut body = Vec::new();
+                let mut body = Zeroizing::new(Vec::new());
                 let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-                let mut ser = serde_json::Serializer::with_formatter(&mut body, formatter);
+                let mut ser = serde_json::Serializer::with_formatter(&mut *body, formatter);
                 file.serialize(&mut ser)
                     .expect("key.json always serializes");
                 // Never replace a key.json that appeared meanwhile (an sf beside us).
@@ -147,7 +138,7 @@ impl Keychain {
                     })?;
                 if let Some(mut stdin) = child.stdin.take() {
                     stdin
-                        .write_all(format!("{key}\n").as_bytes())
+                        .write_all(Zeroizing::new(format!("{key}\n")).as_bytes())
                         .map_err(|e| SfStateError::Key(e.to_string()))?;
                 }
                 let status = child.wait().map_err(|e| SfStateError::Key(e.to_string()))?;
@@ -155,37 +146,97 @@ impl Keychain {
                     SfStateError::Key(format!("{} store failed ({status})", tool.display()))
                 })
             }
-            Keychain::MacOs => {
-                let status = Command::new("/usr/bin/security")
-                    .args([
-                        "add-generic-password",
-                        "-a",
-                        "local",
-                        "-s",
-                        "sfdx",
-                        "-w",
-                        key,
-                    ])
-                    .stdin(Stdio::null())
-                    .status()
-                    .map_err(|e| SfStateError::Key(format!("cannot run security: {e}")))?;
-                status
-                    .success()
-                    .then_some(())
-                    .ok_or_else(|| SfStateError::Key("security add-generic-password failed".into()))
-            }
+            Keychain::MacOs => macos_write(Path::new(MACOS_SECURITY), key),
         }
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// The macOS keychain tool, which sf itself reads and writes the key with.
+const MACOS_SECURITY: &str = "/usr/bin/security";
+
+/// The key in the login keychain, as sf reads it: `security find-generic-password -g` prints
+/// it on stderr (a pipe) as `password: "<key>"`.
+fn macos_read(tool: &Path) -> Result<Option<Zeroizing<String>>, SfStateError> {
+    let mut out = Command::new(tool)
+        .args(["find-generic-password", "-a", "local", "-s", "sfdx", "-g"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| SfStateError::Key(format!("cannot run {}: {e}", tool.display())))?;
+    let stderr = Zeroizing::new(String::from_utf8_lossy(&out.stderr).into_owned());
+    out.stderr.zeroize();
+    Ok(stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("password: \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .map(|k| Zeroizing::new(k.to_string())))
+}
+
+/// Add the key to the login keychain without it ever being an argument: `security -i` reads
+/// the command from its stdin. `security` itself creates the item, exactly as when sf creates
+/// it, so the item's access list trusts `security` and sf reads it without a prompt (an item
+/// made through Security.framework by fleetauth would trust fleetauth instead, and sf's read
+/// would prompt, or fail on a headless CI runner). `add-generic-password` without `-U` never
+/// replaces an item that appeared meanwhile; the interactive mode's exit status does not say
+/// whether the command worked, so the key is read back.
+fn macos_write(tool: &Path, key: &str) -> Result<(), SfStateError> {
+    // Only ever a hex key (sf's own format): nothing in it can end the command line.
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SfStateError::Key(
+            "refusing to store a key that is not hex".into(),
+        ));
+    }
+    let mut child = Command::new(tool)
+        .arg("-i")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| SfStateError::Key(format!("cannot run {}: {e}", tool.display())))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let command = Zeroizing::new(format!("add-generic-password -a local -s sfdx -w {key}\n"));
+        stdin
+            .write_all(command.as_bytes())
+            .map_err(|e| SfStateError::Key(e.to_string()))?;
+        // Dropping stdin ends the interactive session.
+    }
+    let status = child.wait().map_err(|e| SfStateError::Key(e.to_string()))?;
+    match macos_read(tool)? {
+        Some(stored) if stored.as_str() == key => Ok(()),
+        // Another key was there first (an sf beside us): the caller reads and uses it.
+        Some(_) => Err(SfStateError::Raced),
+        None => Err(SfStateError::Key(format!(
+            "{} add-generic-password failed ({status}): the login keychain may be locked (security unlock-keychain)",
+            tool.display()
+        ))),
+    }
+}
+
+/// sf's key.json. `Debug` never shows the key, and the key is wiped when the file is dropped.
+#[derive(Serialize, Deserialize)]
 struct KeyFile {
     account: String,
     key: String,
     service: String,
 }
 
-fn read_key_json(path: &Path) -> Result<Option<String>, SfStateError> {
+impl std::fmt::Debug for KeyFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyFile")
+            .field("account", &self.account)
+            .field("key", &"[redacted]")
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        self.key.zeroize();
+    }
+}
+
+fn read_key_json(path: &Path) -> Result<Option<Zeroizing<String>>, SfStateError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -198,9 +249,11 @@ fn read_key_json(path: &Path) -> Result<Option<String>, SfStateError> {
             path.display()
         )));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| SfStateError::Io(format!("{}: {e}", path.display())))?;
-    let file: KeyFile = serde_json::from_str(&text)
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| SfStateError::Io(format!("{}: {e}", path.display())))?,
+    );
+    let mut file: KeyFile = serde_json::from_str(&text)
         .map_err(|e| SfStateError::Key(format!("{} is not sf's key.json ({e})", path.display())))?;
     if file.account != "local" || file.service != "sfdx" {
         return Err(SfStateError::Key(format!(
@@ -208,7 +261,7 @@ fn read_key_json(path: &Path) -> Result<Option<String>, SfStateError> {
             path.display()
         )));
     }
-    Ok(Some(file.key))
+    Ok(Some(Zeroizing::new(std::mem::take(&mut file.key))))
 }
 
 #[cfg(test)]
@@ -262,6 +315,77 @@ mod tests {
         assert!(
             err.to_string().contains("Invalid file permissions"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn key_json_never_shows_its_key_in_debug() {
+        let file = KeyFile {
+            account: "local".into(),
+            key: "0123456789abcdef0123456789abcdef".into(),
+            service: "sfdx".into(),
+        };
+        let shown = format!("{file:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        assert!(
+            shown.contains("[redacted]") && shown.contains("local"),
+            "{shown}"
+        );
+    }
+
+    /// A stand-in for /usr/bin/security that logs its arguments and keeps one password.
+    fn fake_security(dir: &Path) -> (PathBuf, PathBuf) {
+        let (tool, args) = (dir.join("security"), dir.join("args.log"));
+        let store = dir.join("store");
+        std::fs::write(
+            &tool,
+            format!(
+                r#"#!/bin/sh
+echo "$@" >> {args}
+case "$1" in
+  -i) while read -r cmd a1 a2 a3 a4 w key; do
+        [ "$cmd" = add-generic-password ] && [ ! -e {store} ] && printf %s "$key" > {store}
+      done;;
+  find-generic-password) [ -e {store} ] && printf 'keychain: "x"\npassword: "%s"\n' "$(cat {store})" >&2;;
+esac
+exit 0
+"#,
+                args = args.display(),
+                store = store.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (tool, args)
+    }
+
+    #[test]
+    fn the_macos_key_goes_to_security_on_stdin_never_in_its_arguments() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (tool, args) = fake_security(tmp.path());
+        assert!(macos_read(&tool).unwrap().is_none());
+        let key = "00112233445566778899aabbccddeeff";
+        macos_write(&tool, key).unwrap();
+        assert_eq!(
+            macos_read(&tool).unwrap().as_deref().map(String::as_str),
+            Some(key)
+        );
+        let log = std::fs::read_to_string(&args).unwrap();
+        assert!(!log.contains(key), "the key was an argument: {log}");
+        assert!(log.lines().any(|l| l == "-i"), "{log}");
+        // A key already there is never replaced: the second writer is told it raced.
+        let other = "ffeeddccbbaa99887766554433221100";
+        assert!(matches!(
+            macos_write(&tool, other),
+            Err(SfStateError::Raced)
+        ));
+        assert_eq!(
+            macos_read(&tool).unwrap().as_deref().map(String::as_str),
+            Some(key)
+        );
+        assert!(
+            macos_write(&tool, "abc -U x").is_err(),
+            "only hex reaches the command line"
         );
     }
 

@@ -65,22 +65,37 @@ mod tests {
 
     #[test]
     fn lock_excludes_and_releases() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("alias.json");
         let held = FileLock::acquire(&file).unwrap();
-        assert!(tmp.path().join("alias.json.lock").is_dir());
-        let waiter = std::thread::spawn({
-            let file = file.clone();
-            move || FileLock::acquire(&file).map(|_| SystemTime::now())
-        });
-        std::thread::sleep(Duration::from_millis(100));
-        let released = SystemTime::now();
-        drop(held);
-        let acquired = waiter.join().unwrap().unwrap();
-        assert!(
-            acquired >= released,
-            "the second writer waited for the first"
+        let lock_dir = tmp.path().join("alias.json.lock");
+        assert!(lock_dir.is_dir());
+        assert_eq!(
+            fs::create_dir(&lock_dir).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists,
+            "what any other writer meets while it is held"
         );
-        assert!(!tmp.path().join("alias.json.lock").exists());
+        // The waiter records whether the lock had been released when it got it: no clock.
+        let released = Arc::new(AtomicBool::new(false));
+        let trying = Arc::new(AtomicBool::new(false));
+        let waiter = std::thread::spawn({
+            let (file, released, trying) =
+                (file.clone(), Arc::clone(&released), Arc::clone(&trying));
+            move || {
+                trying.store(true, Ordering::SeqCst);
+                FileLock::acquire(&file).map(|lock| (released.load(Ordering::SeqCst), lock))
+            }
+        });
+        while !trying.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        released.store(true, Ordering::SeqCst);
+        drop(held);
+        let (after_release, lock) = waiter.join().unwrap().unwrap();
+        assert!(after_release, "the second writer waited for the first");
+        drop(lock);
+        assert!(!lock_dir.exists());
     }
 }

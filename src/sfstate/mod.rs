@@ -9,6 +9,7 @@ pub mod handoff;
 pub mod keychain;
 pub mod lock;
 pub mod probe;
+pub mod writer;
 
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
@@ -64,6 +65,30 @@ pub struct SfAuth<'a> {
     pub details: Option<&'a OrgDetails>,
     /// The locally authorized Dev Hub, recorded for scratch orgs.
     pub dev_hub: Option<&'a str>,
+}
+
+/// `path` made absolute against the working directory and normalized without touching the
+/// file system (`.` dropped, `..` taken back), as Node's `path.resolve`, which sf uses, does.
+pub fn absolute(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 impl SfState {
@@ -139,6 +164,14 @@ impl SfState {
     /// Write `~/.sfdx/<username>.json` as sf would (under its lock, replacing a previous
     /// login of the same user as sf does).
     pub fn write_auth(&self, auth: &SfAuth<'_>) -> Result<PathBuf, SfStateError> {
+        let (path, body) = self.auth_file(auth)?;
+        let _lock = FileLock::acquire(&path).map_err(|e| io_err(&path, e))?;
+        write_atomic(&path, &body, 0o600).map_err(|e| io_err(&path, e))?;
+        Ok(path)
+    }
+
+    /// Where `~/.sfdx/<username>.json` goes and its bytes, as sf writes them (token encrypted).
+    pub fn auth_file(&self, auth: &SfAuth<'_>) -> Result<(PathBuf, Vec<u8>), SfStateError> {
         let path = self.auth_path(auth.username);
         let mut m = Map::new();
         let s = |v: &str| Value::String(v.to_string());
@@ -148,9 +181,11 @@ impl SfState {
         );
         m.insert("orgId".into(), s(auth.org_id));
         m.insert("loginUrl".into(), s(auth.login_url));
+        // sf re-reads the key from this path from any directory: absolute, as sf's own
+        // `path.resolve` records it.
         m.insert(
             "privateKey".into(),
-            s(&self.private_key.display().to_string()),
+            s(&absolute(&self.private_key).display().to_string()),
         );
         m.insert("clientId".into(), s(auth.client_id));
         m.insert("instanceUrl".into(), s(auth.instance_url));
@@ -160,7 +195,9 @@ impl SfState {
             m.insert("instanceApiVersion".into(), s(&d.api_version));
             m.insert("instanceApiVersionLastRetrieved".into(), s(&d.retrieved));
             if let Some(org) = &d.organization {
-                m.insert("name".into(), s(&org.name));
+                if let Some(name) = &org.name {
+                    m.insert("name".into(), s(name));
+                }
                 m.insert("instanceName".into(), s(&org.instance_name));
                 m.insert(
                     "namespacePrefix".into(),
@@ -186,11 +223,8 @@ impl SfState {
                 }
             }
         }
-        let body =
-            serde_json::to_vec_pretty(&Value::Object(m)).expect("an auth file always serializes");
-        let _lock = FileLock::acquire(&path).map_err(|e| io_err(&path, e))?;
-        write_atomic(&path, &body, 0o600).map_err(|e| io_err(&path, e))?;
-        Ok(path)
+        let body = serde_json::to_vec_pretty(&Value::Object(m)).map_err(|e| io_err(&path, e))?;
+        Ok((path, body))
     }
 
     /// The aliases in `~/.sfdx/alias.json` (alias → username). An alias.json that does not
@@ -224,10 +258,12 @@ impl SfState {
             return Ok(Vec::new());
         }
         let path = self.sfdx.join("alias.json");
+        // The guard protects no data, only the order of writers: a writer that panicked
+        // leaves nothing half-done behind it.
         let _guard = self
             .shared_files
             .lock()
-            .expect("state lock is never poisoned");
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _lock = FileLock::acquire(&path).map_err(|e| io_err(&path, e))?;
         let mut root = read_object(&path)?;
         let orgs = root
@@ -265,10 +301,12 @@ impl SfState {
             return Ok(self.home.join(".sf/config.json"));
         }
         let root = project_root(cwd).unwrap_or_else(|| self.home.clone());
+        // The guard protects no data, only the order of writers: a writer that panicked
+        // leaves nothing half-done behind it.
         let _guard = self
             .shared_files
             .lock()
-            .expect("state lock is never poisoned");
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let config = root.join(".sf").join("config.json");
         let legacy = root.join(".sfdx").join("sfdx-config.json");
         for (path, legacy_names) in [(&config, false), (&legacy, true)] {
@@ -376,6 +414,70 @@ mod tests {
     }
 
     #[test]
+    fn paths_are_made_absolute_and_normalized_like_node_path_resolve() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            absolute(Path::new("/a/./b/../c.key")),
+            Path::new("/a/c.key")
+        );
+        assert_eq!(
+            absolute(Path::new("keys/../server.key")),
+            cwd.join("server.key")
+        );
+        assert_eq!(absolute(Path::new("./k.pem")), cwd.join("k.pem"));
+    }
+
+    #[test]
+    fn an_org_without_a_name_gets_no_name_key_and_a_relative_key_an_absolute_path() {
+        let home = tempfile::tempdir().unwrap();
+        let pem = std::fs::read(format!(
+            "{}/fixtures/keys/server.key",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let key = credentials::parse(pem, KeyOrigin::File("keys/./../nokey.pem".into())).unwrap();
+        let st = SfState::open(
+            home.path(),
+            &|v| (v == "SF_USE_GENERIC_UNIX_KEYCHAIN").then(|| "true".into()),
+            &key,
+        )
+        .unwrap();
+        let details = OrgDetails {
+            api_version: "63.0".into(),
+            retrieved: "11/23/2026, 7:09:21 PM".into(),
+            organization: Some(probe::Organization {
+                name: None,
+                instance_name: "USA660S".into(),
+                namespace_prefix: None,
+                is_sandbox: true,
+                trial_expiration: None,
+                edition: "Developer Edition".into(),
+            }),
+        };
+        let path = st
+            .write_auth(&SfAuth {
+                access_token: "00D5g000000ABCD!AQ0AQExampleAccessTokenValue",
+                org_id: "00D5g000000ABCDEAA",
+                login_url: "https://test.salesforce.com/",
+                client_id: "3MVG9EXAMPLECONSUMERKEY",
+                instance_url: "https://x.my.salesforce.com",
+                is_dev_hub: false,
+                username: "a@example.com",
+                details: Some(&details),
+                dev_hub: None,
+            })
+            .unwrap();
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(v.get("name").is_none(), "sf leaves the key out: {v}");
+        assert_eq!(v["instanceName"], "USA660S");
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            v["privateKey"].as_str().unwrap(),
+            cwd.join("nokey.pem").display().to_string()
+        );
+    }
+
+    #[test]
     fn auth_file_has_sfs_fields_in_sfs_order_encrypted_with_sfs_key() {
         let home = tempfile::tempdir().unwrap();
         let st = state(home.path());
@@ -383,7 +485,7 @@ mod tests {
             api_version: "63.0".into(),
             retrieved: "11/23/2026, 7:09:21 PM".into(),
             organization: Some(probe::Organization {
-                name: "Acme".into(),
+                name: Some("Acme".into()),
                 instance_name: "USA660S".into(),
                 namespace_prefix: None,
                 is_sandbox: true,

@@ -17,7 +17,9 @@ pub struct OrgDetails {
 
 #[derive(Debug, Clone)]
 pub struct Organization {
-    pub name: String,
+    /// Organization.Name; the key is left out of the auth file when the record has none, as
+    /// sf does (it never writes `"name": ""`).
+    pub name: Option<String>,
     pub instance_name: String,
     pub namespace_prefix: Option<String>,
     pub is_sandbox: bool,
@@ -106,7 +108,7 @@ pub async fn describe(
         .await
         .and_then(|r| r.records.into_iter().next())
         .map(|r| Organization {
-            name: r.name.unwrap_or_default(),
+            name: r.name,
             instance_name: r.instance_name.unwrap_or_default(),
             namespace_prefix: r.namespace_prefix,
             is_sandbox: r.is_sandbox.unwrap_or(false),

@@ -42,7 +42,8 @@ pub(super) enum Content {
 }
 
 struct Queued {
-    job: Job,
+    /// `None`: a barrier, answered once every write queued before it is done.
+    job: Option<Job>,
     /// `Ok(false)`: `clobber` was false and `path` existed.
     reply: Reply,
 }
@@ -75,11 +76,33 @@ pub(super) fn commit(job: Job) -> io::Result<bool> {
     let (reply, answer) = mpsc::sync_channel(1);
     committer()
         .send(Queued {
-            job,
+            job: Some(job),
             reply: Reply::Thread(reply),
         })
         .map_err(|_| gone())?;
     answer.recv().map_err(|_| gone())?
+}
+
+/// [`commit`] for several jobs at once: all are queued before the first answer is awaited, so
+/// they share a batch (their fsyncs side by side, one fsync of each directory).
+pub(super) fn commit_all(jobs: Vec<Job>) -> Vec<io::Result<bool>> {
+    let answers: Vec<io::Result<mpsc::Receiver<io::Result<bool>>>> = jobs
+        .into_iter()
+        .map(|job| {
+            let (reply, answer) = mpsc::sync_channel(1);
+            committer()
+                .send(Queued {
+                    job: Some(job),
+                    reply: Reply::Thread(reply),
+                })
+                .map(|()| answer)
+                .map_err(|_| gone())
+        })
+        .collect();
+    answers
+        .into_iter()
+        .map(|answer| answer.and_then(|a| a.recv().map_err(|_| gone())?))
+        .collect()
 }
 
 /// [`commit`] for an async task: it waits without holding a thread (no hand-off to the
@@ -88,11 +111,43 @@ pub(super) async fn commit_async(job: Job) -> io::Result<bool> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     committer()
         .send(Queued {
-            job,
+            job: Some(job),
             reply: Reply::Task(reply),
         })
         .map_err(|_| gone())?;
     answer.await.map_err(|_| gone())?
+}
+
+/// Wait until every write queued so far is done (renamed into place or failed, its temp file
+/// gone): before a run that was stopped ends, so no `.fleetauth-*.tmp` is left mid-write.
+pub(super) async fn drain() {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let queued = committer().send(Queued {
+        job: None,
+        reply: Reply::Task(reply),
+    });
+    if queued.is_ok() {
+        let _ = answer.await;
+    }
+}
+
+/// Remove the temp files a write cut short left in `dir` (a run killed mid-write: they hold
+/// tokens). Only for a directory this process holds the lock of, after [`drain`].
+pub(super) fn remove_leftovers(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".fleetauth-")
+            && name.ends_with(".tmp")
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 fn committer() -> &'static mpsc::Sender<Queued> {
@@ -115,7 +170,12 @@ fn committer() -> &'static mpsc::Sender<Queued> {
 
 fn commit_batch(batch: Vec<Queued>) {
     let mut filled = Vec::with_capacity(batch.len());
+    let mut barriers = Vec::new();
     for Queued { job, reply } in batch {
+        let Some(job) = job else {
+            barriers.push(reply);
+            continue;
+        };
         let Job {
             path,
             content,
@@ -166,6 +226,9 @@ fn commit_batch(batch: Vec<Queued>) {
     drop(dirs);
     for ((_, reply, _), outcome) in renamed.into_iter().zip(outcomes) {
         reply.send(outcome);
+    }
+    for reply in barriers {
+        reply.send(Ok(true));
     }
 }
 

@@ -167,8 +167,10 @@ async fn concurrency_limit_is_honoured() {
     )
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // Reached and never passed: 23 orgs after the canary, each answered in 150 ms, keep all
+    // three slots busy (a serial run would peak at 1).
     let peak = emu.stats.snapshot().peak_in_flight;
-    assert!((1..=3).contains(&peak), "peak in flight {peak}");
+    assert_eq!(peak, 3, "peak in flight");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -36,11 +36,7 @@ fn total_grants(emu: &EmulatorHandle) -> u64 {
 
 /// GET an authenticated REST resource of the emulator with `token`: its status.
 async fn rest_status(emu: &EmulatorHandle, token: &str) -> u16 {
-    fleetauth::tls::Network::defaults()
-        .expect("the default trust store loads")
-        .builder(Duration::from_secs(10))
-        .build()
-        .expect("a client")
+    http()
         .get(format!("{}/services/data/v62.0/", emu.url()))
         .bearer_auth(token)
         .send()
@@ -430,7 +426,7 @@ async fn github_format_masks_the_token_first_and_exports_it_through_github_env()
         run.stdout
     );
     assert!(!run.stderr.contains(&token));
-    let vars = parse_github_env(&std::fs::read_to_string(&env_file).unwrap());
+    let vars = readers::github_env(&std::fs::read_to_string(&env_file).unwrap()).unwrap();
     assert_eq!(vars["EARLIER"], "kept");
     assert_eq!(vars["SF_ACCESS_TOKEN"], token);
     assert_eq!(vars["SF_ORG_INSTANCE_URL"], emu.url());
@@ -455,8 +451,8 @@ async fn dotenv_and_cumulusci_formats_parse_back() {
     let token = ws.auth_token(&username);
     let run = fleetauth(&ws.token_args(&emu, "ci1", &["--format", "dotenv"]), None).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let vars = parse_dotenv(&run.stdout);
-    assert_eq!(vars.len(), 3, "{}", run.stdout);
+    let vars = readers::source("bash", &run.stdout).vars;
+    assert_eq!(vars.len(), 4, "{}", run.stdout);
     assert_eq!(vars["SF_ACCESS_TOKEN"], token);
     assert_eq!(vars["SF_ORG_INSTANCE_URL"], emu.url());
     assert_eq!(vars["SF_USERNAME"], username);
@@ -471,12 +467,12 @@ async fn dotenv_and_cumulusci_formats_parse_back() {
         !run.stdout.contains(&token),
         "no token: CumulusCI mints its own"
     );
-    let (name, value) = run.stdout.trim_end().split_once('=').unwrap();
-    assert_eq!(name, "CUMULUSCI_ORG_CI1");
-    let descriptor: Value = serde_json::from_str(value).expect("the descriptor is JSON");
+    let vars = readers::source("bash", &run.stdout).vars;
+    let descriptor: Value =
+        serde_json::from_str(&vars["CUMULUSCI_ORG_CI1"]).expect("the descriptor is JSON");
     assert_eq!(
         descriptor,
-        serde_json::json!({"username": username, "instance_url": emu.url()})
+        serde_json::json!({"username": username, "instance_url": emu.url(), "sandbox": true})
     );
 }
 
@@ -819,9 +815,8 @@ async fn token_reads_a_handed_over_report_like_any_list() {
 #[tokio::test(flavor = "multi_thread")]
 async fn token_fails_when_stdout_or_github_env_cannot_take_the_token() {
     let (emu, ws, _) = one_granted_org("stdoutgone").await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
-        .args(ws.token_args(&emu, "ci1", &[]))
-        .env_remove("SFDX_CLIENT_ID")
+    let mut child = ws
+        .command(&ws.token_args(&emu, "ci1", &[]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

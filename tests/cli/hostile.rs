@@ -63,29 +63,52 @@ async fn no_hostile_answer_gets_a_token_into_any_output_or_counts_as_authorized(
             !seen.contains(&secret[..12]),
             "{what}: a piece of the token leaked"
         );
-        // Fleet-wide answers stop the run after the canary; a per-org rejection costs one
-        // request per org; nothing is ever retried more than once here.
+        // Never more requests than orgs: fleet-wide answers stop the run after the canary
+        // (and its one retry), a per-org rejection costs one request per org.
         assert!(fake.requests() <= 3, "{what}: {} requests", fake.requests());
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_huge_ansi_laden_error_is_capped_and_escaped() {
-    let description = format!("\x1b[2J\x1b[31mALERT\x1b[0m {}", "blah ".repeat(2_000_000));
-    let body = serde_json::json!({"error": "invalid_grant", "error_description": description})
-        .to_string()
-        .into_bytes();
-    let fake = fake_endpoint(400, &[("Content-Type", "application/json")], body).await;
-    let (run, seen, report) = run_against(&fake, &["--json"]).await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(!seen.contains('\x1b'), "a raw escape reached an output");
-    let text = report.to_string();
-    assert!(text.len() < 20_000, "the report is {} bytes", text.len());
-    assert!(
-        run.stderr.len() < 20_000,
-        "stderr is {} bytes",
-        run.stderr.len()
-    );
+    // 10 MB: the answer is cut at 256 KB, so it is no JSON any more; and 200 KB, under the cut,
+    // so the description itself (escapes all through it) is parsed, escaped and capped.
+    for (what, repeat, parsed) in [("10 MB", 2_000_000, false), ("200 KB", 10_000, true)] {
+        let description = format!(
+            "\x1b[2J\x1b[31mALERT\x1b[0m {}",
+            "blah \x1b]0;PWNED\x07 ".repeat(repeat / 4)
+        );
+        let body = serde_json::json!({"error": "invalid_grant", "error_description": description})
+            .to_string()
+            .into_bytes();
+        let fake = fake_endpoint(400, &[("Content-Type", "application/json")], body).await;
+        let (run, seen, report) = run_against(&fake, &["--json"]).await;
+        assert_eq!(run.code, 1, "{what}: {}", run.stderr);
+        assert!(
+            !seen.contains('\x1b') && !seen.contains('\x07'),
+            "{what}: a raw escape reached an output"
+        );
+        let text = report.to_string();
+        assert!(
+            text.len() < 20_000,
+            "{what}: the report is {} bytes",
+            text.len()
+        );
+        assert!(
+            run.stderr.len() < 20_000,
+            "{what}: stderr is {} bytes",
+            run.stderr.len()
+        );
+        let error = &orgs(&report)[0]["error"];
+        assert_eq!(error["code"] == "invalid_grant", parsed, "{what}: {error}");
+        if parsed {
+            let kept = error["description"].as_str().unwrap();
+            assert!(
+                kept.contains("ALERT") && kept.len() <= 1_000,
+                "{what}: the description is kept, escaped and short: {kept}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,9 +187,8 @@ async fn a_closed_stderr_never_loses_the_report() {
     let users = usernames("pipe", 3);
     let emu = start(config(&users)).await;
     let ws = Workspace::with_users(&users);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
-        .args(ws.grant_args(&emu, &["--force"]))
-        .env_remove("SFDX_CLIENT_ID")
+    let mut child = ws
+        .command(&ws.grant_args(&emu, &["--force"]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -198,19 +220,8 @@ async fn a_second_run_into_a_busy_out_dir_exits_2_and_sends_nothing() {
     assert_eq!(fleetauth(&ws.grant_args(&emu, &[]), None).await.code, 0);
 }
 
-fn kill(pid: u32, signal: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{signal}");
-}
-
 async fn slow_run(ws: &Workspace, emu: &EmulatorHandle, stdin: bool) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
-        .args(ws.grant_args(emu, &["--concurrency", "4", "--rate", "100"]))
-        .env_remove("SFDX_CLIENT_ID")
+    ws.command(&ws.grant_args(emu, &["--concurrency", "4", "--rate", "100"]))
         .stdin(if stdin {
             std::process::Stdio::piped()
         } else {
@@ -218,7 +229,6 @@ async fn slow_run(ws: &Workspace, emu: &EmulatorHandle, stdin: bool) -> tokio::p
         })
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap()
 }
@@ -230,17 +240,27 @@ async fn a_second_sigint_stops_now_and_in_flight_requests_are_counted() {
     cfg.latency = Duration::from_secs(20);
     let emu = start(cfg).await;
     let ws = Workspace::with_users(&users);
-    let child = slow_run(&ws, &emu, false).await;
+    let mut child = slow_run(&ws, &emu, false).await;
     let pid = child.id().unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    kill(pid, "INT");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    kill(pid, "INT");
+    // The canary's request is at the emulator (which answers in 20 s): interrupt, and once the
+    // run says it is finishing what is in flight, interrupt again.
+    until("the canary's request", || {
+        emu.stats.snapshot().requests >= 1
+    })
+    .await;
+    signal(pid, libc::SIGINT);
+    let (_, rest) = stderr_until(child.stderr.take().unwrap(), "a second Ctrl-C stops now").await;
+    signal(pid, libc::SIGINT);
     let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
         .await
         .expect("the second SIGINT ends the run at once")
         .unwrap();
     assert_eq!(out.status.code(), Some(130));
+    let rest = rest.await.unwrap();
+    assert!(
+        rest.contains("stopping now"),
+        "the second signal was heard: {rest}"
+    );
     let report = ws.report();
     let in_flight: Vec<&Value> = orgs(&report)
         .iter()
@@ -267,21 +287,39 @@ async fn a_second_sigint_stops_now_and_in_flight_requests_are_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sighup_ends_like_sigterm_with_a_report() {
-    let users = usernames("hup", 4);
-    let mut cfg = config(&users);
-    cfg.latency = Duration::from_secs(20);
-    let emu = start(cfg).await;
-    let ws = Workspace::with_users(&users);
-    let child = slow_run(&ws, &emu, false).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    kill(child.id().unwrap(), "HUP");
-    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(130));
-    assert_eq!(ws.report()["summary"]["pending"], 4);
+async fn sigterm_and_sighup_end_the_run_like_sigint_with_a_report() {
+    for (name, sig) in [("SIGTERM", libc::SIGTERM), ("SIGHUP", libc::SIGHUP)] {
+        let users = usernames(&format!("sig{sig}-"), 4);
+        let mut cfg = config(&users);
+        cfg.latency = Duration::from_secs(20);
+        let emu = start(cfg).await;
+        let ws = Workspace::with_users(&users);
+        let mut child = slow_run(&ws, &emu, false).await;
+        until("the canary's request", || {
+            emu.stats.snapshot().requests >= 1
+        })
+        .await;
+        signal(child.id().unwrap(), sig);
+        let (said, rest) = stderr_until(child.stderr.take().unwrap(), "interrupted").await;
+        assert!(
+            said.contains("finishing requests in flight"),
+            "{name}: {said}"
+        );
+        let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        let rest = rest.await.unwrap();
+        assert_eq!(status.code(), Some(130), "{name}: {rest}");
+        let report = ws.report();
+        assert_eq!(report["summary"]["pending"], 4, "{name}: {report}");
+        assert!(
+            std::fs::read_to_string(ws.out.join("failed.csv"))
+                .unwrap()
+                .contains(&users[0]),
+            "{name}: failed.csv lists the pending orgs"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -290,21 +328,20 @@ async fn a_signal_while_the_list_is_read_from_stdin_ends_the_run() {
     let ws = Workspace::with_users(&["test-stdin1@example.com".to_string()]);
     let mut args = ws.grant_args(&emu, &[]);
     args[1] = "-".into();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
-        .args(&args)
-        .env_remove("SFDX_CLIENT_ID")
+    let child = ws
+        .command(&args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     // Held open until the run ends: the list never arrives.
     let mut child = child;
     let _stdin = child.stdin.take();
-    // Long enough for the process to be waiting on stdin even on a loaded machine.
-    tokio::time::sleep(Duration::from_millis(2000)).await;
-    kill(child.id().unwrap(), "INT");
+    // Once the process catches SIGINT (its handler is installed before the list is read).
+    let pid = child.id().unwrap();
+    until("a SIGINT handler", || catches(pid, libc::SIGINT)).await;
+    signal(pid, libc::SIGINT);
     let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
         .await
         .expect("a signal ends a run waiting on stdin")
@@ -505,9 +542,8 @@ async fn a_json_report_that_cannot_reach_stdout_fails_the_run() {
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
-        .args(ws.grant_args(&emu, &["--json", "-q"]))
-        .env_remove("SFDX_CLIENT_ID")
+    let out = ws
+        .command(&ws.grant_args(&emu, &["--json", "-q"]))
         .stdout(std::process::Stdio::from(full))
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -179,9 +179,7 @@ async fn a_relative_sf_home_records_an_absolute_private_key() {
     std::fs::create_dir(ws.dir.path().join("home")).unwrap();
     let key = std::fs::read_to_string(&ws.key).unwrap();
     let args = grant_with_env_key(&ws, &emu, "home");
-    let mut cmd = fleetauth_command(&args, &[("SFDX_HUB_KEY", &key)]);
-    cmd.current_dir(ws.dir.path());
-    let run = finish(cmd.spawn().unwrap()).await;
+    let run = fleetauth_in(Some(ws.dir.path()), &args, None, &[("SFDX_HUB_KEY", &key)]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let recorded = read_json(&ws.dir.path().join(format!("home/.sfdx/{}.json", users[0])));
     let private_key = recorded["privateKey"].as_str().unwrap();
@@ -393,7 +391,7 @@ async fn token_reuses_a_fresh_file_while_another_token_holds_the_lock_granting()
     let run = fleetauth(&ws.grant_args(&emu, &[]), None).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
 
-    let mut waiting = fleetauth_command(&ws.token_args(&emu, &users[1], &[]), &[])
+    let mut waiting = command(ws.token_args(&emu, &users[1], &[]))
         .spawn()
         .unwrap();
     let emu_stats = std::sync::Arc::clone(&emu.stats);
@@ -434,8 +432,8 @@ async fn two_tokens_for_one_org_grant_it_once() {
     let ws = Workspace::with_users(&users);
     let args = ws.token_args(&emu, &users[0], &[]);
     let (first, second) = tokio::join!(
-        finish(fleetauth_command(&args, &[]).spawn().unwrap()),
-        finish(fleetauth_command(&args, &[]).spawn().unwrap()),
+        finish(command(&args).spawn().unwrap()),
+        finish(command(&args).spawn().unwrap()),
     );
     assert_eq!(
         (first.code, second.code),

@@ -286,7 +286,7 @@ async fn grant_refuses_a_dev_hub_that_sf_does_not_know() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn fleetauth_and_a_running_sf_write_the_same_state_without_losing_entries() {
+async fn fleetauth_and_sf_writing_one_state_around_each_other_lose_no_entries() {
     let scratch = usernames("beside", 24);
     let mut cfg = emulator_config(
         &scratch,
@@ -321,7 +321,9 @@ async fn fleetauth_and_a_running_sf_write_the_same_state_without_losing_entries(
         .spawn()
         .unwrap()
     };
-    // sf creates the key first; then both write auth files, aliases and locks at the same time.
+    // sf creates the key first; then both write auth files and aliases, sf while fleetauth
+    // runs (nothing forces their writes to interleave: the lock itself is pinned by
+    // `fleetauth_waits_on_sfs_alias_lock_and_keeps_what_sf_wrote_under_it`).
     assert!(sf_login("test-side1@example.com", "side1")
         .wait()
         .unwrap()
@@ -440,23 +442,27 @@ async fn fleetauth_waits_on_sfs_alias_lock_and_keeps_what_sf_wrote_under_it() {
     // "sf" holds the lock on alias.json, as proper-lockfile does: a fresh `<file>.lock` dir.
     let lock = home.join(".sfdx/alias.json.lock");
     std::fs::create_dir(&lock).unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"))
-        .args(ws.grant_args(
+    let mut child = ws
+        .command(&ws.grant_args(
             &emu,
             &["--sf-home", home.to_str().unwrap(), "--alias-prefix", "fa"],
         ))
-        .env_remove("SFDX_CLIENT_ID")
-        .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    assert_eq!(
-        emu.stats.snapshot().grants.values().sum::<u64>(),
-        3,
-        "the grants are made meanwhile"
+    // The grants are made and every org's auth file is in sf's state: only the aliases, behind
+    // the lock, are left; the run waits for it.
+    until("every grant and sf auth file", || {
+        emu.stats.snapshot().grants.values().sum::<u64>() == 3
+            && scratch
+                .iter()
+                .all(|u| home.join(format!(".sfdx/{u}.json")).is_file())
+    })
+    .await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "fleetauth finished while sf held the alias lock"
     );
     assert_eq!(
         std::fs::read_to_string(&alias_json).unwrap(),

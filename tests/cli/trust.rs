@@ -223,8 +223,10 @@ async fn the_request_rate_really_drops_after_login_rate_exceeded() {
         .copied()
         .unwrap_or(0);
     assert!(limited > 0, "the emulator never limited: {stats:?}");
-    // Per whole second of the run: once limited, the run pauses (a second with no request at
-    // all) and goes on at half its rate or less.
+    // Per whole second of the run: once limited, the run pauses and goes on at half its rate or
+    // less. The pause is 5 s; the limit was hit in second k and its answer came back before
+    // k + 2 (a margin of a whole second for a late answer and requests already on their way),
+    // so seconds k + 2 to k + 4 see no request at all, wherever in its second the limit fell.
     let per_second = &stats.per_second;
     let first_limited = per_second
         .iter()
@@ -232,7 +234,9 @@ async fn the_request_rate_really_drops_after_login_rate_exceeded() {
         .expect("a second over the limit");
     let after = &per_second[first_limited + 1..];
     assert!(
-        after.first() == Some(&0),
+        after
+            .get(1..4)
+            .is_some_and(|pause| pause.iter().all(|&n| n == 0)),
         "no pause after the limit: {per_second:?}"
     );
     let mean = after.iter().sum::<u64>() as f64 / after.len().max(1) as f64;
@@ -259,7 +263,7 @@ async fn quiet_drops_the_summary_but_never_a_warning() {
         run.stderr
     );
     assert!(
-        !run.stderr.contains("token requests)"),
+        !run.stderr.contains(" authorized, "),
         "no summary: {}",
         run.stderr
     );
@@ -399,11 +403,7 @@ async fn the_emulator_answers_exactly_like_the_recorded_answers() {
         CLIENT_ID.to_string(),
         "https://test.salesforce.com".to_string(),
     );
-    let http = fleetauth::tls::Network::defaults()
-        .unwrap()
-        .builder(std::time::Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let http = http();
     let post = |url: String, user: &str| {
         let assertion = signer.sign(user).unwrap();
         let form = [

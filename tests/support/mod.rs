@@ -12,6 +12,9 @@ pub use fleetauth::emulator::EmulatorHandle;
 use fleetauth::emulator::{self, test_keys, EmulatorConfig, User};
 use tokio::io::AsyncWriteExt;
 
+pub mod python;
+pub mod readers;
+pub mod schema;
 pub mod sf;
 
 pub const CLIENT_ID: &str = test_keys::CLIENT_ID;
@@ -36,6 +39,21 @@ pub async fn start(config: EmulatorConfig) -> EmulatorHandle {
     emulator::start(config, 0)
         .await
         .expect("the emulator starts")
+}
+
+/// An emulator config whose Dev Hub `hub` created `orgs` (every user known, no delay).
+pub fn hub_config(hub: &str, orgs: Vec<emulator::ScratchOrg>) -> EmulatorConfig {
+    let mut config = empty_config();
+    config.any_user = Some(Duration::ZERO);
+    config.users.insert(
+        hub.to_string(),
+        User {
+            dev_hub: true,
+            ..User::default()
+        },
+    );
+    config.scratch_orgs = orgs;
+    config
 }
 
 /// An emulator config for the test key that knows no user yet.
@@ -145,28 +163,156 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Run the real binary with `args` (and `stdin`), with a clean environment for credentials.
+/// The real binary's path, for tests that pack or copy it (run it only through [`fleetauth`]).
+pub fn fleetauth_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_fleetauth"))
+}
+
+/// The only variable a child of the suite takes from the caller's environment: where programs
+/// are. Everything else (GITHUB_*, HTTPS_PROXY, SF_*, SFDX_*, SSL_CERT_FILE, ...) is cleared.
+const FROM_CALLER: &[&str] = &["PATH"];
+
+/// `program` with a scrubbed environment: the caller's is cleared, then only `PATH`, `HOME` and
+/// `TMPDIR` (both `home`, a dir of the test's own) and what every run needs
+/// (`SF_USE_GENERIC_UNIX_KEYCHAIN`) are set. Every child process the suite starts is built here
+/// (the binary, `sf`, `npm`), so a CI runner's variables change nothing and nothing is written
+/// outside the test's temp dir. A test adds what it needs with `.env(...)`.
+pub fn scrubbed(program: impl AsRef<std::ffi::OsStr>, home: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    cmd.env_clear();
+    for name in FROM_CALLER {
+        if let Some(value) = std::env::var_os(name) {
+            cmd.env(name, value);
+        }
+    }
+    cmd.env("HOME", home)
+        .env("TMPDIR", home)
+        .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true");
+    cmd
+}
+
+/// The real binary with `args`, through [`scrubbed`], with `HOME` in `home`; stdin, stdout and
+/// stderr are the caller's to set. Killed when dropped.
+pub fn fleetauth_command(args: &[String], home: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::from(scrubbed(env!("CARGO_BIN_EXE_fleetauth"), home));
+    cmd.args(args).kill_on_drop(true);
+    cmd
+}
+
+impl Workspace {
+    /// `HOME` for the binaries this workspace's test starts (created on first use).
+    pub fn home(&self) -> PathBuf {
+        let home = self.dir.path().join("test-home");
+        std::fs::create_dir_all(&home).expect("create the test's HOME");
+        home
+    }
+
+    /// [`fleetauth_command`] with `HOME` inside this workspace.
+    pub fn command(&self, args: &[String]) -> tokio::process::Command {
+        fleetauth_command(args, &self.home())
+    }
+}
+
+/// Send `signal` (e.g. `libc::SIGINT`) to the process `pid`, without starting a `kill` process.
+pub fn signal(pid: u32, signal: i32) {
+    let pid = i32::try_from(pid).expect("a pid fits in pid_t");
+    // SAFETY: kill(2) only reads its two integer arguments.
+    let sent = unsafe { libc::kill(pid, signal) };
+    assert_eq!(
+        sent,
+        0,
+        "kill({pid}, {signal}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Whether the process `pid` has a handler for `signal` installed (Linux: `SigCgt` in
+/// `/proc/<pid>/status`), i.e. a signal now is handled, not fatal.
+pub fn catches(pid: u32, signal: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+/// Wait (up to a minute) until `ready` holds, checking every 20 ms: tests wait on an event (an
+/// emulator counter, a file, a line), never on a guessed sleep.
+pub async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited a minute for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Read `stderr` line by line until a line contains `needle`; the lines read so far (the rest
+/// of the stream is drained in the background into the returned handle).
+pub async fn stderr_until(
+    stderr: tokio::process::ChildStderr,
+    needle: &str,
+) -> (String, tokio::task::JoinHandle<String>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains(needle) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(found, "stderr never said {needle:?}: {seen}");
+    let rest = tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
+    (seen, rest)
+}
+
+/// Run the real binary with `args` (and `stdin`) in a scrubbed environment ([`scrubbed`]) with
+/// a fresh temp `HOME`.
 pub async fn fleetauth(args: &[String], stdin: Option<&str>) -> Run {
     fleetauth_env(args, stdin, &[]).await
 }
 
-/// [`fleetauth`] with extra environment variables.
-pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, &str)]) -> Run {
-    let mut cmd = fleetauth_command(args, envs);
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    let mut child = cmd.spawn().expect("the binary runs");
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes()).await.expect("write stdin");
-        drop(pipe);
-    }
-    finish(child).await
+/// The real binary with `args` through [`scrubbed`] (a temp `HOME` of its own, kept), its
+/// output piped and killed on drop. For tests that need the child itself (signals, limits, an
+/// open stdin); the others use [`fleetauth`].
+pub fn command<I, S>(args: I) -> tokio::process::Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let home = tempfile::tempdir().expect("a temp HOME").keep();
+    let mut cmd = tokio::process::Command::from(scrubbed(env!("CARGO_BIN_EXE_fleetauth"), &home));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
 }
 
-/// Wait for a child started from [`fleetauth_command`] (at most 3 minutes) and collect it.
+/// [`fleetauth`] with extra environment variables (a `HOME` among them replaces the temp one).
+pub async fn fleetauth_env(args: &[String], stdin: Option<&str>, envs: &[(&str, &str)]) -> Run {
+    fleetauth_in(None, args, stdin, envs).await
+}
+
+/// Wait for a child started from [`command`] (at most 3 minutes) and collect its output.
 pub async fn finish(child: tokio::process::Child) -> Run {
     let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
         .await
@@ -179,37 +325,52 @@ pub async fn finish(child: tokio::process::Child) -> Run {
     }
 }
 
-/// The real binary with `args` and `envs` and the environment [`fleetauth`] gives it, not yet
-/// started (no stdin; stdout and stderr piped; killed when dropped): for a test that runs it
-/// beside another, or from another directory.
-pub fn fleetauth_command(args: &[String], envs: &[(&str, &str)]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetauth"));
-    cmd.args(args)
-        .env_remove("SFDX_CLIENT_ID")
-        .env_remove("SFDX_HUB_KEY")
-        .env_remove("SFDX_HUB_KEY_BASE64")
-        .env_remove("SF_AUDIENCE_URL")
-        // The tests decide what is trusted and which proxy is used.
-        .env_remove("SSL_CERT_FILE")
-        .env_remove("SSL_CERT_DIR")
-        .env_remove("NODE_EXTRA_CA_CERTS")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .env_remove("GITHUB_ENV")
-        .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+/// [`fleetauth_env`] in the working directory `cwd` (else the test's own).
+pub async fn fleetauth_in(
+    cwd: Option<&Path>,
+    args: &[String],
+    stdin: Option<&str>,
+    envs: &[(&str, &str)],
+) -> Run {
+    let home = tempfile::tempdir().expect("a temp HOME");
+    let mut cmd = fleetauth_command(args, home.path());
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     cmd.envs(envs.iter().copied());
-    cmd
+    let mut child = cmd.spawn().expect("the binary runs");
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).await.expect("write stdin");
+        drop(pipe);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
+        .await
+        .expect("fleetauth finished within 3 minutes")
+        .expect("fleetauth ran");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// An HTTP client for the test's own requests to the emulator: fleetauth's trust store, built
+/// from an empty environment and with no proxy, so the caller's `HTTPS_PROXY` or
+/// `SSL_CERT_FILE` (which reqwest and the trust store would read) change nothing in-process.
+pub fn http() -> reqwest::Client {
+    fleetauth::tls::Network::new(&[], Default::default(), &|_| None)
+        .expect("the default trust store loads")
+        .builder(Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .expect("a client")
 }
 
 /// Grants per user from the emulator's counters.
@@ -445,60 +606,72 @@ pub fn assert_no_secret(seen: &str, tokens: &[String]) {
     assert!(!seen.contains("eyJ"), "an assertion (JWT) leaked");
 }
 
-/// Parse dotenv lines back (`NAME=value`, the value bare or in matching single or double quotes).
-pub fn parse_dotenv(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let (name, value) = line.split_once('=').expect("NAME=value");
-            let unquoted = if value.len() >= 2
-                && ((value.starts_with('\'') && value.ends_with('\''))
-                    || (value.starts_with('"') && value.ends_with('"')))
-            {
-                let inner = &value[1..value.len() - 1];
-                if value.starts_with('"') {
-                    inner
-                        .replace("\\\"", "\"")
-                        .replace("\\$", "$")
-                        .replace("\\\\", "\\")
+impl Workspace {
+    /// `open <org> -i <client> -f <key> -r <emulator> --out-dir <out>` plus `extra`.
+    pub fn open_args(&self, emu: &EmulatorHandle, org: &str, extra: &[&str]) -> Vec<String> {
+        let mut args = self.token_args(emu, org, extra);
+        args[0] = "open".into();
+        args
+    }
+
+    /// Every file under the workspace (the out dir, a HOME inside it), recursively.
+    pub fn all_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, files);
                 } else {
-                    inner.to_string()
+                    files.push(path);
                 }
-            } else {
-                value.to_string()
-            };
-            (name.to_string(), unquoted)
-        })
-        .collect()
+            }
+        }
+        let mut files = Vec::new();
+        walk(self.dir.path(), &mut files);
+        files
+    }
 }
 
-/// Parse a `$GITHUB_ENV` file back as the runner does: `NAME=value` lines and
-/// `NAME<<DELIM` ... `DELIM` blocks.
-pub fn parse_github_env(text: &str) -> HashMap<String, String> {
-    let mut vars = HashMap::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        let heredoc = match (line.find('='), line.find("<<")) {
-            (Some(eq), Some(here)) => here < eq,
-            (None, Some(_)) => true,
-            _ => false,
-        };
-        if heredoc {
-            let (name, delimiter) = line.split_once("<<").expect("found above");
-            let mut value: Vec<&str> = Vec::new();
-            loop {
-                let next = lines
-                    .next()
-                    .expect("the heredoc is closed by its delimiter");
-                if next == delimiter {
-                    break;
-                }
-                value.push(next);
-            }
-            vars.insert(name.to_string(), value.join("\n"));
-        } else if let Some((name, value)) = line.split_once('=') {
-            vars.insert(name.to_string(), value.to_string());
-        }
-    }
-    vars
+/// [`fleetauth_env`] on a machine with no browser to open: no display, no `$BROWSER`, not CI
+/// and not GitHub Actions (whatever the caller's environment says), then `envs`.
+pub async fn fleetauth_headless(args: &[String], envs: &[(&str, &str)]) -> Run {
+    let mut all = vec![
+        ("DISPLAY", ""),
+        ("WAYLAND_DISPLAY", ""),
+        ("BROWSER", ""),
+        ("CI", ""),
+        ("GITHUB_ACTIONS", ""),
+    ];
+    all.extend_from_slice(envs);
+    fleetauth_env(args, None, &all).await
+}
+
+/// One `GET` of `url` (plain http on 127.0.0.1), without following a redirect:
+/// (status, the `Location` header, the body).
+pub async fn http_get(url: &str) -> (u16, Option<String>, String) {
+    use tokio::io::AsyncReadExt;
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("connect");
+    let target = if target.is_empty() { "/" } else { target };
+    let request =
+        format!("GET {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let location = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("location")
+            .then(|| v.trim().to_string())
+    });
+    (status, location, body.to_string())
 }

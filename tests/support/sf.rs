@@ -32,7 +32,15 @@ pub fn sf_bin() -> &'static Path {
             std::fs::copy(source.join(file), dir.join(file)).expect("copy the sf package files");
         }
         eprintln!("installing the pinned Salesforce CLI into {} (once)", dir.display());
-        let status = Command::new("npm")
+        // Scrubbed like every child of the suite; npm keeps the caller's own npm settings
+        // (`~/.npmrc` through HOME, `npm_config_*`), the one way it reaches a registry.
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| dir.clone());
+        let mut npm = super::scrubbed("npm", &home);
+        npm.envs(std::env::vars_os().filter(|(name, _)| {
+            name.to_str()
+                .is_some_and(|n| n.to_ascii_lowercase().starts_with("npm_config_"))
+        }));
+        let status = npm
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(&dir)
             .status()
@@ -43,7 +51,8 @@ pub fn sf_bin() -> &'static Path {
     })
 }
 
-/// An `sf` command with `HOME` = `home` and the environment the tests need.
+/// An `sf` command with `HOME` = `home` and the environment the tests need, nothing else of
+/// the caller's ([`super::scrubbed`]).
 pub fn sf(home: &Path, args: &[&str]) -> Command {
     let bin = sf_bin();
     let path = format!(
@@ -53,17 +62,13 @@ pub fn sf(home: &Path, args: &[&str]) -> Command {
             .display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut cmd = Command::new(bin);
+    let mut cmd = super::scrubbed(bin, home);
     cmd.args(args)
         .current_dir(home)
-        .env("HOME", home)
         .env("PATH", path)
-        .env("SF_USE_GENERIC_UNIX_KEYCHAIN", "true")
         .env("SF_DISABLE_TELEMETRY", "true")
         .env("SF_AUTOUPDATE_DISABLE", "true")
-        .env("SF_SKIP_NEW_VERSION_CHECK", "true")
-        .env_remove("SF_TARGET_ORG")
-        .env_remove("SF_TARGET_DEV_HUB");
+        .env("SF_SKIP_NEW_VERSION_CHECK", "true");
     cmd
 }
 

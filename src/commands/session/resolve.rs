@@ -87,8 +87,7 @@ pub(super) fn resolve(
     }
     if let Some(home) = sf_home {
         let file = home.join(".sfdx/alias.json");
-        let aliases: Option<Value> = std::fs::read(&file)
-            .ok()
+        let aliases: Option<Value> = input::read_regular_file(&file, input::MAX_LIST_BYTES)
             .and_then(|b| serde_json::from_slice(&b).ok());
         if let Some(username) = aliases.as_ref().and_then(|a| a["orgs"][org].as_str()) {
             return found(username.to_string(), None);

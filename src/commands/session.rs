@@ -1,18 +1,15 @@
-//! `fleetauth token <USERNAME|ALIAS>`: a usable access token for one org, for the job that was
-//! handed the org: `SF_ACCESS_TOKEN=$(fleetauth token ci3)`. The org's auth file in the out dir
-//! is reused while it is younger than `--max-age` (and, with `--verify`, its session still
-//! answers); otherwise the fleet grants this one org, with `grant`'s retries, and rewrites it.
+//! One org's access token, as `fleetauth token` and `fleetauth open` get it (shared by both,
+//! so neither command imports the other). The org's auth file in the out dir is reused while it
+//! is younger than `--max-age` (and, with `--verify`, its session still answers); otherwise the
+//! fleet grants this one org, with `grant`'s retries, and rewrites it.
 //!
-//! The token goes to stdout (or `$GITHUB_ENV`) and nowhere else: never to stderr.
+//! The token is returned to the caller, never printed here.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
-
-use crate::cli::{SfArgs, TokenArgs, TokenFormat};
+use crate::cli::{SfArgs, TokenArgs};
 use crate::commands::grant::{handoff, SetupError};
 use crate::config::{GrantConfig, Output, SfOptions, TargetConfig};
 use crate::exit::Exit;
@@ -24,7 +21,6 @@ use crate::store::{AuthFile, OutDir};
 use crate::tls::Network;
 use crate::token::TokenClient;
 
-mod export;
 mod resolve;
 
 use resolve::Resolved;
@@ -34,7 +30,7 @@ use resolve::Resolved;
 const VERIFY_PATH: &str = "/services/data/v62.0/";
 
 #[derive(Debug, thiserror::Error)]
-enum TokenError {
+pub(crate) enum TokenError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -46,7 +42,7 @@ enum TokenError {
 }
 
 impl TokenError {
-    fn exit(&self) -> Exit {
+    pub(crate) fn exit(&self) -> Exit {
         match self {
             TokenError::Usage(_) | TokenError::Setup(_) => Exit::Usage,
             TokenError::Failed(_) => Exit::SomeFailed,
@@ -54,7 +50,7 @@ impl TokenError {
         }
     }
 
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             TokenError::Usage(_) => "UsageError",
             TokenError::Setup(_) => "ConfigError",
@@ -85,6 +81,8 @@ pub(crate) struct Issued {
     pub instance_url: String,
     pub access_token: Secret<String>,
     pub issued_at: Option<String>,
+    /// The `aud` it was granted with (CumulusCI's descriptor says `sandbox` for test).
+    pub audience: Option<String>,
     pub auth_file: PathBuf,
     /// Taken from an existing auth file rather than granted now.
     pub reused: bool,
@@ -100,6 +98,7 @@ fn read_auth_file(path: &Path) -> Option<(Issued, Duration)> {
         instance_url: file.instance_url,
         access_token: file.access_token,
         issued_at: Some(file.issued_at).filter(|t| !t.is_empty()),
+        audience: Some(file.audience).filter(|a| !a.is_empty()),
         auth_file: path.to_path_buf(),
         reused: true,
     };
@@ -171,64 +170,22 @@ async fn reusable(
     }
 }
 
-pub async fn run(args: TokenArgs) -> Exit {
-    let (json, format) = (args.json, args.format);
-    let mut warnings = Vec::new();
-    let result = match token(args, &mut warnings).await {
-        Ok(issued) => export::print(&issued, format, json, &warnings).map_err(TokenError::Failed),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => Exit::Success,
-        Err(e) => {
-            crate::say_err!("error: {e}");
-            for w in &warnings {
-                crate::say_err!("warning: {w}");
-            }
-            if json {
-                let envelope = json!({
-                    "status": e.exit() as u8,
-                    "name": e.name(),
-                    "message": e.to_string(),
-                    "warnings": warnings,
-                });
-                let mut out = std::io::stdout().lock();
-                let _ = serde_json::to_writer_pretty(&mut out, &envelope);
-                let _ = writeln!(out);
-            }
-            e.exit()
-        }
-    }
-}
-
-async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, TokenError> {
+/// The token of the org `args.org` names: its fresh auth file, or a new grant. How it is
+/// handed over (`--format`) is the caller's business.
+pub(crate) async fn obtain(
+    args: TokenArgs,
+    warnings: &mut Vec<String>,
+) -> Result<Issued, TokenError> {
     let env = |var: &str| std::env::var(var).ok();
     // Everything that can be checked without sending anything, first.
-    if args.format == TokenFormat::Github && env("GITHUB_ENV").is_none_or(|v| v.is_empty()) {
-        return Err(TokenError::Usage(
-            "--format github appends to the file named by $GITHUB_ENV, which is not set: run it in a GitHub Actions step, or use --format dotenv".into(),
-        ));
-    }
-    if args.format == TokenFormat::Github {
-        // Found before anything is sent: the file the token will be appended to.
-        let file = PathBuf::from(env("GITHUB_ENV").unwrap_or_default());
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&file)
-            .map_err(|e| {
-                TokenError::Usage(format!(
-                    "cannot append to $GITHUB_ENV ({}): {e}; nothing was sent",
-                    file.display()
-                ))
-            })?;
-    }
     if args.request_timeout.is_zero() {
         return Err(TokenError::Usage(
             "--request-timeout must be longer than zero, e.g. 30s".into(),
         ));
     }
     let target = TargetConfig::from_args(args.target.clone(), &env)?;
+    // Trust settings that could not be used are said on every run, as by grant.
+    warnings.extend(target.network.warnings.iter().cloned());
     let sf_args = SfArgs {
         sf: args.sf,
         sf_home: args.sf_home.clone(),
@@ -238,6 +195,12 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
     };
     let mut config = GrantConfig::new(PathBuf::from("-"), target);
     config.sf = SfOptions::from_args(sf_args, &env)?;
+    config.hub = crate::config::hub_options(
+        &args.hub,
+        &crate::cli::HubFilterArgs::default(),
+        config.sf.as_ref(),
+    )?;
+    crate::config::fill_dev_hub(config.sf.as_mut(), config.hub.as_ref());
     config.out_dir = args.out_dir.clone();
     config.request_timeout = args.request_timeout;
     config.fresh_for = None;
@@ -253,7 +216,7 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
         username,
         alias,
         instance_url,
-    } = resolve::resolve(&args.org, &out, sf_home.as_deref(), warnings)
+    } = resolve::resolve(args.org(), &out, sf_home.as_deref(), warnings)
         .map_err(TokenError::Usage)?;
 
     let earlier = earlier_grant(&out, &username, &config.network.hosts, warnings);
@@ -288,7 +251,7 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
     }
 
     // Grant this one org through the fleet: the same retries, files and sf state as `grant`.
-    let target = Target {
+    let mut target = Target {
         username: username.clone(),
         alias,
         instance_url,
@@ -296,6 +259,9 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
         record: Vec::new(),
     };
     let path = out.auth_file(&username);
+    if let Some(options) = &config.hub {
+        target = check_with_hub(options, &config, &out, target, warnings).await?;
+    }
     grant(config, out, target, warnings).await?;
     read_auth_file(&path)
         .map(|(mut issued, _)| {
@@ -308,6 +274,57 @@ async fn token(args: TokenArgs, warnings: &mut Vec<String>) -> Result<Issued, To
                 path.display()
             ))
         })
+}
+
+/// `-v`: the org is looked up in the Dev Hub before anything is sent for it; one that is not
+/// the hub's, Deleted, in Error or expired fails at once. A row without an instance URL gets
+/// the hub's `LoginUrl`.
+async fn check_with_hub(
+    options: &crate::hub::HubOptions,
+    config: &GrantConfig,
+    out: &OutDir,
+    target: Target,
+    warnings: &mut Vec<String>,
+) -> Result<Target, TokenError> {
+    let cache = crate::hub::cache::path(out.path(), options, config.signer.client_id());
+    let list = input::OrgList {
+        source: "token".into(),
+        columns: Vec::new(),
+        targets: vec![target],
+        excluded: Vec::new(),
+    };
+    let (list, hub) = crate::hub::vet::prepare(
+        options,
+        &config.signer,
+        &config.network,
+        config.request_timeout,
+        Some(&cache),
+        Some(list),
+        warnings,
+    )
+    .await
+    .map_err(SetupError::from)?;
+    let target = list
+        .targets
+        .into_iter()
+        .next()
+        .expect("the list holds the one target");
+    if let Some(w) = hub.expiring(std::slice::from_ref(&target), options.warn_expiring) {
+        warnings.push(w);
+    }
+    match hub.refusal(&target.username) {
+        Some(e) => Err(TokenError::Failed(format!(
+            "{} was not authorized (nothing was sent for it): {}: {}{}",
+            target.username,
+            e.code,
+            e.description,
+            e.hint
+                .as_ref()
+                .map(|h| format!("\n  fix: {h}"))
+                .unwrap_or_default()
+        ))),
+        None => Ok(target),
+    }
 }
 
 async fn grant(
@@ -324,6 +341,9 @@ async fn grant(
         TokenClient::new(config.request_timeout, 1, &config.network).map_err(SetupError::from)?;
     let stop = Stopper::new();
     stop.on_signals();
+    let sf_writer = sf
+        .as_ref()
+        .map(crate::sfstate::handoff::Handoff::writer_shared);
     let sinks = Sinks::for_run(out, &config.signer, sf);
     let fleet = Arc::new(Fleet::new(
         client,
@@ -341,6 +361,10 @@ async fn grant(
         .into_iter()
         .next()
         .expect("one outcome per target");
+    if let Some(writer) = sf_writer {
+        let aliases = writer.finish().await;
+        warnings.extend(crate::commands::grant::alias_failures(&aliases));
+    }
     match (outcome.status, outcome.error) {
         (Status::Authorized, _) => Ok(()),
         (Status::Pending, _) => Err(TokenError::Interrupted),

@@ -1,0 +1,383 @@
+//! The single-use login link (reference dev-hub.md §6): asked of the org's
+//! `/services/oauth2/singleaccess` with its access token, and checked like a token answer
+//! before anyone sees it. The token is sent in the `Authorization` header only, never in a
+//! URL; no error here ever quotes the link.
+
+use url::Url;
+
+use crate::sanitize;
+use crate::secret::Secret;
+use crate::urls::{self, HostPolicy};
+
+/// The largest answer read from `singleaccess`; a real one is under 1 KB.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// The longest link accepted (browsers and terminals handle far more; Salesforce's are short).
+const MAX_LINK: usize = 8 * 1024;
+
+/// The longest `--path`.
+const MAX_PATH: usize = 2048;
+
+/// Why no link came back.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// 401: the session has expired (or was revoked): grant a new token and ask again.
+    Expired,
+    /// Anything else, said without the link or the token.
+    Failed(String),
+}
+
+/// Check `--path`: a path on the org's own host, so the link cannot be turned into an open
+/// redirect. The path as it will be sent.
+pub(super) fn check_path(raw: &str) -> Result<String, String> {
+    let shown = sanitize::shown(raw, 80);
+    let fix = "give a path on the org, e.g. --path /lightning/setup/SetupOneHome/home";
+    if raw.len() > MAX_PATH {
+        return Err(format!(
+            "--path is longer than {MAX_PATH} characters; {fix}"
+        ));
+    }
+    let scheme = raw
+        .split_once(':')
+        .is_some_and(|(s, _)| !s.is_empty() && !s.contains('/') && !s.contains('?'));
+    if scheme || raw.starts_with("//") {
+        return Err(format!(
+            "--path `{shown}` names a scheme or host; only a path on the org is allowed (the link must not lead elsewhere): {fix}"
+        ));
+    }
+    if !raw.starts_with('/') {
+        return Err(format!(
+            "--path `{shown}` does not start with `/`; did you mean --path /{shown}?"
+        ));
+    }
+    if raw.contains('\\') || raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "--path `{shown}` holds a backslash, a space or a control character; {fix}"
+        ));
+    }
+    // Decoded once, as a server would: `/%2F%2Fevil.com` is `//evil.com`.
+    let decoded = percent_decode(raw);
+    if decoded.starts_with("//") || decoded.contains('\\') || decoded.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "--path `{shown}` decodes to a host or a control character; {fix}"
+        ));
+    }
+    // Joined to a base, it must stay on the base's host.
+    let base = Url::parse("https://org.invalid/").expect("a valid base URL");
+    match base.join(raw) {
+        Ok(u) if u.host_str() == Some("org.invalid") && u.scheme() == "https" => {
+            Ok(raw.to_string())
+        }
+        _ => Err(format!("--path `{shown}` is not a path on the org; {fix}")),
+    }
+}
+
+/// `%XX` sequences decoded (invalid ones kept as they are), lossily as UTF-8.
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(u8::try_from(h * 16 + l).expect("two hex digits fit a byte"));
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Ask `<instance>/services/oauth2/singleaccess` for a link, landing at `path`.
+pub(super) async fn request(
+    http: &reqwest::Client,
+    instance: &Url,
+    hosts: &HostPolicy,
+    token: &Secret<String>,
+    path: Option<&str>,
+) -> Result<Secret<String>, Refused> {
+    let mut endpoint = instance.clone();
+    endpoint.set_path("/services/oauth2/singleaccess");
+    endpoint.set_query(None);
+    endpoint.set_fragment(None);
+    let form: Vec<(&str, &str)> = path.map(|p| ("redirect_uri", p)).into_iter().collect();
+    let mut response = http
+        .post(endpoint.clone())
+        .bearer_auth(token.expose())
+        .header("accept", "application/json")
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| Refused::Failed(format!("POST {endpoint} failed: {}", e.without_url())))?;
+    let status = response.status().as_u16();
+    if status == 401 {
+        return Err(Refused::Expired);
+    }
+    // Read at most MAX_ANSWER bytes: a hostile host cannot make fleetauth hold megabytes.
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_ANSWER {
+                    return Err(unexpected(&format!(
+                        "the answer is larger than {} KiB (not read further)",
+                        MAX_ANSWER / 1024
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(Refused::Failed(format!(
+                    "the answer of {endpoint} was cut short: {}",
+                    e.without_url()
+                )))
+            }
+        }
+    }
+    if !(200..300).contains(&status) {
+        return Err(Refused::Failed(describe_error(status, &body)));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+        unexpected(&format!(
+            "a {status} answer that is not JSON ({} bytes; not quoted)",
+            body.len()
+        ))
+    })?;
+    let raw = json
+        .get("frontdoor_uri")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| unexpected("the answer has no `frontdoor_uri` string"))?;
+    check_link(raw, instance, hosts, token.expose())
+        .map(Secret::new)
+        .map_err(|why| unexpected(&why))
+}
+
+fn unexpected(why: &str) -> Refused {
+    Refused::Failed(format!("unexpected_response: {why}; nothing was printed"))
+}
+
+/// A refused answer, said with Salesforce's error code and message when it has them.
+fn describe_error(status: u16, body: &[u8]) -> String {
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let field =
+        |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    // REST errors are `[{"errorCode", "message"}]`; OAuth errors `{"error", "error_description"}`.
+    let said = json.as_ref().and_then(|j| {
+        let first = j.as_array().and_then(|a| a.first()).unwrap_or(j);
+        let code = field(first, "errorCode").or_else(|| field(first, "error"))?;
+        let message = field(first, "message")
+            .or_else(|| field(first, "error_description"))
+            .unwrap_or_default();
+        Some(format!(
+            "{}: {}",
+            sanitize::excerpt(&code, 60),
+            sanitize::excerpt(&message, 160)
+        ))
+    });
+    let said = said.unwrap_or_else(|| format!("ERROR_HTTP_{status}"));
+    let hint = match status {
+        403 => "; the user may lack the permission to log in through the UI, or the org does not offer single-use links",
+        404 => "; this host has no singleaccess endpoint: check the org's instance URL",
+        _ => "",
+    };
+    format!("singleaccess answered {status} ({said}){hint}")
+}
+
+/// Check the `frontdoor_uri` of an answer: `https` (plain `http` only from a loopback
+/// instance to itself), on the org's instance host or a host a data URL may name (a
+/// Salesforce domain, an `--allow-host`), the frontdoor path, a one-time `otp`, and no
+/// session id in it. Returns the link as parsed (no control characters reach a terminal).
+pub(super) fn check_link(
+    raw: &str,
+    instance: &Url,
+    hosts: &HostPolicy,
+    token: &str,
+) -> Result<String, String> {
+    if raw.len() > MAX_LINK {
+        return Err(format!(
+            "the frontdoor_uri is longer than {MAX_LINK} characters"
+        ));
+    }
+    let url = Url::parse(raw).map_err(|_| "the frontdoor_uri is not a URL".to_string())?;
+    let host = url.host_str().unwrap_or_default();
+    let shown_host = sanitize::excerpt(host, 80);
+    let same_host = url.host() == instance.host();
+    let loopback = urls::is_loopback(&url);
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback && urls::is_loopback(instance) => {}
+        "http" => {
+            return Err(format!(
+                "the frontdoor_uri is plain http to `{shown_host}`; a login link must be https"
+            ))
+        }
+        other => {
+            return Err(format!(
+                "the frontdoor_uri has scheme `{}`; a login link must be https",
+                sanitize::excerpt(other, 20)
+            ))
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the frontdoor_uri carries a user name or password".into());
+    }
+    let trusted = if loopback {
+        // Loopback only from a loopback instance, and only the instance itself.
+        urls::is_loopback(instance) && url.origin() == instance.origin()
+    } else {
+        same_host || hosts.check(&url).is_ok()
+    };
+    if !trusted {
+        return Err(format!(
+            "the frontdoor_uri's host `{shown_host}` is neither the org's instance host nor a Salesforce domain (name it with --allow-host if it really is your org's)"
+        ));
+    }
+    if url.path() != "/secur/frontdoor.jsp" {
+        return Err("the frontdoor_uri is not a /secur/frontdoor.jsp link".into());
+    }
+    let mut otp = false;
+    for (k, v) in url.query_pairs() {
+        if k == "sid" {
+            return Err(
+                "the frontdoor_uri carries a session id (sid=), not a single-use link".into(),
+            );
+        }
+        otp |= k == "otp" && !v.is_empty();
+    }
+    if !otp {
+        return Err("the frontdoor_uri has no one-time `otp`".into());
+    }
+    let secret = token.split_once('!').map_or(token, |(_, s)| s);
+    if !token.is_empty() && (raw.contains(token) || (secret.len() >= 8 && raw.contains(secret))) {
+        return Err("the frontdoor_uri carries the access token".into());
+    }
+    Ok(url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_stays_on_the_org() {
+        for ok in [
+            "/lightning/setup/SetupOneHome/home",
+            "/lightning/o/Account/list?filterName=Recent",
+            "/apex/MyPage",
+            "/",
+        ] {
+            assert_eq!(check_path(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        for bad in [
+            "https://evil.com/x",
+            "javascript:alert(1)",
+            "//evil.com",
+            "/\\evil.com",
+            "/%2F%2Fevil.com",
+            "/%2f/evil.com",
+            "/a b",
+            "/a\nb",
+            "lightning/setup",
+            "",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_path("https://evil.com")
+            .unwrap_err()
+            .contains("scheme or host"));
+        assert!(check_path("lightning")
+            .unwrap_err()
+            .contains("--path /lightning"));
+    }
+
+    fn check(raw: &str, instance: &str) -> Result<String, String> {
+        let instance = Url::parse(instance).unwrap();
+        let hosts = HostPolicy::new(&["sso.acme.com".into()]).unwrap();
+        check_link(raw, &instance, &hosts, "00D000000000001!secretsecret")
+    }
+
+    #[test]
+    fn a_link_is_https_on_the_org_or_salesforce() {
+        let org = "https://acme.scratch.my.salesforce.com";
+        let ok = "https://acme.scratch.my.salesforce.com/secur/frontdoor.jsp?otp=abc&cshc=def";
+        assert_eq!(check(ok, org).as_deref(), Ok(ok));
+        assert!(check(
+            "https://acme.lightning.force.com/secur/frontdoor.jsp?otp=a",
+            org
+        )
+        .is_ok());
+        assert!(check("https://sso.acme.com/secur/frontdoor.jsp?otp=a", org).is_ok());
+        let local = "http://127.0.0.1:4000";
+        assert!(check("http://127.0.0.1:4000/secur/frontdoor.jsp?otp=a", local).is_ok());
+        for (bad, why) in [
+            (
+                "https://evil.example.com/secur/frontdoor.jsp?otp=a",
+                "neither",
+            ),
+            (
+                "http://acme.scratch.my.salesforce.com/secur/frontdoor.jsp?otp=a",
+                "plain http",
+            ),
+            (
+                "http://127.0.0.1:4000/secur/frontdoor.jsp?otp=a",
+                "plain http",
+            ),
+            ("https://127.0.0.1/secur/frontdoor.jsp?otp=a", "neither"),
+            ("javascript:alert(1)", "scheme"),
+            (
+                "https://u:p@acme.scratch.my.salesforce.com/secur/frontdoor.jsp?otp=a",
+                "password",
+            ),
+            (
+                "https://acme.scratch.my.salesforce.com/other?otp=a",
+                "frontdoor.jsp",
+            ),
+            (
+                "https://acme.scratch.my.salesforce.com/secur/frontdoor.jsp?cshc=a",
+                "otp",
+            ),
+            (
+                "https://acme.scratch.my.salesforce.com/secur/frontdoor.jsp?otp=a&sid=x",
+                "session id",
+            ),
+            (
+                "https://acme.scratch.my.salesforce.com/secur/frontdoor.jsp?otp=secretsecret",
+                "access token",
+            ),
+            ("not a url", "not a URL"),
+        ] {
+            let err = check(bad, org).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(
+                !err.contains("otp="),
+                "the error never quotes the link: {err}"
+            );
+        }
+        // Loopback: the instance itself only.
+        assert!(check("http://127.0.0.1:4001/secur/frontdoor.jsp?otp=a", local).is_err());
+    }
+
+    #[test]
+    fn errors_say_salesforce_s_code_without_the_body() {
+        let rest =
+            br#"[{"message":"The REST API is not enabled","errorCode":"API_DISABLED_FOR_ORG"}]"#;
+        let said = describe_error(403, rest);
+        assert!(
+            said.contains("API_DISABLED_FOR_ORG") && said.contains("403"),
+            "{said}"
+        );
+        let html = describe_error(500, b"<html>00D000000000001!secretsecretsecret</html>");
+        assert_eq!(html, "singleaccess answered 500 (ERROR_HTTP_500)");
+    }
+
+    #[test]
+    fn percent_decoding_is_one_pass() {
+        assert_eq!(percent_decode("/%2F%2fx%zz%4"), "///x%zz%4");
+    }
+}
