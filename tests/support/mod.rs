@@ -129,7 +129,8 @@ impl Workspace {
 
     /// The access token in `username`'s auth file in the out dir.
     pub fn auth_token(&self, username: &str) -> String {
-        let path = self.out.join(format!("{username}.json"));
+        // Named in lower case, as sf looks an org up.
+        let path = self.out.join(format!("{}.json", username.to_lowercase()));
         let text = std::fs::read_to_string(&path).expect("the auth file exists");
         let file: serde_json::Value = serde_json::from_str(&text).expect("the auth file is JSON");
         file["accessToken"]
