@@ -15,8 +15,10 @@ use std::time::Duration;
 
 mod auth_file;
 mod commit;
+mod outputs;
 
 pub use auth_file::{AuthFile, ReadError};
+pub use outputs::Outputs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

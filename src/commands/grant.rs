@@ -13,7 +13,7 @@ use crate::report::{self, Issuer, JUnit, Markdown, Report, StepSummary};
 use crate::sfstate::handoff::Handoff;
 use crate::sfstate::{SfState, SfStateError};
 use crate::stop::{StopReason, Stopper};
-use crate::store::{AuthFile, OutDir, StoreError};
+use crate::store::{AuthFile, OutDir, Outputs, StoreError};
 use crate::token::TokenClient;
 use crate::urls;
 
@@ -147,6 +147,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         .report
         .clone()
         .unwrap_or_else(|| out.path().join("report.json"));
+    claim_outputs(&config, &out, &report_path)?;
     preflight_output(&report_path)?;
     for path in config.ci.paths() {
         preflight_output(path)?;
@@ -394,6 +395,46 @@ pub(crate) fn alias_failures(aliases: &crate::sfstate::writer::AliasResults) -> 
             String::new()
         }
     ))
+}
+
+/// No output may land on a file the run reads or keeps (an org's auth file, the out dir's lock,
+/// report.json or failed.csv, the list, the key, sf's state) or on another output.
+fn claim_outputs(
+    config: &GrantConfig,
+    out: &OutDir,
+    report_path: &std::path::Path,
+) -> Result<(), SetupError> {
+    let mut outputs = Outputs::new(out);
+    if let Some(orgs) = config.orgs.as_ref().filter(|o| o.as_os_str() != "-") {
+        outputs.reserve(orgs, "the org list");
+    }
+    if let crate::credentials::KeyOrigin::File(key) = &config.signer.key().origin {
+        outputs.reserve(key, "the private key");
+    }
+    if let Some(sf) = &config.sf {
+        outputs.reserve_dir(&sf.home.join(".sfdx"), "the Salesforce CLI's state");
+        outputs.reserve_dir(&sf.home.join(".sf"), "the Salesforce CLI's config");
+    }
+    outputs
+        .claim("--report", report_path)
+        .map_err(SetupError::Output)?;
+    if config.report.is_some() {
+        outputs.reserve(
+            &out.path().join("report.json"),
+            "the out dir's report.json, which `fleetauth token` reads",
+        );
+    }
+    let ci = &config.ci;
+    for (flag, path) in [
+        ("--summary-md", &ci.summary_md),
+        ("--junit", &ci.junit),
+        ("$GITHUB_STEP_SUMMARY", &ci.step_summary),
+    ] {
+        if let Some(path) = path {
+            outputs.claim(flag, path).map_err(SetupError::Output)?;
+        }
+    }
+    Ok(())
 }
 
 /// A report path must be writable before anything is sent: its directory exists and takes a
