@@ -2,6 +2,13 @@
 //! lists as CSV and JSON. Run: `cargo bench --bench micro`; `benches/signing_vs_openssl.sh`
 //! runs the signing group and `openssl speed rsa2048` in one go and prints the ratio.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test or benchmark fails by panicking"
+)]
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use fleetauth::assertion::Signer;

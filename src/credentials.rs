@@ -135,7 +135,8 @@ pub fn parse_with(
     let found = blocks
         .iter()
         .find(|b| b.tag().ends_with("PRIVATE KEY"))
-        .unwrap_or(&blocks[0]);
+        .or(blocks.first())
+        .ok_or_else(|| unusable("no PEM block".into()))?;
     if found
         .headers()
         .get("Proc-Type")

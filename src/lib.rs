@@ -5,6 +5,16 @@
 //! and `report`, while `progress` draws on stderr. `emulator` is the token endpoint used by
 //! the demo, the tests and the benchmarks.
 
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub mod assertion;
 pub mod cli;
 pub mod commands;

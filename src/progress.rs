@@ -48,6 +48,7 @@ struct State {
 }
 
 impl Progress {
+    #[expect(clippy::expect_used, reason = "the template is a constant that parses")]
     pub fn new(total: usize, mode: Mode) -> Self {
         let tty = std::io::stderr().is_terminal();
         if mode == Mode::Quiet {

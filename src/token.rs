@@ -357,7 +357,7 @@ pub fn classify(answer: &Answer<'_>, expect: &Expect<'_>) -> Result<Grant, Grant
 /// endpoint, which no retry fixes.
 fn not_json(answer: &Answer<'_>) -> GrantError {
     let status = answer.status;
-    let text = String::from_utf8_lossy(&answer.body[..answer.body.len().min(64 * 1024)]);
+    let text = String::from_utf8_lossy(answer.body.get(..64 * 1024).unwrap_or(answer.body));
     let html = answer
         .content_type
         .is_some_and(|c| c.to_ascii_lowercase().contains("html"))
@@ -670,7 +670,7 @@ impl TokenClient {
         let mut body = zeroize::Zeroizing::new(Vec::new());
         while let Some(chunk) = response.chunk().await.map_err(|e| classify_transport(&e))? {
             let room = MAX_ANSWER.saturating_sub(body.len());
-            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            body.extend_from_slice(chunk.get(..room).unwrap_or(&chunk));
             if room <= chunk.len() {
                 break;
             }

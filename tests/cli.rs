@@ -1,5 +1,12 @@
 //! End-to-end tests: the real `fleetauth` binary against the emulator.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test or benchmark fails by panicking"
+)]
 mod support;
 
 #[path = "cli/devhub.rs"]

@@ -157,6 +157,10 @@ async fn ask(
 }
 
 /// Hand the link over as asked; where no browser can be opened, print it and say so.
+#[expect(
+    clippy::expect_used,
+    reason = "serializing a JSON value to memory cannot fail"
+)]
 async fn deliver(
     issued: &Issued,
     url: &Secret<String>,

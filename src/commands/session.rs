@@ -279,6 +279,10 @@ pub(crate) async fn obtain(
 /// `-v`: the org is looked up in the Dev Hub before anything is sent for it; one that is not
 /// the hub's, Deleted, in Error or expired fails at once. A row without an instance URL gets
 /// the hub's `LoginUrl`.
+#[expect(
+    clippy::expect_used,
+    reason = "the list handed to the hub holds exactly the one target just built"
+)]
 async fn check_with_hub(
     options: &crate::hub::HubOptions,
     config: &GrantConfig,
@@ -327,6 +331,10 @@ async fn check_with_hub(
     }
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "a fleet of one target ends with exactly one outcome"
+)]
 async fn grant(
     config: GrantConfig,
     out: OutDir,

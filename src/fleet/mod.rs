@@ -156,6 +156,10 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    #[expect(
+        clippy::expect_used,
+        reason = "the period is checked to be positive and finite by config::check_rate"
+    )]
     pub fn new(
         client: TokenClient,
         signer: Signer,
@@ -269,7 +273,9 @@ impl Fleet {
                 };
                 observe(&event);
                 if let Event::Finished { index, outcome } = event {
-                    books.outcomes[index] = Some(*outcome);
+                    if let Some(slot) = books.outcomes.get_mut(index) {
+                        *slot = Some(*outcome);
+                    }
                 }
             }
         })

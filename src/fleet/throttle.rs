@@ -37,6 +37,10 @@ impl Throttle {
         }
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "the lock is never held across a panic: its holders only read and write numbers"
+    )]
     fn lock(&self) -> std::sync::MutexGuard<'_, ThrottleState> {
         self.state.lock().expect("throttle lock is never poisoned")
     }

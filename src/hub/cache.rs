@@ -29,8 +29,10 @@ pub fn path(out: &Path, options: &HubOptions, client_id: &str) -> PathBuf {
         options.audience
     );
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, identity.as_bytes());
-    let hex: String = digest.as_ref()[..16]
+    let hex: String = digest
+        .as_ref()
         .iter()
+        .take(16)
         .map(|b| format!("{b:02x}"))
         .collect();
     out.join(DIR).join(format!("{hex}.json"))

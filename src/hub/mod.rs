@@ -119,8 +119,10 @@ fn resolve_alias(name: &str, sf_home: Option<&std::path::Path>) -> Result<String
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    aliases["orgs"][name]
-        .as_str()
+    aliases
+        .get("orgs")
+        .and_then(|orgs| orgs.get(name))
+        .and_then(serde_json::Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| {
             format!(

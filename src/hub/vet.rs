@@ -155,6 +155,10 @@ pub fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
 }
 
 /// Levenshtein distance, bounded work for usernames (≤ 250 bytes).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "the rows have b.len() + 1 cells and j < b.len()"
+)]
 fn distance(a: &str, b: &str) -> usize {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     if a.len().abs_diff(b.len()) > 3 {

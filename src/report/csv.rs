@@ -26,17 +26,23 @@ fn writer() -> csv::Writer<Vec<u8>> {
     csv::Writer::from_writer(Vec::new())
 }
 
+#[expect(clippy::expect_used, reason = "writing CSV to memory cannot fail")]
 fn row<'a>(w: &mut csv::Writer<Vec<u8>>, cells: impl IntoIterator<Item = &'a str>) {
     let cells: Vec<Cow<'_, str>> = cells.into_iter().map(neutralize).collect();
     w.write_record(cells.iter().map(|c| c.as_bytes()))
         .expect("writing to memory cannot fail");
 }
 
+#[expect(clippy::expect_used, reason = "flushing CSV to memory cannot fail")]
 fn finish(w: csv::Writer<Vec<u8>>) -> Vec<u8> {
     w.into_inner().expect("flushing to memory cannot fail")
 }
 
 impl Formatter for Csv {
+    #[expect(
+        clippy::expect_used,
+        reason = "every cell written was a str, so the bytes are UTF-8"
+    )]
     fn format(&self, report: &Report) -> String {
         let mut w = writer();
         row(

@@ -5,6 +5,10 @@ use super::{Formatter, Report};
 pub struct Json;
 
 impl Formatter for Json {
+    #[expect(
+        clippy::expect_used,
+        reason = "a report holds only strings, numbers and maps, which always serialize"
+    )]
     fn format(&self, report: &Report) -> String {
         let mut s = serde_json::to_string_pretty(report).expect("a report always serializes");
         s.push('\n');

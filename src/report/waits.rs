@@ -42,7 +42,9 @@ pub fn distribution(report: &Report) -> Vec<Bucket> {
             .iter()
             .position(|&(below, _)| org.replication_wait_ms < below)
             .unwrap_or(BUCKETS.len() - 1);
-        buckets[i].orgs += 1;
+        if let Some(bucket) = buckets.get_mut(i) {
+            bucket.orgs += 1;
+        }
     }
     let used = buckets
         .iter()

@@ -102,6 +102,10 @@ impl Keychain {
         }
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "serializing a JSON value to memory cannot fail"
+    )]
     fn write(&self, key: &str) -> Result<(), SfStateError> {
         match self {
             Keychain::Generic(path) => {

@@ -249,6 +249,10 @@ impl SfState {
 
     /// Add aliases to `~/.sfdx/alias.json`, keeping every other entry. An alias that already
     /// names another username is left as it is unless `replace`; those are returned.
+    #[expect(
+        clippy::expect_used,
+        reason = "the value was just made an object, and serializing a JSON value to memory cannot fail"
+    )]
     pub fn add_aliases(
         &self,
         pairs: &[(String, String)],
@@ -292,6 +296,10 @@ impl SfState {
 
     /// Set `target-org` / `target-dev-hub` in the config sf would use from `cwd` (the project's
     /// when inside an SFDX project, else the global one), and in its `sfdx-config.json` mirror.
+    #[expect(
+        clippy::expect_used,
+        reason = "serializing a JSON value to memory cannot fail"
+    )]
     pub fn set_config(
         &self,
         cwd: &Path,

@@ -150,6 +150,10 @@ pub(super) fn remove_leftovers(dir: &Path) -> io::Result<usize> {
     Ok(removed)
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "without its committer thread no file can be written: failing to start it is fatal at once"
+)]
 fn committer() -> &'static mpsc::Sender<Queued> {
     static QUEUE: OnceLock<mpsc::Sender<Queued>> = OnceLock::new();
     QUEUE.get_or_init(|| {

@@ -64,8 +64,8 @@ pub(super) fn check_path(raw: &str) -> Result<String, String> {
         ));
     }
     // Joined to a base, it must stay on the base's host.
-    let base = Url::parse("https://org.invalid/").expect("a valid base URL");
-    match base.join(raw) {
+    let joined = Url::parse("https://org.invalid/").and_then(|base| base.join(raw));
+    match joined {
         Ok(u) if u.host_str() == Some("org.invalid") && u.scheme() == "https" => {
             Ok(raw.to_string())
         }
@@ -75,22 +75,9 @@ pub(super) fn check_path(raw: &str) -> Result<String, String> {
 
 /// `%XX` sequences decoded (invalid ones kept as they are), lossily as UTF-8.
 fn percent_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(u8::try_from(h * 16 + l).expect("two hex digits fit a byte"));
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Ask `<instance>/services/oauth2/singleaccess` for a link, landing at `path`.

@@ -89,7 +89,10 @@ pub(super) fn resolve(
         let file = home.join(".sfdx/alias.json");
         let aliases: Option<Value> = input::read_regular_file(&file, input::MAX_LIST_BYTES)
             .and_then(|b| serde_json::from_slice(&b).ok());
-        if let Some(username) = aliases.as_ref().and_then(|a| a["orgs"][org].as_str()) {
+        if let Some(username) = aliases
+            .as_ref()
+            .and_then(|a| a.get("orgs")?.get(org)?.as_str())
+        {
             return found(username.to_string(), None);
         }
     }

@@ -241,6 +241,10 @@ fn gitlab_value(value: &str) -> Result<String, &'static str> {
 /// environment) and its descriptor: the org, never its token. CumulusCI mints its own token,
 /// and sends the JWT to the login URL its descriptor implies: test.salesforce.com only with
 /// `"sandbox": true` (else login.salesforce.com), so that is said for a grant made for test.
+#[expect(
+    clippy::expect_used,
+    reason = "serializing a JSON value to memory cannot fail"
+)]
 fn cumulusci(issued: &Issued) -> (String, String) {
     let name: String = issued
         .alias
