@@ -637,14 +637,12 @@ pub fn usage_error(e: clap::Error) -> crate::exit::Exit {
                 detail.to_string()
             },
         );
-        let mut text = serde_json::to_string_pretty(&crate::error_envelope(
+        let _ = crate::finish::print_json(&crate::finish::error_envelope(
             crate::exit::Exit::Usage,
             "UsageError",
             &message,
-        ))
-        .unwrap_or_default();
-        text.push('\n');
-        crate::say::out_raw(&text);
+            &[],
+        ));
     }
     crate::exit::Exit::Usage
 }

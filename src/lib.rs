@@ -22,6 +22,7 @@ pub mod config;
 pub mod credentials;
 pub mod emulator;
 pub mod exit;
+pub mod finish;
 pub mod fleet;
 pub mod hub;
 pub mod input;
@@ -41,7 +42,6 @@ pub mod token;
 pub mod urls;
 
 use crate::cli::{Cli, Command};
-use crate::commands::grant::{Finished, SetupError};
 use crate::config::{GrantConfig, Output};
 use crate::exit::Exit;
 use crate::stop::Stopper;
@@ -63,7 +63,7 @@ pub async fn run(cli: Cli) -> Exit {
                 commands::grant::run(config, stop).await
             }
             .await;
-            present(result, output)
+            finish::grant(result, output)
         }
         Command::Token(args) => commands::token::run(args).await,
         Command::Open(args) => commands::open::run(args).await,
@@ -81,113 +81,9 @@ pub async fn run(cli: Cli) -> Exit {
             let mut out = std::io::stdout().lock();
             match manpage::render(command.as_deref(), &mut out) {
                 Ok(()) => Exit::Success,
-                Err(e) => {
-                    crate::say_err!("error: {e}");
-                    Exit::Usage
-                }
+                Err(e) => finish::fail(&finish::UsageError(e.to_string()), &[], false),
             }
         }
         Command::Emulate(args) => commands::emulate::run(args).await,
     }
-}
-
-/// Print a run's result (summary on stderr, the `--json` envelope on stdout) and pick the exit
-/// code. `--quiet` drops the summary only: warnings and errors are always printed.
-pub fn present(result: Result<Finished, SetupError>, output: Output) -> Exit {
-    match result {
-        Ok(finished) => {
-            let exit = finished.exit();
-            if !output.quiet {
-                say::err_raw(&report::terminal(
-                    &finished.report,
-                    finished.report_file.as_deref(),
-                ));
-            }
-            for w in &finished.warnings {
-                say_err!("warning: {w}");
-            }
-            for e in &finished.errors {
-                say_err!("error: {e}");
-            }
-            if output.json {
-                /// The envelope, serialized straight from the report (no copy of it).
-                #[derive(serde::Serialize)]
-                struct Envelope<'a> {
-                    status: u8,
-                    result: &'a report::Report,
-                    warnings: &'a [String],
-                    errors: &'a [String],
-                }
-                // Every error of the run: the outputs that could not be written, and each group
-                // of failed orgs (an empty list while orgs failed would read as a clean run).
-                let errors: Vec<String> = finished
-                    .errors
-                    .iter()
-                    .cloned()
-                    .chain(finished.report.failures())
-                    .collect();
-                let envelope = Envelope {
-                    status: exit as u8,
-                    result: &finished.report,
-                    warnings: &finished.warnings,
-                    errors: &errors,
-                };
-                // A pipeline reading the report from stdout must not get an empty one and 0.
-                if !print_stdout(&envelope) {
-                    match &finished.report_file {
-                        Some(path) => say_err!(
-                            "error: cannot write the --json report to stdout; the report is in {}",
-                            path.display()
-                        ),
-                        None => say_err!("error: cannot write the --json report to stdout, and the report file could not be written either"),
-                    }
-                    if exit == Exit::Success {
-                        return Exit::SomeFailed;
-                    }
-                }
-            }
-            exit
-        }
-        Err(e) => {
-            say_err!("error: {e}");
-            let (exit, kind) = match &e {
-                SetupError::Config(_) => (Exit::Usage, "ConfigError"),
-                SetupError::Input(_) => (Exit::Usage, "InputError"),
-                SetupError::Store(_) => (Exit::Usage, "StoreError"),
-                SetupError::Client(_) => (Exit::Usage, "ClientError"),
-                SetupError::Sf(_) => (Exit::Usage, "SfStateError"),
-                SetupError::Hub(_) => (Exit::Usage, "DevHubError"),
-                SetupError::Output(_) => (Exit::Usage, "OutputError"),
-                SetupError::Interrupted => (Exit::Interrupted, "Interrupted"),
-                SetupError::DeadlineWhileReading(_) => (Exit::Interrupted, "Deadline"),
-            };
-            if output.json {
-                let _ = print_stdout(&error_envelope(exit, kind, &e.to_string()));
-            }
-            exit
-        }
-    }
-}
-
-/// The `--json` envelope of a run that did not start, shaped like sf's error output.
-pub fn error_envelope(exit: Exit, name: &str, message: &str) -> serde_json::Value {
-    serde_json::json!({
-        "status": exit as u8,
-        "name": name,
-        "message": message,
-        "exitCode": exit as u8,
-        "warnings": [],
-    })
-}
-
-/// `value` as pretty JSON on stdout, streamed; `false` when stdout is gone or full.
-fn print_stdout(value: &impl serde::Serialize) -> bool {
-    use std::io::Write as _;
-    if say::stdout_was_closed() {
-        return false;
-    }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    serde_json::to_writer_pretty(&mut out, value).is_ok()
-        && out.write_all(b"\n").is_ok()
-        && out.flush().is_ok()
 }

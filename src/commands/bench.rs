@@ -138,10 +138,7 @@ impl Drop for Emulator {
 pub async fn run(args: BenchArgs) -> Exit {
     match bench(args).await {
         Ok(exit) => exit,
-        Err(e) => {
-            crate::say_err!("error: {e:#}");
-            Exit::Usage
-        }
+        Err(e) => crate::finish::fail(&crate::finish::UsageError(format!("{e:#}")), &[], false),
     }
 }
 

@@ -14,10 +14,7 @@ use crate::exit::Exit;
 pub async fn run(args: DemoArgs) -> Exit {
     match demo(args).await {
         Ok(exit) => exit,
-        Err(e) => {
-            crate::say_err!("error: {e:#}");
-            Exit::Usage
-        }
+        Err(e) => crate::finish::fail(&crate::finish::UsageError(format!("{e:#}")), &[], false),
     }
 }
 
@@ -120,7 +117,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
     let stop = crate::stop::Stopper::new();
     stop.on_signals();
     let result = crate::commands::grant::run(config, stop).await;
-    let exit = crate::present(
+    let exit = crate::finish::grant(
         result,
         Output {
             quiet: false,

@@ -20,15 +20,9 @@ pub async fn run(args: EmulateArgs) -> Exit {
                 let _ = tokio::signal::ctrl_c().await;
                 Exit::Success
             }
-            Err(e) => {
-                crate::say_err!("error: {e}");
-                Exit::Usage
-            }
+            Err(e) => crate::finish::fail(&crate::finish::UsageError(e.to_string()), &[], false),
         },
-        Err(e) => {
-            crate::say_err!("error: {e}");
-            Exit::Usage
-        }
+        Err(e) => crate::finish::fail(&crate::finish::UsageError(e), &[], false),
     }
 }
 

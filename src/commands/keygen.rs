@@ -14,10 +14,7 @@ use crate::store::write_atomic;
 pub fn run(args: KeygenArgs) -> Exit {
     match keygen(&args) {
         Ok(()) => Exit::Success,
-        Err(e) => {
-            crate::say_err!("error: {e}");
-            Exit::Usage
-        }
+        Err(e) => crate::finish::fail(&crate::finish::UsageError(e), &[], false),
     }
 }
 

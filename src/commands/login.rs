@@ -37,16 +37,7 @@ pub async fn run(args: LoginArgs) -> Exit {
             }
             exit
         }
-        Err(message) => {
-            crate::say_err!("error: {message}");
-            if json_out {
-                crate::say_out!(
-                    "{}",
-                    json!({"status": 2, "name": "UsageError", "message": message, "warnings": []})
-                );
-            }
-            Exit::Usage
-        }
+        Err(message) => crate::finish::fail(&crate::finish::UsageError(message), &[], json_out),
     }
 }
 

@@ -41,24 +41,7 @@ pub async fn run(args: OpenArgs) -> Exit {
     let mut warnings = Vec::new();
     match open(args, &mut warnings).await {
         Ok(()) => Exit::Success,
-        Err(e) => {
-            crate::say_err!("error: {e}");
-            for w in &warnings {
-                crate::say_err!("warning: {w}");
-            }
-            if json {
-                let envelope = json!({
-                    "status": e.exit() as u8,
-                    "name": e.name(),
-                    "message": e.to_string(),
-                    "warnings": warnings,
-                });
-                let mut text = serde_json::to_string_pretty(&envelope).unwrap_or_default();
-                text.push('\n');
-                crate::say::out_raw(&text);
-            }
-            e.exit()
-        }
+        Err(e) => crate::finish::fail(&e, &warnings, json),
     }
 }
 

@@ -12,7 +12,6 @@ use std::time::Duration;
 use crate::cli::{SfArgs, TokenArgs};
 use crate::commands::grant::{handoff, SetupError};
 use crate::config::{GrantConfig, Output, SfOptions, TargetConfig};
-use crate::exit::Exit;
 use crate::fleet::{Fleet, Sinks, Status};
 use crate::input::{self, Origin, Target};
 use crate::secret::Secret;
@@ -39,25 +38,6 @@ pub(crate) enum TokenError {
     Failed(String),
     #[error("interrupted before the grant finished")]
     Interrupted,
-}
-
-impl TokenError {
-    pub(crate) fn exit(&self) -> Exit {
-        match self {
-            TokenError::Usage(_) | TokenError::Setup(_) => Exit::Usage,
-            TokenError::Failed(_) => Exit::SomeFailed,
-            TokenError::Interrupted => Exit::Interrupted,
-        }
-    }
-
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            TokenError::Usage(_) => "UsageError",
-            TokenError::Setup(_) => "ConfigError",
-            TokenError::Failed(_) => "GrantError",
-            TokenError::Interrupted => "Interrupted",
-        }
-    }
 }
 
 impl From<crate::config::ConfigError> for TokenError {

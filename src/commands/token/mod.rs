@@ -4,9 +4,6 @@
 //!
 //! The token goes to stdout (or `$GITHUB_ENV`) and nowhere else: never to stderr.
 
-use serde_json::json;
-use std::io::Write as _;
-
 use crate::cli::TokenArgs;
 use crate::commands::session::{self, TokenError};
 use crate::exit::Exit;
@@ -22,24 +19,7 @@ pub async fn run(args: TokenArgs) -> Exit {
     };
     match result {
         Ok(()) => Exit::Success,
-        Err(e) => {
-            crate::say_err!("error: {e}");
-            for w in &warnings {
-                crate::say_err!("warning: {w}");
-            }
-            if json {
-                let envelope = json!({
-                    "status": e.exit() as u8,
-                    "name": e.name(),
-                    "message": e.to_string(),
-                    "warnings": warnings,
-                });
-                let mut out = std::io::stdout().lock();
-                let _ = serde_json::to_writer_pretty(&mut out, &envelope);
-                let _ = writeln!(out);
-            }
-            e.exit()
-        }
+        Err(e) => crate::finish::fail(&e, &warnings, json),
     }
 }
 
