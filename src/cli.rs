@@ -349,12 +349,8 @@ pub struct LoginArgs {
     /// The username to log in as.
     #[arg(short = 'o', long)]
     pub username: String,
-    /// The connected app's consumer key.
-    #[arg(short = 'i', long, env = "SFDX_CLIENT_ID", hide_env_values = true)]
-    pub client_id: Option<String>,
-    /// The private key (PEM). Else $SFDX_HUB_KEY or $SFDX_HUB_KEY_BASE64.
-    #[arg(short = 'f', long)]
-    pub jwt_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// The login URL.
     #[arg(short = 'r', long, default_value = "https://login.salesforce.com")]
     pub instance_url: String,
@@ -380,6 +376,8 @@ pub struct LoginArgs {
     /// Time limit of one token request.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 #[derive(Debug, Args)]
@@ -395,9 +393,25 @@ pub struct DemoArgs {
     pub out_dir: Option<PathBuf>,
 }
 
-/// Who and where to grant: the connected app, the key, the token host and the audience.
+/// Who and where to grant: the connected app and its key, the token host, the audience, and
+/// the network's trust.
 #[derive(Debug, Args, Clone)]
 pub struct TargetArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Token host: POST to <URL>/services/oauth2/token. A row's own instance URL is tried first.
+    #[arg(short = 'r', long, default_value = crate::config::defaults::INSTANCE_URL)]
+    pub instance_url: String,
+    /// The assertion's `aud` (else $SFDX_AUDIENCE_URL, else https://test.salesforce.com).
+    #[arg(long, env = "SF_AUDIENCE_URL", hide_env_values = true)]
+    pub audience: Option<String>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+/// Who signs: the connected app's consumer key and the private key of its certificate.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KeyArgs {
     /// The connected app's consumer key.
     #[arg(short = 'i', long, env = "SFDX_CLIENT_ID", hide_env_values = true)]
     pub client_id: Option<String>,
@@ -410,12 +424,11 @@ pub struct TargetArgs {
     /// The certificate uploaded to the connected app: check the key matches it before sending anything.
     #[arg(long, value_name = "server.crt")]
     pub cert: Option<PathBuf>,
-    /// Token host: POST to <URL>/services/oauth2/token. A row's own instance URL is tried first.
-    #[arg(short = 'r', long, default_value = "https://test.salesforce.com")]
-    pub instance_url: String,
-    /// The assertion's `aud` (else $SFDX_AUDIENCE_URL, else https://test.salesforce.com).
-    #[arg(long, env = "SF_AUDIENCE_URL", hide_env_values = true)]
-    pub audience: Option<String>,
+}
+
+/// What the network may reach and trust.
+#[derive(Debug, Args, Clone, Default)]
+pub struct NetworkArgs {
     /// Also let list rows and token answers name this host (repeatable; `*.acme.com` for a
     /// domain). Salesforce's own domains and loopback need no flag.
     #[arg(long = "allow-host", value_name = "HOST")]

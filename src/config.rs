@@ -7,13 +7,17 @@ use std::time::Duration;
 use url::Url;
 
 use crate::assertion::Signer;
-use crate::cli::{GrantArgs, SfArgs, TargetArgs};
+use crate::cli::{GrantArgs, KeyArgs, NetworkArgs, SfArgs, TargetArgs};
 use crate::credentials::{self, KeyError};
 use crate::fleet::Limits;
 use crate::input::Format;
 use crate::retry::Policy;
 use crate::tls::Network;
 use crate::urls::{self, HostPolicy};
+
+mod login;
+
+pub use login::LoginConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -176,36 +180,19 @@ pub struct TargetConfig {
 }
 
 impl TargetConfig {
-    /// Validate the target flags: consumer key, key (and certificate), host, audience, CAs.
+    /// Validate the target flags: consumer key, host, audience, CAs, key (and certificate).
     pub fn from_args(
         args: TargetArgs,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let usage = |m: String| ConfigError::Usage(m);
-        let client_id = args
-            .client_id
-            .map(|c| c.trim().to_string())
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| usage("no consumer key: pass --client-id (-i) or set SFDX_CLIENT_ID to the connected app's consumer key".into()))?;
+        let client_id = consumer_key(&args.key)?;
         let host = urls::token_host(&args.instance_url)
-            .map_err(|e| usage(format!("--instance-url: {e}")))?;
+            .map_err(|e| ConfigError::Usage(format!("--instance-url: {e}")))?;
         let audience =
             audience_setting(args.audience, env).unwrap_or_else(|| defaults::AUDIENCE.to_string());
         let audience = parse_audience(&audience)?;
-        let hosts = HostPolicy::new(&args.allow_hosts)
-            .map_err(usage)?
-            .with_host_of(&host);
-        let network = Network::new(&args.ca_files, hosts, env)?;
-        let key = credentials::load_with(
-            args.jwt_key_file.as_deref(),
-            env,
-            args.jwt_key_passphrase_env.as_deref(),
-        )?;
-        if let Some(cert) = &args.cert {
-            let pem = std::fs::read(cert)
-                .map_err(|e| usage(format!("cannot read --cert {}: {e}", cert.display())))?;
-            credentials::check_certificate(&key, &pem, &cert.display().to_string())?;
-        }
+        let network = network(&args.network, &host, env)?;
+        let key = key(&args.key, env)?;
         let signer = Signer::new(key, client_id, urls::display(&audience));
         Ok(Self {
             signer,
@@ -213,6 +200,59 @@ impl TargetConfig {
             network,
         })
     }
+}
+
+/// The consumer key (`-i`, `$SFDX_CLIENT_ID`), trimmed; an error saying where to put it.
+pub fn consumer_key(args: &KeyArgs) -> Result<String, ConfigError> {
+    args.client_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| ConfigError::Usage("no consumer key: pass --client-id (-i) or set SFDX_CLIENT_ID to the connected app's consumer key".into()))
+}
+
+/// The private key from `-f` or the environment, decrypted with the passphrase variable, and
+/// checked against `--cert` when given.
+pub fn key(
+    args: &KeyArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<credentials::SigningKey, ConfigError> {
+    let key = credentials::load_with(
+        args.jwt_key_file.as_deref(),
+        env,
+        args.jwt_key_passphrase_env.as_deref(),
+    )?;
+    if let Some(cert) = &args.cert {
+        let pem = std::fs::read(cert).map_err(|e| {
+            ConfigError::Usage(format!("cannot read --cert {}: {e}", cert.display()))
+        })?;
+        credentials::check_certificate(&key, &pem, &cert.display().to_string())?;
+    }
+    Ok(key)
+}
+
+/// The network from its flags: the trust store (`--ca-file` and the environment's), the proxy,
+/// and the hosts data may name (`--allow-host`, plus the token host's own).
+pub fn network(
+    args: &NetworkArgs,
+    host: &Url,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Network, ConfigError> {
+    let hosts = HostPolicy::new(&args.allow_hosts)
+        .map_err(ConfigError::Usage)?
+        .with_host_of(host);
+    Ok(Network::new(&args.ca_files, hosts, env)?)
+}
+
+/// A `--request-timeout` that can work: longer than zero.
+pub fn check_request_timeout(timeout: Duration) -> Result<(), ConfigError> {
+    if timeout.is_zero() {
+        return Err(ConfigError::Usage(
+            "--request-timeout must be longer than zero, e.g. 30s".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The audience asked for: `--audience` (or `$SF_AUDIENCE_URL`, which clap reads into it), else
@@ -239,14 +279,14 @@ impl TargetConfig {
     /// The built-in emulator at `url`, signed with the demo key written to `key_file`.
     pub fn emulator(url: &str, key_file: &std::path::Path) -> Result<Self, ConfigError> {
         let args = TargetArgs {
-            client_id: Some(crate::emulator::test_keys::CLIENT_ID.to_string()),
-            jwt_key_file: Some(key_file.to_path_buf()),
-            jwt_key_passphrase_env: None,
-            cert: None,
+            key: KeyArgs {
+                client_id: Some(crate::emulator::test_keys::CLIENT_ID.to_string()),
+                jwt_key_file: Some(key_file.to_path_buf()),
+                ..KeyArgs::default()
+            },
             instance_url: url.to_string(),
             audience: Some(defaults::AUDIENCE.to_string()),
-            allow_hosts: Vec::new(),
-            ca_files: Vec::new(),
+            network: NetworkArgs::default(),
         };
         Self::from_args(args, &|_| None)
     }
@@ -301,11 +341,7 @@ impl GrantConfig {
             )));
         }
         check_rate(args.rate).map_err(usage)?;
-        if args.request_timeout.is_zero() {
-            return Err(usage(
-                "--request-timeout must be longer than zero, e.g. 30s".into(),
-            ));
-        }
+        check_request_timeout(args.request_timeout)?;
         let target = TargetConfig::from_args(args.target, &env)?;
         let mut sf = SfOptions::from_args(args.sf, &env)?;
         let hub = hub_options(&args.hub, &args.hub_filter, sf.as_ref())?;

@@ -36,7 +36,7 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
     config.shard = args.shard;
     let key = config.signer.key();
     crate::say_out!("ok  key        {}: RSA {} bits", key.origin, key.bits);
-    match &args.target.cert {
+    match &args.target.key.cert {
         Some(cert) => crate::say_out!("ok  certificate {}: matches the key", cert.display()),
         None => crate::say_out!(
             "--  certificate not checked (pass --cert server.crt to check the key against it)"

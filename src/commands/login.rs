@@ -3,34 +3,44 @@
 //! itself, before `grant --sf --dev-hub-username`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::assertion::Signer;
 use crate::cli::LoginArgs;
-use crate::credentials;
+use crate::config::LoginConfig;
 use crate::exit::Exit;
-use crate::fleet::{Fleet, Limits, Sinks, Status};
-use crate::input::{check_username, Origin, Target};
-use crate::retry::Policy;
+use crate::fleet::{Fleet, Sinks, Status};
+use crate::input::{Origin, Target};
 use crate::sfstate::handoff::Handoff;
 use crate::sfstate::{probe, SfState};
-use crate::tls::Network;
 use crate::token::TokenClient;
-use crate::urls;
-use crate::urls::HostPolicy;
+
+/// What the login does with the org once it is granted.
+struct LoginFlags {
+    username: String,
+    alias: Option<String>,
+    set_default: bool,
+    set_default_dev_hub: bool,
+}
 
 pub async fn run(args: LoginArgs) -> Exit {
     let json_out = args.json;
     match login(args).await {
         Ok((exit, value, line)) => {
             if json_out {
-                crate::say_out!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).unwrap_or_default()
-                );
-            } else if exit == Exit::Success {
+                let _ = crate::finish::print_json(&value);
+                return exit;
+            }
+            // Off --json, the warnings the envelope carries go to stderr.
+            let warnings = value
+                .get("warnings")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten();
+            for w in warnings.filter_map(Value::as_str) {
+                crate::say_err!("warning: {w}");
+            }
+            if exit == Exit::Success {
                 crate::say_out!("{line}");
             } else {
                 crate::say_err!("{line}");
@@ -41,54 +51,24 @@ pub async fn run(args: LoginArgs) -> Exit {
     }
 }
 
-/// The default `aud` for a login URL: sandboxes and scratch orgs use test, the rest login.
-fn audience_for(host: &url::Url) -> &'static str {
-    let h = host.host_str().unwrap_or_default();
-    if h == "test.salesforce.com" || h.contains(".sandbox.") || h.contains(".scratch.") {
-        "https://test.salesforce.com"
-    } else {
-        "https://login.salesforce.com"
-    }
-}
-
 async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
     let env = |var: &str| std::env::var(var).ok();
-    check_username(&args.username)?;
-    let client_id = args
-        .client_id
-        .clone()
-        .filter(|c| !c.trim().is_empty())
-        .ok_or("no consumer key: pass --client-id (-i) or set SFDX_CLIENT_ID")?;
-    let host = urls::token_host(&args.instance_url).map_err(|e| format!("--instance-url: {e}"))?;
-    if host
-        .host_str()
-        .is_some_and(|h| h.ends_with(".lightning.force.com"))
-    {
-        return Err("Invalid instance URL. It should NOT be a lightning domain: use the My Domain (.my.salesforce.com) or login URL".into());
-    }
-    // `--audience`, $SF_AUDIENCE_URL (read by clap), $SFDX_AUDIENCE_URL, else by the host.
-    let audience = match crate::config::audience_setting(args.audience.clone(), &env) {
-        Some(a) => crate::config::parse_audience(&a)
-            .map(|u| urls::display(&u))
-            .map_err(|e| e.to_string())?,
-        None => audience_for(&host).to_string(),
-    };
-    let key = credentials::load(args.jwt_key_file.as_deref(), env).map_err(|e| e.to_string())?;
-    let home = match &args.sf_home {
-        Some(h) => h.clone(),
-        None => env("HOME")
-            .map(Into::into)
-            .ok_or("$HOME is not set: pass --sf-home DIR")?,
-    };
-    let network = Network::new(&[], HostPolicy::default().with_host_of(&host), &env)
-        .map_err(|e| e.to_string())?;
-    let state = SfState::open(&home, &env, &key).map_err(|e| e.to_string())?;
-    let warnings = state.notes.clone();
+    let config = LoginConfig::from_args(args, &env).map_err(|e| e.to_string())?;
+    let home = config.sf_home.clone();
+    let network = &config.network;
+    let state = SfState::open(&home, &env, config.signer.key()).map_err(|e| e.to_string())?;
+    // Trust settings that could not be used are said, as by grant.
+    let warnings: Vec<String> = state
+        .notes
+        .iter()
+        .chain(&network.warnings)
+        .cloned()
+        .collect();
     let state = Arc::new(state);
     let handoff = Handoff {
         state: Arc::clone(&state),
-        http: probe::client(&network, args.request_timeout).map_err(|e| e.to_string())?,
-        client_id: client_id.clone(),
+        http: probe::client(network, config.request_timeout).map_err(|e| e.to_string())?,
+        client_id: config.signer.client_id().to_string(),
         dev_hub: None,
         alias_prefix: None,
         probe_dev_hub: true,
@@ -97,21 +77,19 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
         writer: Default::default(),
     };
     let sf_writer = handoff.writer_shared();
-    let client = TokenClient::new(args.request_timeout, 1, &network).map_err(|e| e.to_string())?;
+    let client = TokenClient::new(config.request_timeout, 1, network).map_err(|e| e.to_string())?;
+    let args = LoginFlags {
+        username: config.username.clone(),
+        alias: config.alias.clone(),
+        set_default: config.set_default,
+        set_default_dev_hub: config.set_default_dev_hub,
+    };
     let fleet = Arc::new(Fleet::new(
         client,
-        Signer::new(key, client_id, audience),
-        Policy {
-            replication_budget: Duration::from_secs(30),
-            ..Policy::default()
-        },
-        Limits {
-            concurrency: 1,
-            rate: 10.0,
-            rate_limited_pause: Duration::from_secs(5),
-            grace: Duration::from_secs(1),
-        },
-        host,
+        config.signer,
+        config.policy,
+        config.limits,
+        config.host,
         Sinks::default().with(handoff),
         {
             let stop = crate::stop::Stopper::new();

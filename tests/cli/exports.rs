@@ -412,6 +412,59 @@ async fn login_takes_audience_as_a_flag_and_from_both_variables() {
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
 
+/// `login` takes grant's key and network flags, and validates them by the same rules: an
+/// encrypted key with its passphrase variable, `--cert`, `--ca-file`, `--allow-host`.
+#[tokio::test(flavor = "multi_thread")]
+async fn login_has_grants_key_and_network_flags() {
+    let emu = start(config(&["hub@example.com"])).await;
+    let ws = Workspace::with_users(&[]);
+    let home = ws.dir.path().join("home");
+    let login = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["login", "-o", "hub@example.com", "-i", CLIENT_ID, "-r"]
+            .map(String::from)
+            .to_vec();
+        args.push(emu.url());
+        args.extend(["--sf-home".to_string(), home.display().to_string()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let encrypted = fixture("keys/server.encrypted.key").display().to_string();
+    let key = ws.key.display().to_string();
+    let with_passphrase = login(&["-f", &encrypted, "--jwt-key-passphrase-env", "HUB_KEY_PASS"]);
+    let run = fleetauth_env(&with_passphrase, None, &[("HUB_KEY_PASS", "correct-horse")]).await;
+    assert_eq!(
+        run.code, 0,
+        "an encrypted key and its passphrase: {}",
+        run.stderr
+    );
+    let run = fleetauth(&with_passphrase, None).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("$HUB_KEY_PASS"), "{}", run.stderr);
+
+    let other = fixture("keys/other.key").display().to_string();
+    let cert = fixture("keys/server.crt").display().to_string();
+    let run = fleetauth(&login(&["-f", &other, "--cert", &cert]), None).await;
+    assert_eq!(
+        run.code, 2,
+        "a key that is not the certificate's: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("does not match"), "{}", run.stderr);
+
+    let missing = ws.dir.path().join("no-such-ca.pem").display().to_string();
+    let run = fleetauth(&login(&["-f", &key, "--ca-file", &missing]), None).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("no-such-ca.pem"), "{}", run.stderr);
+
+    let run = fleetauth(&login(&["-f", &key, "--allow-host", "*.acme.com"]), None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        grants(&emu).get("hub@example.com"),
+        Some(&2),
+        "nothing was sent for the refused settings"
+    );
+}
+
 /// `sf data query` and `sf org display` with nothing but the exported variables (read by
 /// bash from `--format dotenv`): no login step, no auth file in sf's home.
 #[tokio::test(flavor = "multi_thread")]
