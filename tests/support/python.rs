@@ -25,13 +25,25 @@ pub fn venv_bin(name: &str) -> PathBuf {
     let dir = cache_root.join(format!("venv-{name}"));
     let bin = dir.join("bin");
     let stamp = dir.join("requirements.txt");
+    std::fs::create_dir_all(&cache_root).expect("create the cache folder");
+    // Another test binary, or a second checkout's suite, may be installing the same venv:
+    // one at a time (the lock is released when the file closes).
+    let lock = std::fs::File::create(cache_root.join(format!("venv-{name}.lock")))
+        .expect("create the venv's lock file");
+    // SAFETY: flock on a descriptor this function owns (std's File::lock is past our MSRV).
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    assert_eq!(
+        locked,
+        0,
+        "lock the venv: {}",
+        std::io::Error::last_os_error()
+    );
     if bin.join("python").is_file() && std::fs::read(&stamp).is_ok_and(|r| r == requirements) {
         done.insert(name.into(), bin.clone());
         return bin;
     }
     // The stamp is written last: an install cut short is redone next time.
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&cache_root).expect("create the cache folder");
     eprintln!(
         "installing .ci/python/{name}.txt into {} (once)",
         dir.display()
