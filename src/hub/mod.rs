@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod client;
 pub mod diagnose;
+pub mod rows;
 pub mod soql;
 pub mod vet;
 
@@ -98,7 +99,7 @@ fn parse_time(text: &str) -> Option<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
         return Some(t);
     }
-    if let Some(d) = vet::parse_date(text) {
+    if let Some(d) = rows::parse_date(text) {
         return Some(d.midnight().assume_utc());
     }
     let age = humantime::parse_duration(text).ok()?;
