@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::{CiReports, ConfigError, GrantConfig, SfOptions};
+use crate::config::{CiReports, GrantConfig};
 use crate::exit::Exit;
 use crate::fleet::{Fleet, Sinks};
 use crate::input::{self, InputError, Target};
@@ -11,37 +11,13 @@ use crate::plan;
 use crate::progress::{self, Progress};
 use crate::report::{self, Issuer, JUnit, Markdown, Report, StepSummary};
 use crate::sfstate::handoff::Handoff;
-use crate::sfstate::{SfState, SfStateError};
 use crate::stop::{StopReason, Stopper};
-use crate::store::{AuthFile, OutDir, Outputs, StoreError};
+use crate::store::{AuthFile, OutDir, Outputs};
 use crate::token::TokenClient;
 use crate::urls;
 
-/// What stops a run before it starts (exit 2): nothing has been sent.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Input(#[from] InputError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("cannot build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
-    #[error(transparent)]
-    Sf(#[from] SfStateError),
-    /// The Dev Hub (`-v`) could not be asked.
-    #[error(transparent)]
-    Hub(#[from] crate::hub::HubError),
-    #[error("{0}")]
-    Output(String),
-    /// A signal came while the list was being read: nothing was sent (exit 130).
-    #[error("interrupted while reading the org list; nothing was sent")]
-    Interrupted,
-    /// `--deadline` passed while the list was being read: nothing was sent (exit 130).
-    #[error("the --deadline of {} passed while the org list was still being read; nothing was sent (a list on stdin must end, e.g. close the pipe)", humantime::format_duration(*.0))]
-    DeadlineWhileReading(std::time::Duration),
-}
+use super::setup::handoff;
+pub use super::setup::SetupError;
 
 /// A finished (or interrupted) run.
 #[derive(Debug)]
@@ -291,7 +267,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         warnings.extend(aliases.kept.iter().map(|a| {
             format!("sf alias {a} was left as it is (--sf-replace-aliases re-points it)")
         }));
-        errors.extend(alias_failures(&aliases));
+        errors.extend(aliases.failure_warning());
     }
     if let Some(StopReason::StoreFailed { error }) = stop.reason() {
         errors.push(format!(
@@ -369,32 +345,6 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         stopped,
         report_file: report_written.then_some(report_path),
     })
-}
-
-/// The error for aliases that could not be written to sf's alias.json: their orgs are
-/// authorized and in sf's state, only the alias is missing; the command that sets them.
-pub(crate) fn alias_failures(aliases: &crate::sfstate::writer::AliasResults) -> Option<String> {
-    const SHOWN: usize = 10;
-    if aliases.failed.is_empty() {
-        return None;
-    }
-    let set: Vec<String> = aliases
-        .failed
-        .iter()
-        .take(SHOWN)
-        .map(|(alias, username)| format!("{alias}={username}"))
-        .collect();
-    Some(format!(
-        "{} sf alias(es) could not be written: {}. Their orgs are authorized and their sf auth files are written; only the aliases are missing. Set them with `sf alias set {}`{}",
-        aliases.failed.len(),
-        aliases.why.as_deref().unwrap_or("alias.json could not be written"),
-        set.join(" "),
-        if aliases.failed.len() > SHOWN {
-            format!(" (and {} more)", aliases.failed.len() - SHOWN)
-        } else {
-            String::new()
-        }
-    ))
 }
 
 /// No output may land on a file the run reads or keeps (an org's auth file, the out dir's lock,
@@ -547,40 +497,4 @@ fn keep_existing_aliases(
         }
     }
     Ok(())
-}
-
-/// Open the Salesforce CLI's state for `--sf`; the Dev Hub named must already be there, and
-/// what sf keeps beside the auth files must parse.
-pub(crate) fn handoff(
-    options: &SfOptions,
-    config: &GrantConfig,
-    warnings: &mut Vec<String>,
-) -> Result<Handoff, SetupError> {
-    let env = |var: &str| std::env::var(var).ok();
-    let state = SfState::open(&options.home, &env, config.signer.key())?;
-    state.preflight()?;
-    if let Some(hub) = &options.dev_hub {
-        if !state.has_auth(hub) && options.dev_hub_from_target {
-            warnings.push(format!(
-                "the orgs name {hub} as their Dev Hub (devHubUsername), but sf has no auth of it: for sf's hub commands, log in to it: fleetauth login -o {hub} -i <consumer key> -f <key> -d"
-            ));
-        } else if !state.has_auth(hub) {
-            return Err(ConfigError::Usage(format!(
-                "--dev-hub-username {hub}: the Dev Hub is not authorized in {}; log in to it first: fleetauth login -o {hub} -i <consumer key> -f <key> -r https://login.salesforce.com -d",
-                state.auth_path(hub).display()
-            ))
-            .into());
-        }
-    }
-    warnings.extend(state.notes.iter().cloned());
-    Ok(Handoff {
-        state: std::sync::Arc::new(state),
-        http: crate::sfstate::probe::client(&config.network, config.request_timeout)?,
-        client_id: config.signer.client_id().to_string(),
-        dev_hub: options.dev_hub.clone(),
-        alias_prefix: options.alias_prefix.clone(),
-        probe_dev_hub: false,
-        replace_aliases: options.replace_aliases,
-        writer: Default::default(),
-    })
 }

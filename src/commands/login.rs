@@ -113,7 +113,7 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
             .iter()
             .map(|a| format!("sf alias {a} was left as it is")),
     );
-    warnings.extend(crate::commands::grant::alias_failures(&aliases));
+    warnings.extend(aliases.failure_warning());
     match outcome.status {
         Status::Authorized => {
             let name = args.alias.clone().unwrap_or_else(|| args.username.clone());

@@ -10,4 +10,6 @@ pub mod login;
 pub mod open;
 /// Not a command: what `token` and `open` share (one org's token, reused or granted).
 pub(crate) mod session;
+/// Not a command: what the commands that grant share before anything is sent.
+pub(crate) mod setup;
 pub mod token;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{SfArgs, TokenArgs};
-use crate::commands::grant::{handoff, SetupError};
+use crate::commands::setup::{handoff, SetupError};
 use crate::config::{GrantConfig, Output, SfOptions, TargetConfig};
 use crate::fleet::{Fleet, Sinks, Status};
 use crate::input::{self, Origin, Target};
@@ -351,7 +351,7 @@ async fn grant(
         .expect("one outcome per target");
     if let Some(writer) = sf_writer {
         let aliases = writer.finish().await;
-        warnings.extend(crate::commands::grant::alias_failures(&aliases));
+        warnings.extend(aliases.failure_warning());
     }
     match (outcome.status, outcome.error) {
         (Status::Authorized, _) => Ok(()),

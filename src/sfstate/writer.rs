@@ -43,6 +43,34 @@ pub struct AliasResults {
     pub why: Option<String>,
 }
 
+impl AliasResults {
+    /// The error for aliases that could not be written to sf's alias.json: their orgs are
+    /// authorized and in sf's state, only the alias is missing; the command that sets them.
+    pub(crate) fn failure_warning(&self) -> Option<String> {
+        const SHOWN: usize = 10;
+        if self.failed.is_empty() {
+            return None;
+        }
+        let set: Vec<String> = self
+            .failed
+            .iter()
+            .take(SHOWN)
+            .map(|(alias, username)| format!("{alias}={username}"))
+            .collect();
+        Some(format!(
+            "{} sf alias(es) could not be written: {}. Their orgs are authorized and their sf auth files are written; only the aliases are missing. Set them with `sf alias set {}`{}",
+            self.failed.len(),
+            self.why.as_deref().unwrap_or("alias.json could not be written"),
+            set.join(" "),
+            if self.failed.len() > SHOWN {
+                format!(" (and {} more)", self.failed.len() - SHOWN)
+            } else {
+                String::new()
+            }
+        ))
+    }
+}
+
 struct Threads {
     auth: mpsc::Sender<AuthJob>,
     aliases: mpsc::Sender<AliasJob>,
