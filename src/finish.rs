@@ -2,8 +2,9 @@
 //! `--json` envelope (shaped like the Salesforce CLI's error output), and the printing of a
 //! finished run. Each command returns a typed error; nothing else picks an exit code for one.
 
-use crate::commands::grant::{Finished, SetupError};
+use crate::commands::grant::Finished;
 use crate::commands::session::TokenError;
+use crate::commands::setup::SetupError;
 use crate::config::Output;
 use crate::exit::Exit;
 use crate::{report, say, say_err};
