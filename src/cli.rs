@@ -109,11 +109,12 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct GrantArgs {
-    /// The org list: a .csv or .json file, or `-` for standard input. With -v and no list, the
-    /// list is the Dev Hub's Active scratch orgs.
-    #[arg(required_unless_present = "target_dev_hub")]
-    pub orgs: Option<PathBuf>,
-    /// Force the list's format instead of detecting it.
+    /// The org lists: .csv or .json files (a report.json too), or `-` for standard input. Several
+    /// lists are granted as one (the report.json of every shard); a username in two is one org.
+    /// With -v and no list, the list is the Dev Hub's Active scratch orgs.
+    #[arg(value_name = "ORGS", required_unless_present = "target_dev_hub")]
+    pub orgs: Vec<PathBuf>,
+    /// Force the lists' format instead of detecting it (every list, stdin included).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     #[command(flatten)]
@@ -217,6 +218,11 @@ pub struct TokenArgs {
     /// Where the auth files are (and the new one goes).
     #[arg(long, default_value = "fleetauth-out")]
     pub out_dir: PathBuf,
+    /// An org list to look the alias (and the org's instance URL) up in instead of the out dir's
+    /// report.json: a report.json handed over by another job, or any list `grant` takes.
+    /// Repeatable: the report.json of every shard, read as one (`-`: stdin, once).
+    #[arg(long = "list", value_name = "FILE")]
+    pub lists: Vec<PathBuf>,
     /// Reuse the org's auth file while it is younger than this (sessions last 2 h by default).
     #[arg(long, default_value = "90m", value_parser = humantime::parse_duration)]
     pub max_age: Duration,
@@ -279,6 +285,11 @@ pub struct OpenArgs {
     /// Where the auth files are (and the new one goes).
     #[arg(long, default_value = "fleetauth-out")]
     pub out_dir: PathBuf,
+    /// An org list to look the alias (and the org's instance URL) up in instead of the out dir's
+    /// report.json: a report.json handed over by another job, or any list `grant` takes.
+    /// Repeatable: the report.json of every shard, read as one (`-`: stdin, once).
+    #[arg(long = "list", value_name = "FILE")]
+    pub lists: Vec<PathBuf>,
     /// Reuse the org's auth file while it is younger than this (an expired session is granted anew).
     #[arg(long, default_value = "90m", value_parser = humantime::parse_duration)]
     pub max_age: Duration,
@@ -482,11 +493,11 @@ pub struct HubFilterArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The org list: a .csv or .json file, or `-` for standard input (with -v and no list: the
-    /// Dev Hub's Active scratch orgs).
-    #[arg(required_unless_present = "target_dev_hub")]
-    pub orgs: Option<PathBuf>,
-    /// Force the list's format instead of detecting it.
+    /// The org lists: .csv or .json files, or `-` for standard input, checked as `grant` reads
+    /// them: several as one (with -v and no list: the Dev Hub's Active scratch orgs).
+    #[arg(value_name = "ORGS", required_unless_present = "target_dev_hub")]
+    pub orgs: Vec<PathBuf>,
+    /// Force the lists' format instead of detecting it (every list, stdin included).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     #[command(flatten)]

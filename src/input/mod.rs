@@ -7,13 +7,16 @@
 
 mod csv;
 mod json;
+mod merge;
 mod validate;
 
+pub use merge::read_all;
 pub use validate::{check_alias, check_hosts, check_username};
 
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 /// One org to authorize, as the list gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,10 +31,33 @@ pub struct Target {
 }
 
 /// Where a row came from, for messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     Line(u64),
     Entry(usize),
+    /// A row of one of several lists read together: that list's name, then the row's place in
+    /// it (a `Line` or an `Entry`).
+    In(Arc<str>, Box<Origin>),
+}
+
+impl Origin {
+    /// The row's place as a message names it: `orgs.csv:line 3`. A row of one of several lists
+    /// names its own file; `source` is the list's name otherwise.
+    pub fn at(&self, source: &str) -> String {
+        match self {
+            Origin::In(..) => self.to_string(),
+            _ => format!("{source}:{self}"),
+        }
+    }
+
+    /// Where the row sorts among a list's rows: by file (of several), then place in it.
+    pub fn rank(&self) -> (Option<&str>, u64) {
+        match self {
+            Origin::Line(n) => (None, *n),
+            Origin::Entry(n) => (None, *n as u64),
+            Origin::In(list, inner) => (Some(list), inner.rank().1),
+        }
+    }
 }
 
 impl fmt::Display for Origin {
@@ -39,6 +65,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Line(n) => write!(f, "line {n}"),
             Origin::Entry(n) => write!(f, "entry {n}"),
+            Origin::In(list, inner) => write!(f, "{list}:{inner}"),
         }
     }
 }
@@ -83,7 +110,9 @@ pub enum InputError {
     TooLarge { source_name: String },
     #[error("{source_name} lists no orgs; give at least one username")]
     Empty { source_name: String },
-    #[error("{source_name}: {} row(s) rejected, nothing was sent:\n{}", rows.len(), rows.iter().map(|(o, m)| format!("  {source_name}:{o}: {m}")).collect::<Vec<_>>().join("\n"))]
+    #[error("`-` (standard input) is given as more than one list; stdin can be read once: save the other list to a file")]
+    StdinTwice,
+    #[error("{source_name}: {} row(s) rejected, nothing was sent:\n{}", rows.len(), rows.iter().map(|(o, m)| format!("  {}: {m}", o.at(source_name))).collect::<Vec<_>>().join("\n"))]
     Rejected {
         source_name: String,
         rows: Vec<(Origin, String)>,
@@ -211,10 +240,7 @@ pub fn parse(source_name: &str, text: &str, format: Format) -> Result<OrgList, I
         .filter_map(validate::check_target)
         .collect();
     rows.extend(validate::duplicate_aliases(&list.targets));
-    rows.sort_by_key(|(o, _)| match o {
-        Origin::Line(n) => *n,
-        Origin::Entry(n) => *n as u64,
-    });
+    rows.sort_by(|(a, _), (b, _)| a.rank().cmp(&b.rank()));
     if !rows.is_empty() {
         return Err(InputError::Rejected {
             source_name: source_name.to_string(),

@@ -24,7 +24,7 @@ pub(super) fn duplicate_aliases(targets: &[Target]) -> Vec<(Origin, String)> {
             .filter(|o| !o.username.eq_ignore_ascii_case(&t.username))
         {
             rows.push((
-                t.origin,
+                t.origin.clone(),
                 format!(
                     "alias {alias:?} is the username of the org on {}; an alias must not name another org",
                     other.origin
@@ -34,7 +34,7 @@ pub(super) fn duplicate_aliases(targets: &[Target]) -> Vec<(Origin, String)> {
         }
         match first.get(alias) {
             Some(f) if !f.username.eq_ignore_ascii_case(&t.username) => rows.push((
-                t.origin,
+                t.origin.clone(),
                 format!(
                     "alias {alias:?} is also given to {} on {}; an alias names one org: rename one",
                     f.username, f.origin
@@ -57,7 +57,7 @@ pub fn check_hosts(list: &OrgList, hosts: &crate::urls::HostPolicy) -> Result<()
         .iter()
         .filter_map(|t| {
             let url = t.instance_url.as_deref()?;
-            hosts.row_host(url).err().map(|e| (t.origin, e))
+            hosts.row_host(url).err().map(|e| (t.origin.clone(), e))
         })
         .collect();
     if rows.is_empty() {
@@ -79,7 +79,7 @@ pub(super) fn check_target(t: &Target) -> Option<(Origin, String)> {
                 .and_then(|u| urls::token_host(u).err())
         })
         .or_else(|| t.alias.as_deref().and_then(|a| check_alias(a).err()))?;
-    Some((t.origin, problem))
+    Some((t.origin.clone(), problem))
 }
 
 /// An alias is one word: no whitespace, control or bidi characters, at most 80 characters.
