@@ -61,20 +61,23 @@ pub fn merge(lists: Vec<OrgList>) -> Result<OrgList, InputError> {
     let mut first: HashMap<String, (usize, usize)> = HashMap::new();
     let mut rows: Vec<(Origin, String)> = Vec::new();
     for (n, list) in lists.into_iter().enumerate() {
-        let name: Arc<str> = Arc::from(list.source.as_str());
+        let OrgList {
+            source: name,
+            columns: own,
+            targets: rows_of_list,
+            excluded: left_out,
+        } = list;
+        let name: Arc<str> = Arc::from(name);
         let reshape = |mut t: Target| {
             if !one_shape {
-                t.record = reshaped(&t, &list.columns, &columns);
+                t.record = reshaped(&t, &own, &columns);
             }
             t.origin = Origin::In(name.clone(), Box::new(t.origin));
             t
         };
-        excluded.extend(
-            list.excluded
-                .iter()
-                .map(|(t, why)| (reshape(t.clone()), why.clone())),
-        );
-        for target in list.targets.iter().cloned().map(reshape) {
+        excluded.extend(left_out.into_iter().map(|(t, why)| (reshape(t), why)));
+        targets.reserve(rows_of_list.len());
+        for target in rows_of_list.into_iter().map(reshape) {
             let key = target.username.to_lowercase();
             match first.get(&key) {
                 // A repeat within one list is the plan's to report, as for a single list.

@@ -85,6 +85,22 @@ async fn a_receiving_job_combines_the_report_json_of_every_shard_with_token_and_
         assert_eq!(run.code, 0, "token {alias}: {}", run.stderr);
         assert_eq!(run.stdout, format!("{}\n", rx.auth_token(username)));
     }
+    // `open --list` resolves the same way, in a job of its own.
+    let mut args = rx.open_args(&emu, "ci2", &["--url-only", "--list", &r1, "--list", &r2]);
+    set_flag(
+        &mut args,
+        "--out-dir",
+        rx.dir.path().join("opener").display().to_string(),
+    );
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 0, "open: {}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with(&format!("{}/secur/frontdoor.jsp?otp=", emu.url())),
+        "{}",
+        run.stdout
+    );
+
     // Without the lists (and before any auth file carries it), no alias is known.
     let mut args = rx.token_args(&emu, "ci1", &[]);
     set_flag(
