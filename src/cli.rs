@@ -51,17 +51,17 @@ fn compiled_target() -> String {
 pub enum Command {
     /// Grant an access token for every org in a list and write one auth file per org.
     #[command(
-        after_help = "Examples:\n  fleetauth grant orgs.csv --client-id \"$CONSUMER_KEY\" --jwt-key-file server.key\n  fleetauth grant -v hub@acme.com -i \"$CONSUMER_KEY\" -f server.key   # every Active scratch org of the Dev Hub\n  fleetauth grant -v hub@acme.com --created-after 24h --created-by ci@acme.com -i \"$CONSUMER_KEY\" -f server.key\n  fleetauth grant orgs.csv -v hub@acme.com -i \"$CONSUMER_KEY\" -f server.key   # fail typos, deleted and expired orgs at once\n  sf org list --json | fleetauth grant - --json > report.json\n  fleetauth grant fleetauth-out/failed.csv -i \"$CONSUMER_KEY\" -f server.key   # retry the failures\n  fleetauth grant orgs.csv -i \"$CONSUMER_KEY\" -f server.key --junit junit.xml --summary-md sum.md\n  fleetauth grant report.json -i \"$CONSUMER_KEY\" -f server.key --sf   # another job's orgs\n\nIn GitHub Actions the summary also goes to $GITHUB_STEP_SUMMARY (unless --no-step-summary)."
+        after_help = "Examples:\n  fleetauth grant orgs.csv --client-id \"$CONSUMER_KEY\" --jwt-key-file server.key\n  fleetauth grant -v hub@acme.com -i \"$CONSUMER_KEY\" -f server.key   # every Active scratch org of the Dev Hub\n  fleetauth grant -v hub@acme.com --created-after 24h --created-by ci@acme.com -i \"$CONSUMER_KEY\" -f server.key\n  fleetauth grant orgs.csv -v hub@acme.com -i \"$CONSUMER_KEY\" -f server.key   # fail typos, deleted and expired orgs at once\n  sf org list --json | fleetauth grant - --json > report.json\n  fleetauth grant fleetauth-out/failed.csv -i \"$CONSUMER_KEY\" -f server.key   # retry the failures\n  fleetauth grant orgs.csv -i \"$CONSUMER_KEY\" -f server.key --junit junit.xml --summary-md sum.md\n  fleetauth grant report.json -i \"$CONSUMER_KEY\" -f server.key --sf   # another job's orgs\n  fleetauth grant shard1/report.json shard2/report.json -i \"$CONSUMER_KEY\" -f server.key --sf   # every shard's, as one list\n\nIn GitHub Actions the summary also goes to $GITHUB_STEP_SUMMARY (unless --no-step-summary)."
     )]
     Grant(Box<GrantArgs>),
     /// Print a usable access token for one org (reusing its fresh auth file, else granting one).
     #[command(
-        after_help = "Examples (consumer key and key from $SFDX_CLIENT_ID and $SFDX_HUB_KEY_BASE64, as in CI):\n  export SF_ACCESS_TOKEN=$(fleetauth token ci3)   # ci3: an alias in the out dir's auth files\n  fleetauth token test-abc@example.com --verify    # grant again if the session expired\n  fleetauth token ci3 --format github              # mask it, export it to the next steps\n  fleetauth token -o ci3 --format dotenv > org.env # SF_ACCESS_TOKEN, SF_TARGET_ORG, ...: set -a; . ./org.env\n  fleetauth token ci3 --format gitlab --vars cumulusci > org.env  # CUMULUSCI_ORG_CI3={...}, no token\n  fleetauth token ci3 --format docker > sf.env     # docker run --env-file sf.env ...\n\nExit codes: 0 printed, 1 the grant or --verify failed, 2 usage or unknown alias, 130 interrupted."
+        after_help = "Examples (consumer key and key from $SFDX_CLIENT_ID and $SFDX_HUB_KEY_BASE64, as in CI):\n  export SF_ACCESS_TOKEN=$(fleetauth token ci3)   # ci3: an alias in the out dir's auth files\n  fleetauth token test-abc@example.com --verify    # grant again if the session expired\n  fleetauth token ci3 --format github              # mask it, export it to the next steps\n  fleetauth token -o ci3 --format dotenv > org.env # SF_ACCESS_TOKEN, SF_TARGET_ORG, ...: set -a; . ./org.env\n  fleetauth token ci3 --format gitlab --vars cumulusci > org.env  # CUMULUSCI_ORG_CI3={...}, no token\n  fleetauth token ci3 --format docker > sf.env     # docker run --env-file sf.env ...\n  fleetauth token --list shard1/report.json --list shard2/report.json ci3   # a job after a sharded matrix\n\nExit codes: 0 printed, 1 the grant or --verify failed, 2 usage or unknown alias, 130 interrupted."
     )]
     Token(TokenArgs),
     /// Open one org in the browser through a single-use login link, or print the link.
     #[command(
-        after_help = "A single-use link (/services/oauth2/singleaccess) starts one browser session, then is\ndead. The org's token is reused or granted exactly as `fleetauth token` does.\n\nExamples:\n  fleetauth open ci3                               # the browser opens the org\n  fleetauth open ci3 --path /lightning/setup/SetupOneHome/home\n  fleetauth open -o test-abc@example.com --url-only  # print the link, for a person\n  fleetauth open ci3 --json                        # {\"status\":0,\"result\":{orgId,username,url}}\n  fleetauth open ci3 --format github               # Actions: ::add-mask:: first\n\nWhere no browser can be opened (CI, no DISPLAY, no xdg-open or open, $BROWSER failing),\nthe link is printed on stdout and stderr says so. The link is a credential until used:\nit goes to stdout only.\n\nExit codes: 0 opened or printed, 1 no link (the grant failed or the answer was refused),\n2 usage (nothing sent), 130 interrupted."
+        after_help = "A single-use link (/services/oauth2/singleaccess) starts one browser session, then is\ndead. The org's token is reused or granted exactly as `fleetauth token` does.\n\nExamples:\n  fleetauth open ci3                               # the browser opens the org\n  fleetauth open ci3 --path /lightning/setup/SetupOneHome/home\n  fleetauth open -o test-abc@example.com --url-only  # print the link, for a person\n  fleetauth open ci3 --json                        # {\"status\":0,\"result\":{orgId,username,url}}\n  fleetauth open ci3 --format github               # Actions: ::add-mask:: first\n  fleetauth open ci3 --list shard1/report.json --list shard2/report.json\n\nWhere no browser can be opened (CI, no DISPLAY, no xdg-open or open, $BROWSER failing),\nthe link is printed on stdout and stderr says so. The link is a credential until used:\nit goes to stdout only.\n\nExit codes: 0 opened or printed, 1 no link (the grant failed or the answer was refused),\n2 usage (nothing sent), 130 interrupted."
     )]
     Open(OpenArgs),
     /// Log in to one org (for example the Dev Hub) and write the Salesforce CLI's state, like `sf org login jwt`.
@@ -109,11 +109,12 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct GrantArgs {
-    /// The org list: a .csv or .json file, or `-` for standard input. With -v and no list, the
-    /// list is the Dev Hub's Active scratch orgs.
-    #[arg(required_unless_present = "target_dev_hub")]
-    pub orgs: Option<PathBuf>,
-    /// Force the list's format instead of detecting it.
+    /// The org lists: .csv or .json files (a report.json too), or `-` for standard input. Several
+    /// lists are granted as one (the report.json of every shard); a username in two is one org.
+    /// With -v and no list, the list is the Dev Hub's Active scratch orgs.
+    #[arg(value_name = "ORGS", required_unless_present = "target_dev_hub")]
+    pub orgs: Vec<PathBuf>,
+    /// Force the lists' format instead of detecting it (every list, stdin included).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     #[command(flatten)]
@@ -217,6 +218,11 @@ pub struct TokenArgs {
     /// Where the auth files are (and the new one goes).
     #[arg(long, default_value = "fleetauth-out")]
     pub out_dir: PathBuf,
+    /// An org list to look the alias (and the org's instance URL) up in instead of the out dir's
+    /// report.json: a report.json handed over by another job, or any list `grant` takes.
+    /// Repeatable: the report.json of every shard, read as one (`-`: stdin, once).
+    #[arg(long = "list", value_name = "FILE")]
+    pub lists: Vec<PathBuf>,
     /// Reuse the org's auth file while it is younger than this (sessions last 2 h by default).
     #[arg(long, default_value = "90m", value_parser = humantime::parse_duration)]
     pub max_age: Duration,
@@ -279,6 +285,11 @@ pub struct OpenArgs {
     /// Where the auth files are (and the new one goes).
     #[arg(long, default_value = "fleetauth-out")]
     pub out_dir: PathBuf,
+    /// An org list to look the alias (and the org's instance URL) up in instead of the out dir's
+    /// report.json: a report.json handed over by another job, or any list `grant` takes.
+    /// Repeatable: the report.json of every shard, read as one (`-`: stdin, once).
+    #[arg(long = "list", value_name = "FILE")]
+    pub lists: Vec<PathBuf>,
     /// Reuse the org's auth file while it is younger than this (an expired session is granted anew).
     #[arg(long, default_value = "90m", value_parser = humantime::parse_duration)]
     pub max_age: Duration,
@@ -495,11 +506,11 @@ pub struct HubFilterArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The org list: a .csv or .json file, or `-` for standard input (with -v and no list: the
-    /// Dev Hub's Active scratch orgs).
-    #[arg(required_unless_present = "target_dev_hub")]
-    pub orgs: Option<PathBuf>,
-    /// Force the list's format instead of detecting it.
+    /// The org lists: .csv or .json files, or `-` for standard input, checked as `grant` reads
+    /// them: several as one (with -v and no list: the Dev Hub's Active scratch orgs).
+    #[arg(value_name = "ORGS", required_unless_present = "target_dev_hub")]
+    pub orgs: Vec<PathBuf>,
+    /// Force the lists' format instead of detecting it (every list, stdin included).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     #[command(flatten)]

@@ -38,8 +38,8 @@ pub struct Output {
 
 #[derive(Debug)]
 pub struct GrantConfig {
-    /// The org list; `None`: the Dev Hub's Active scratch orgs (`hub` is then set).
-    pub orgs: Option<PathBuf>,
+    /// The org lists, read as one; none: the Dev Hub's Active scratch orgs (`hub` is then set).
+    pub orgs: Vec<PathBuf>,
     pub format: Option<Format>,
     pub signer: Signer,
     /// The run's token host (`--instance-url`), the fallback for rows with their own.
@@ -296,7 +296,7 @@ impl GrantConfig {
     /// A run of `orgs` against `target` with every other setting at its default.
     pub fn new(orgs: PathBuf, target: TargetConfig) -> Self {
         Self {
-            orgs: Some(orgs),
+            orgs: vec![orgs],
             format: None,
             signer: target.signer,
             host: target.host,
@@ -346,7 +346,7 @@ impl GrantConfig {
         let mut sf = SfOptions::from_args(args.sf, &env)?;
         let hub = hub_options(&args.hub, &args.hub_filter, sf.as_ref())?;
         fill_dev_hub(sf.as_mut(), hub.as_ref());
-        let mut config = Self::new(args.orgs.clone().unwrap_or_default(), target);
+        let mut config = Self::new(PathBuf::new(), target);
         config.orgs = args.orgs;
         config.hub = hub;
         config.format = args.format;

@@ -16,6 +16,12 @@ const EXIT_STATUS: &[(&str, &str)] = &[
     ("130", "Interrupted by SIGINT, SIGTERM or --deadline; the report lists the pending orgs."),
 ];
 
+/// How several org lists are read as one, for the commands that take them.
+const SEVERAL_LISTS: (&[&str], &str) = (
+    &["grant", "check", "token", "open"],
+    "grant and check take several lists (fleetauth grant a.csv b.json), token and open several --list FILE; the report.json of every shard of a --shard K/N matrix combine this way. The rows of every list are planned together, in the order given, and --shard takes its share after they are merged. A username in two lists (in any case) is one org: a cell given in both must be the same (a different alias, instance URL or other column is an input error, exit 2, naming both files and lines), and one blank in the first list is taken from the other. An alias names one org across every list. Every message names the file and line (or entry) of the row. - (standard input) may be one of the lists, once. failed.csv keeps the lists' columns when they are the same, else has username, alias, instanceUrl and every other column, and is a list grant reads back.",
+);
+
 /// The environment variables fleetauth reads, with the commands that read them.
 const ENVIRONMENT: &[(&str, &str, &[&str])] = &[
     (
@@ -150,6 +156,11 @@ pub fn render(command: Option<&str>, out: &mut dyn Write) -> Result<(), String> 
         }
         writeln!(out, ".fi").map_err(io)?;
     }
+    let (takes_lists, text) = SEVERAL_LISTS;
+    if name.as_deref().is_some_and(|n| takes_lists.contains(&n)) {
+        section(out, "SEVERAL LISTS").map_err(io)?;
+        writeln!(out, "{}", escape(text)).map_err(io)?;
+    }
     section(out, "EXIT STATUS").map_err(io)?;
     for (code, meaning) in EXIT_STATUS {
         writeln!(out, ".TP\n\\fB{code}\\fR\n{}", escape(meaning)).map_err(io)?;
@@ -237,6 +248,15 @@ mod tests {
             !page(Some("keygen")).contains("GITHUB_ENV"),
             "keygen reads no GITHUB_ENV"
         );
+    }
+
+    #[test]
+    fn the_commands_that_take_several_lists_say_how_they_are_merged() {
+        for name in ["grant", "check", "token", "open"] {
+            assert!(page(Some(name)).contains("SEVERAL LISTS"), "{name}");
+        }
+        assert!(!page(Some("keygen")).contains("SEVERAL LISTS"));
+        assert!(page(Some("token")).contains("\\-\\-list"), "token's --list");
     }
 
     #[test]

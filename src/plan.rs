@@ -39,10 +39,10 @@ pub fn plan(
             continue;
         }
         if let Some(first) = seen.get(&key) {
-            plan.duplicates.push((target.clone(), *first));
+            plan.duplicates.push((target.clone(), first.clone()));
             continue;
         }
-        seen.insert(key, target.origin);
+        seen.insert(key, target.origin.clone());
         match fresh(target) {
             Some((file, why)) => plan.fresh.push((target.clone(), file, why)),
             None => plan.grant.push(target.clone()),
@@ -74,7 +74,7 @@ pub fn prefix_alias_conflicts(plan: &Plan, prefix: &str) -> Vec<(Origin, String)
                 .get(alias)
                 .filter(|o| !o.username.eq_ignore_ascii_case(&target.username))?;
             Some((
-                target.origin,
+                target.origin.clone(),
                 format!(
                     "alias {alias:?} is also what --alias-prefix {prefix} gives {} (on {}); an alias names one org: rename the alias or pick another prefix",
                     other.username, other.origin
@@ -82,10 +82,7 @@ pub fn prefix_alias_conflicts(plan: &Plan, prefix: &str) -> Vec<(Origin, String)
             ))
         })
         .collect();
-    rows.sort_by_key(|(o, _)| match o {
-        Origin::Line(n) => *n,
-        Origin::Entry(n) => *n as u64,
-    });
+    rows.sort_by(|(a, _), (b, _)| a.rank().cmp(&b.rank()));
     rows
 }
 

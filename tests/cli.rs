@@ -27,6 +27,8 @@ mod hostile;
 mod input;
 #[path = "cli/install.rs"]
 mod install;
+#[path = "cli/lists.rs"]
+mod lists;
 #[path = "cli/open.rs"]
 mod open;
 #[path = "cli/outdir.rs"]

@@ -28,7 +28,7 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
     let online = args.online.clone();
     let env = |var: &str| std::env::var(var).ok();
     let target = TargetConfig::from_args(args.target.clone(), &env).map_err(|e| e.to_string())?;
-    let mut config = GrantConfig::new(args.orgs.clone().unwrap_or_default(), target);
+    let mut config = GrantConfig::new(std::path::PathBuf::new(), target);
     config.orgs = args.orgs.clone();
     config.hub =
         crate::config::hub_options(&args.hub, &args.hub_filter, None).map_err(|e| e.to_string())?;
@@ -48,13 +48,13 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
     );
     crate::say_out!("ok  audience   {}", config.signer.audience());
 
-    let list = match &config.orgs {
-        Some(orgs) => {
-            let list = input::read(orgs, config.format).map_err(|e| e.to_string())?;
+    let list = match config.orgs.is_empty() {
+        false => {
+            let list = input::read_all(&config.orgs, config.format).map_err(|e| e.to_string())?;
             input::check_hosts(&list, &config.network.hosts).map_err(|e| e.to_string())?;
             Some(list)
         }
-        None => None,
+        true => None,
     };
     for note in config.network.notes.iter().chain(&config.network.warnings) {
         crate::say_out!("--  trust      {note}");
@@ -130,9 +130,8 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
     );
     for (t, first) in &plan.duplicates {
         crate::say_out!(
-            "    {}:{}: {} repeats {first}",
-            list.source,
-            t.origin,
+            "    {}: {} repeats {first}",
+            t.origin.at(&list.source),
             t.username
         );
     }

@@ -97,7 +97,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         out_dir.display()
     );
     let mut config = GrantConfig::new(orgs, TargetConfig::emulator(&emulator.url(), &key)?);
-    config.orgs = None;
+    config.orgs = Vec::new();
     config.hub = Some(
         crate::hub::HubOptions::new(
             HUB,

@@ -100,15 +100,15 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
             stop.aborted().await;
         }
     };
-    let list = match orgs {
-        None => None,
-        Some(orgs) => Some(tokio::select! {
+    let list = match orgs.is_empty() {
+        true => None,
+        false => Some(tokio::select! {
             biased;
             () = reading_ends => return Err(match stop.reason() {
                 Some(StopReason::Deadline(limit)) => SetupError::DeadlineWhileReading(*limit),
                 _ => SetupError::Interrupted,
             }),
-            read = tokio::task::spawn_blocking(move || input::read(&orgs, format)) => {
+            read = tokio::task::spawn_blocking(move || input::read_all(&orgs, format)) => {
                 read.map_err(|e| SetupError::Output(format!("reading the list failed: {e}")))??
             }
         }),
@@ -183,14 +183,15 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     drop((targets, excluded));
     warnings.extend(plan.duplicates.iter().map(|(t, first)| {
         format!(
-            "{}:{}: {} repeats the username of {first}; granted once",
-            source, t.origin, t.username
+            "{}: {} repeats the username of {first}; granted once",
+            t.origin.at(&source),
+            t.username
         )
     }));
     warnings.extend(
         plan.excluded
             .iter()
-            .map(|(t, why)| format!("{}:{}: {} is {why}", source, t.origin, t.username)),
+            .map(|(t, why)| format!("{}: {} is {why}", t.origin.at(&source), t.username)),
     );
     if let Some(prefix) = config.sf.as_ref().and_then(|o| o.alias_prefix.as_deref()) {
         let rows = plan::prefix_alias_conflicts(&plan, prefix);
@@ -355,7 +356,7 @@ fn claim_outputs(
     report_path: &std::path::Path,
 ) -> Result<(), SetupError> {
     let mut outputs = Outputs::new(out);
-    if let Some(orgs) = config.orgs.as_ref().filter(|o| o.as_os_str() != "-") {
+    for orgs in config.orgs.iter().filter(|o| o.as_os_str() != "-") {
         outputs.reserve(orgs, "the org list");
     }
     if let crate::credentials::KeyOrigin::File(key) = &config.signer.key().origin {

@@ -60,6 +60,7 @@ fn token_args(args: &OpenArgs, org: &str, max_age: Duration) -> TokenArgs {
             warn_expiring: Duration::from_secs(24 * 3600),
         },
         out_dir: args.out_dir.clone(),
+        lists: args.lists.clone(),
         max_age,
         verify: false,
         format: TokenFormat::Token,

@@ -196,7 +196,7 @@ pub(crate) async fn obtain(
         username,
         alias,
         instance_url,
-    } = resolve::resolve(args.org(), &out, sf_home.as_deref(), warnings)
+    } = resolve::resolve(args.org(), &out, &args.lists, sf_home.as_deref(), warnings)
         .map_err(TokenError::Usage)?;
 
     let earlier = earlier_grant(&out, &username, &config.network.hosts, warnings);

@@ -1,8 +1,9 @@
 //! Which org `fleetauth token ARG` means: a username as it is, or an alias looked up in the out
-//! dir's records (the auth files, then a report.json handed over from another job), then, with
-//! `--sf`, in sf's alias.json. A report.json also gives the org's instance URL, tried first.
+//! dir's records (the auth files, then a report.json handed over from another job, or the
+//! `--list` files in its place), then, with `--sf`, in sf's alias.json. A report.json also gives
+//! the org's instance URL, tried first.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -24,9 +25,24 @@ pub(super) struct Resolved {
 pub(super) fn resolve(
     org: &str,
     out: &OutDir,
+    lists: &[PathBuf],
     sf_home: Option<&Path>,
     warnings: &mut Vec<String>,
 ) -> Result<Resolved, String> {
+    // `--list`: read (and checked, across lists too) before anything else, so a bad one is
+    // refused whatever the org.
+    let listed = match lists {
+        [] => None,
+        lists => Some(
+            input::read_all(lists, None)
+                .map(|list| list.targets)
+                .map_err(|e| format!("--list: {e}"))?,
+        ),
+    };
+    let report_targets = |out: &OutDir, warnings: &mut Vec<String>| match &listed {
+        Some(targets) => Ok(targets.clone()),
+        None => report_targets(out, warnings),
+    };
     let from_report = |report: &[Target], matches: &dyn Fn(&Target) -> bool| {
         report.iter().find(|t| matches(t)).map(|t| {
             (
@@ -96,16 +112,27 @@ pub(super) fn resolve(
             return found(username.to_string(), None);
         }
     }
-    let looked = match sf_home {
-        Some(home) => format!(
-            "neither the auth files nor report.json in {} have it, and {} does not list it",
-            out.path().display(),
-            home.join(".sfdx/alias.json").display()
-        ),
-        None => format!(
-            "neither the auth files nor report.json in {} have it (add --sf to look in the Salesforce CLI's aliases too)",
+    let records = match lists {
+        [] => format!(
+            "neither the auth files nor report.json in {}",
             out.path().display()
         ),
+        lists => format!(
+            "neither the auth files in {} nor {}",
+            out.path().display(),
+            lists
+                .iter()
+                .map(|l| l.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let looked = match sf_home {
+        Some(home) => format!(
+            "{records} have it, and {} does not list it",
+            home.join(".sfdx/alias.json").display()
+        ),
+        None => format!("{records} have it (add --sf to look in the Salesforce CLI's aliases too)"),
     };
     Err(format!(
         "unknown alias `{org}`: {looked}; pass the org's username, or check --out-dir"
@@ -154,7 +181,7 @@ mod tests {
     use super::*;
 
     fn resolve_(org: &str, out: &OutDir, sf_home: Option<&Path>) -> Result<Resolved, String> {
-        resolve(org, out, sf_home, &mut Vec::new())
+        resolve(org, out, &[], sf_home, &mut Vec::new())
     }
 
     fn out_dir() -> (tempfile::TempDir, OutDir) {
@@ -227,17 +254,19 @@ mod tests {
         .unwrap();
         std::fs::write(out.path().join("report.json"), "<testsuites/>").unwrap();
         let mut warnings = Vec::new();
-        let a = resolve("a@X.com", &out, None, &mut warnings).unwrap();
+        let a = resolve("a@X.com", &out, &[], None, &mut warnings).unwrap();
         assert_eq!(a.username, "A@x.com", "the spelling it was granted under");
         assert!(warnings.is_empty(), "{warnings:?}");
-        let b = resolve("b@x.com", &out, None, &mut warnings).unwrap();
+        let b = resolve("b@x.com", &out, &[], None, &mut warnings).unwrap();
         assert_eq!(b.username, "b@x.com");
         assert!(
             warnings[0].contains("not a fleetauth report"),
             "{warnings:?}"
         );
         assert_eq!(
-            resolve("one", &out, None, &mut warnings).unwrap().username,
+            resolve("one", &out, &[], None, &mut warnings)
+                .unwrap()
+                .username,
             "A@x.com"
         );
     }
