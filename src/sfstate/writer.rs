@@ -51,9 +51,15 @@ impl AliasResults {
         if self.failed.is_empty() {
             return None;
         }
-        let set: Vec<String> = self
-            .failed
-            .iter()
+        // In a stable order whatever order the writes failed in: `P2` before `P10`.
+        let mut failed: Vec<&(String, String)> = self.failed.iter().collect();
+        failed.sort_by_cached_key(|(alias, _)| {
+            let digits = alias.len() - alias.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            let (stem, number) = alias.split_at(alias.len() - digits);
+            (stem.to_string(), number.len(), number.to_string())
+        });
+        let set: Vec<String> = failed
+            .into_iter()
             .take(SHOWN)
             .map(|(alias, username)| format!("{alias}={username}"))
             .collect();
@@ -239,5 +245,25 @@ fn alias_thread(
         for reply in flushes {
             let _ = reply.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AliasResults;
+
+    #[test]
+    fn the_failed_aliases_are_listed_in_their_natural_order() {
+        let results = AliasResults {
+            failed: ["P10", "P2", "P1", "a"]
+                .map(|a| (a.to_string(), format!("{a}@x.com")))
+                .to_vec(),
+            ..AliasResults::default()
+        };
+        let warning = results.failure_warning().unwrap();
+        assert!(
+            warning.contains("sf alias set P1=P1@x.com P2=P2@x.com P10=P10@x.com a=a@x.com"),
+            "{warning}"
+        );
     }
 }
