@@ -188,7 +188,14 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     };
 
     // Plan: each username once, and not again while every sink holds a fresh grant of it.
-    let plan = plan::plan(&list, config.shard, |target| {
+    // The list's rows move into the plan: a fleet is large, and they are held once.
+    let input::OrgList {
+        source,
+        columns,
+        targets,
+        excluded,
+    } = list;
+    let plan = plan::plan_owned(targets, excluded, config.shard, |target| {
         if hub
             .as_ref()
             .is_some_and(|h| h.refusal(&target.username).is_some())
@@ -197,14 +204,6 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         }
         fresh_auth_file(&config, &out, target, sf.as_ref())
     });
-    // The plan holds every row it needs; the list's own copy goes now (a fleet is large).
-    let input::OrgList {
-        source,
-        columns,
-        targets,
-        excluded,
-    } = list;
-    drop((targets, excluded));
     warnings.extend(plan.duplicates.iter().map(|(t, first)| {
         format!(
             "{}:{}: {} repeats the username of {first}; granted once",
@@ -310,6 +309,14 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
 
     // Report: report.json (or --report), the CI reports, and failed.csv for the next run. A
     // report that cannot be written fails the run, loudly; every grant already made is kept.
+    // The list's own cells of the authorized orgs are needed no more (failed.csv lists the
+    // others): let them go before the report's rows are made.
+    let mut plan = plan;
+    for (target, outcome) in plan.grant.iter_mut().zip(&outcomes) {
+        if outcome.status == crate::fleet::Status::Authorized {
+            target.record = Vec::new();
+        }
+    }
     let mut report = Report::build(&plan, outcomes, &issuer, started_at, started.elapsed());
     report.summary.shard = config.shard.map(|s| s.to_string());
     if let Some(hub) = &hub {

@@ -23,6 +23,7 @@ use crate::stop::{StopReason, Stopper};
 use crate::token::{ErrorKind, GrantError, TokenClient};
 
 mod canary;
+mod intern;
 mod org;
 mod sinks;
 mod throttle;
@@ -62,9 +63,10 @@ pub struct Outcome {
     pub attempts: u32,
     pub org_id: Option<String>,
     pub user_id: Option<String>,
-    pub instance_url: Option<String>,
-    /// The host the grant was POSTed to (the row's instance URL or the fallback).
-    pub token_host: Option<String>,
+    /// Shared with the other orgs of the same instance (see `intern`).
+    pub instance_url: Option<Arc<str>>,
+    /// The host the grant was POSTed to (the row's instance URL or the fallback), shared.
+    pub token_host: Option<Arc<str>>,
     /// When the token was issued.
     pub issued_at: Option<time::OffsetDateTime>,
     pub auth_file: Option<PathBuf>,
@@ -147,6 +149,8 @@ pub struct Fleet {
     limiter: DefaultDirectRateLimiter,
     permits: Semaphore,
     throttle: Throttle,
+    /// The token hosts and instance URLs of the outcomes, each kept once.
+    shared: intern::Interner,
     /// Orgs sleeping through a backoff now: they hold a task but no slot, so the scheduler
     /// starts that many more.
     sleeping: std::sync::atomic::AtomicUsize,
@@ -180,6 +184,7 @@ impl Fleet {
             permits: Semaphore::new(limits.concurrency),
             limiter: RateLimiter::direct(quota),
             throttle: Throttle::new(),
+            shared: intern::Interner::default(),
             sleeping: std::sync::atomic::AtomicUsize::new(0),
             gate: Gate::new(false),
             signer,

@@ -274,8 +274,8 @@ impl Fleet {
             status: Status::Authorized,
             org_id: Some(grant.org_id.clone()),
             user_id: Some(grant.user_id.clone()),
-            instance_url: Some(grant.instance_url.clone()),
-            token_host: Some(urls::display(host)),
+            instance_url: Some(self.shared.get(&grant.instance_url)),
+            token_host: Some(self.shared.get(&urls::display(host))),
             issued_at: Some(issued_at),
             ..Outcome::pending(attempts, Duration::ZERO)
         };

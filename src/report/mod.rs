@@ -91,9 +91,11 @@ pub struct OrgReport {
     pub attempts: u32,
     pub org_id: Option<String>,
     pub user_id: Option<String>,
-    pub instance_url: Option<String>,
-    /// The host the token was granted by (the row's instance URL or `--instance-url`).
-    pub token_host: Option<String>,
+    /// Shared by the orgs of one instance.
+    pub instance_url: Option<std::sync::Arc<str>>,
+    /// The host the token was granted by (the row's instance URL or `--instance-url`), shared
+    /// by the orgs granted there.
+    pub token_host: Option<std::sync::Arc<str>>,
     /// The assertion's `aud` that worked.
     /// Shared by every org of a run: one allocation, not one per org.
     pub audience: Option<std::sync::Arc<str>>,
@@ -236,6 +238,9 @@ pub mod timestamp {
     }
 }
 
+/// While the report is built, the outcomes' memory is given back every this many rows.
+const RELEASE_EVERY: usize = 4096;
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -248,6 +253,41 @@ impl OrgReport {
                 .error
                 .as_ref()
                 .is_some_and(|e| e.code == crate::fleet::NOT_ATTEMPTED)
+    }
+
+    /// The row of a granted (or tried) org.
+    fn of(target: &crate::input::Target, o: Outcome, issuer: &Issuer) -> Self {
+        let granted = o.status == Status::Authorized;
+        OrgReport {
+            username: target.username.clone(),
+            alias: target.alias.clone(),
+            status: o.status,
+            attempts: o.attempts,
+            org_id: o.org_id,
+            user_id: o.user_id,
+            instance_url: o.instance_url,
+            token_host: o.token_host,
+            audience: granted.then(|| issuer.audience.clone()),
+            client_id: granted.then(|| issuer.client_id.clone()),
+            issued_at: o.issued_at,
+            auth_file: o.auth_file,
+            sf_auth_file: o.sf_auth_file,
+            elapsed_ms: ms(o.elapsed),
+            replication_wait_ms: ms(o.replication_wait),
+            error: o.error.map(|e| {
+                let e = *e;
+                Box::new(ErrorReport {
+                    kind: e.kind,
+                    code: e.code,
+                    description: e.description,
+                    hint: e.hint,
+                })
+            }),
+            note: o.note,
+            is_dev_hub: false,
+            expiration_date: None,
+            hub_status: None,
+        }
     }
 
     fn skipped(target: &crate::input::Target, auth_file: Option<PathBuf>, note: String) -> Self {
@@ -274,8 +314,8 @@ impl OrgReport {
             attempts: 0,
             org_id: field(|f| &f.org_id),
             user_id: field(|f| &f.user_id),
-            instance_url: field(|f| &f.instance_url),
-            token_host: field(|f| &f.login_url),
+            instance_url: field(|f| &f.instance_url).map(Into::into),
+            token_host: field(|f| &f.login_url).map(Into::into),
             audience: field(|f| &f.audience).map(Into::into),
             client_id: field(|f| &f.client_id).map(Into::into),
             issued_at,
@@ -301,44 +341,22 @@ impl Report {
         started_at: OffsetDateTime,
         elapsed: Duration,
     ) -> Self {
-        let mut orgs: Vec<OrgReport> = plan
-            .grant
-            .iter()
-            .zip(outcomes)
-            .map(|(target, o)| {
-                let granted = o.status == Status::Authorized;
-                OrgReport {
-                    username: target.username.clone(),
-                    alias: target.alias.clone(),
-                    status: o.status,
-                    attempts: o.attempts,
-                    org_id: o.org_id,
-                    user_id: o.user_id,
-                    instance_url: o.instance_url,
-                    token_host: o.token_host,
-                    audience: granted.then(|| issuer.audience.clone()),
-                    client_id: granted.then(|| issuer.client_id.clone()),
-                    issued_at: o.issued_at,
-                    auth_file: o.auth_file,
-                    sf_auth_file: o.sf_auth_file,
-                    elapsed_ms: ms(o.elapsed),
-                    replication_wait_ms: ms(o.replication_wait),
-                    error: o.error.map(|e| {
-                        let e = *e;
-                        Box::new(ErrorReport {
-                            kind: e.kind,
-                            code: e.code,
-                            description: e.description,
-                            hint: e.hint,
-                        })
-                    }),
-                    note: o.note,
-                    is_dev_hub: false,
-                    expiration_date: None,
-                    hub_status: None,
-                }
-            })
-            .collect();
+        // Built from the last outcome back, the outcomes' memory given back as their rows are
+        // made: a fleet's outcomes and its rows are never all held at once.
+        let granted = plan.grant.len().min(outcomes.len());
+        let extra = plan.fresh.len() + plan.excluded.len() + plan.duplicates.len();
+        let mut outcomes = outcomes;
+        outcomes.truncate(granted);
+        let mut orgs: Vec<OrgReport> = Vec::with_capacity(granted + extra);
+        for target in plan.grant.iter().take(granted).rev() {
+            let Some(o) = outcomes.pop() else { break };
+            orgs.push(OrgReport::of(target, o, issuer));
+            if outcomes.len() % RELEASE_EVERY == 0 {
+                outcomes.shrink_to_fit();
+            }
+        }
+        drop(outcomes);
+        orgs.reverse();
         orgs.extend(plan.fresh.iter().map(|(target, file, why)| {
             OrgReport::skipped(target, Some(file.clone()), why.clone())
         }));
