@@ -89,8 +89,9 @@ pub struct OrgReport {
     pub alias: Option<String>,
     pub status: Status,
     pub attempts: u32,
-    pub org_id: Option<String>,
-    pub user_id: Option<String>,
+    /// Boxed text, not `String`: a report keeps one row per org.
+    pub org_id: Option<Box<str>>,
+    pub user_id: Option<Box<str>>,
     /// Shared by the orgs of one instance.
     pub instance_url: Option<std::sync::Arc<str>>,
     /// The host the token was granted by (the row's instance URL or `--instance-url`), shared
@@ -104,10 +105,10 @@ pub struct OrgReport {
     #[serde(serialize_with = "timestamp::serialize_option")]
     pub issued_at: Option<OffsetDateTime>,
     #[serde(serialize_with = "lossy_path")]
-    pub auth_file: Option<PathBuf>,
+    pub auth_file: Option<Box<Path>>,
     /// The org's auth file in the Salesforce CLI's state, with `--sf`.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lossy_path")]
-    pub sf_auth_file: Option<PathBuf>,
+    pub sf_auth_file: Option<Box<Path>>,
     pub elapsed_ms: u64,
     /// Time spent waiting out the replication delay before the org could be used.
     pub replication_wait_ms: u64,
@@ -312,14 +313,14 @@ impl OrgReport {
             alias: target.alias.clone(),
             status: Status::Skipped,
             attempts: 0,
-            org_id: field(|f| &f.org_id),
-            user_id: field(|f| &f.user_id),
+            org_id: field(|f| &f.org_id).map(Into::into),
+            user_id: field(|f| &f.user_id).map(Into::into),
             instance_url: field(|f| &f.instance_url).map(Into::into),
             token_host: field(|f| &f.login_url).map(Into::into),
             audience: field(|f| &f.audience).map(Into::into),
             client_id: field(|f| &f.client_id).map(Into::into),
             issued_at,
-            auth_file,
+            auth_file: auth_file.map(PathBuf::into_boxed_path),
             sf_auth_file: None,
             elapsed_ms: 0,
             replication_wait_ms: 0,
@@ -498,7 +499,7 @@ pub fn append(report: &Report, formatter: &dyn Formatter, path: &Path) -> std::i
 
 /// A path as text, its bytes that are not UTF-8 replaced (serde refuses such a path, and the
 /// report of a run into a directory named in Latin-1 must still be written).
-fn lossy_path<S: serde::Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+fn lossy_path<S: serde::Serializer>(path: &Option<Box<Path>>, s: S) -> Result<S::Ok, S::Error> {
     match path {
         Some(p) => s.serialize_some(&p.to_string_lossy()),
         None => s.serialize_none(),
