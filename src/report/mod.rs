@@ -592,3 +592,51 @@ pub(crate) mod sample {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{Origin, Target};
+
+    #[test]
+    fn rows_follow_the_plan_across_the_batches_their_outcomes_are_given_back_in() {
+        let n = 2 * RELEASE_EVERY + 7;
+        let target = |i: usize| Target {
+            username: format!("u{i}@x.com"),
+            alias: None,
+            instance_url: None,
+            origin: Origin::Line(i as u64 + 1),
+            record: vec![format!("u{i}@x.com")],
+        };
+        let plan = Plan {
+            grant: (0..n).map(target).collect(),
+            duplicates: vec![(target(0), Origin::Line(1))],
+            fresh: Vec::new(),
+            excluded: Vec::new(),
+        };
+        let outcomes: Vec<Outcome> = (0..n)
+            .map(|i| Outcome::pending(i as u32, Duration::from_millis(i as u64)))
+            .collect();
+        let issuer = Issuer {
+            list: "l.csv".into(),
+            client_id: "id".into(),
+            audience: "aud".into(),
+        };
+        let report = Report::build(
+            &plan,
+            outcomes,
+            &issuer,
+            OffsetDateTime::UNIX_EPOCH,
+            Duration::ZERO,
+        );
+        assert_eq!(report.orgs.len(), n + 1);
+        for (i, row) in report.orgs.iter().take(n).enumerate() {
+            assert_eq!(row.username, format!("u{i}@x.com"));
+            assert_eq!(row.attempts, i as u32);
+            assert_eq!(row.elapsed_ms, i as u64);
+        }
+        assert_eq!(report.orgs[n].status, Status::Skipped);
+        assert_eq!(report.summary.pending, n);
+        assert_eq!(report.summary.skipped, 1);
+    }
+}
