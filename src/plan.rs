@@ -2,6 +2,7 @@
 //! once (compared case-insensitively), and not again while its auth file from an earlier run
 //! is fresh (resume after an interruption or a partial failure).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -26,30 +27,96 @@ pub fn plan(
     shard: Option<Shard>,
     fresh: impl Fn(&Target) -> Option<(PathBuf, String)>,
 ) -> Plan {
-    let mut seen: HashMap<String, Origin> = HashMap::with_capacity(list.targets.len());
+    plan_owned(list.targets.clone(), list.excluded.clone(), shard, fresh)
+}
+
+/// [`plan`] of a list's targets and exclusions, taken over rather than copied: a fleet of a
+/// hundred thousand orgs never holds its rows twice.
+pub fn plan_owned(
+    targets: Vec<Target>,
+    excluded: Vec<(Target, String)>,
+    shard: Option<Shard>,
+    fresh: impl Fn(&Target) -> Option<(PathBuf, String)>,
+) -> Plan {
+    // First what becomes of each row, with the usernames compared in place (no lower-case
+    // copy of each is kept); then the rows are moved to their places.
+    let places: Vec<Place> = {
+        let mut seen: HashMap<Caseless<'_>, Origin> = HashMap::with_capacity(targets.len());
+        targets
+            .iter()
+            .map(|target| {
+                if shard.is_some_and(|s| !s.contains(&target.username.to_lowercase())) {
+                    return Place::OutOfShard;
+                }
+                match seen.entry(Caseless(&target.username)) {
+                    Entry::Occupied(first) => Place::Repeat(first.get().clone()),
+                    Entry::Vacant(slot) => {
+                        slot.insert(target.origin.clone());
+                        Place::First
+                    }
+                }
+            })
+            .collect()
+    };
     let mut plan = Plan {
-        grant: Vec::with_capacity(list.targets.len()),
+        grant: Vec::with_capacity(targets.len()),
         duplicates: Vec::new(),
         fresh: Vec::new(),
-        excluded: list.excluded.clone(),
+        excluded,
     };
-    for target in &list.targets {
-        let key = target.username.to_lowercase();
-        if shard.is_some_and(|s| !s.contains(&key)) {
-            continue;
-        }
-        if let Some(first) = seen.get(&key) {
-            plan.duplicates.push((target.clone(), first.clone()));
-            continue;
-        }
-        seen.insert(key, target.origin.clone());
-        match fresh(target) {
-            Some((file, why)) => plan.fresh.push((target.clone(), file, why)),
-            None => plan.grant.push(target.clone()),
+    for (target, place) in targets.into_iter().zip(places) {
+        match place {
+            Place::OutOfShard => {}
+            Place::Repeat(first) => plan.duplicates.push((target, first)),
+            Place::First => match fresh(&target) {
+                Some((file, why)) => plan.fresh.push((target, file, why)),
+                None => plan.grant.push(target),
+            },
         }
     }
     plan
 }
+
+/// What becomes of one row of the list.
+#[derive(Clone)]
+enum Place {
+    OutOfShard,
+    /// A username already listed, at this origin.
+    Repeat(Origin),
+    First,
+}
+
+/// A username that hashes and compares as its lower case (`str::to_lowercase`), without a
+/// lower-case copy: ASCII (every real username) byte by byte, anything else through its lower
+/// case.
+struct Caseless<'a>(&'a str);
+
+impl std::hash::Hash for Caseless<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        if self.0.is_ascii() {
+            for b in self.0.bytes() {
+                state.write_u8(b.to_ascii_lowercase());
+            }
+        } else {
+            for b in self.0.to_lowercase().bytes() {
+                state.write_u8(b);
+            }
+        }
+        state.write_u8(0xff);
+    }
+}
+
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        if self.0.is_ascii() && other.0.is_ascii() {
+            self.0.eq_ignore_ascii_case(other.0)
+        } else {
+            self.0.to_lowercase() == other.0.to_lowercase()
+        }
+    }
+}
+
+impl Eq for Caseless<'_> {}
 
 /// The aliases `--alias-prefix P` gives (`P1..Pn`, in the order the orgs are granted) that the
 /// list's `alias` column gives another org: sf would point the alias at one of them, whichever
@@ -177,6 +244,30 @@ mod tests {
         // Case does not move an org to another shard.
         let s: Shard = "3/7".parse().unwrap();
         assert_eq!(s.contains("User5@X.com"), s.contains("user5@x.com"));
+    }
+
+    #[test]
+    fn usernames_that_differ_only_in_case_beyond_ascii_are_granted_once() {
+        let list = parse(
+            "l.csv",
+            "ÉLODIE@x.com\nélodie@X.com\nelodie@x.com\nΣΑΣ@x.com\nσας@x.com\n",
+            Format::Csv,
+        )
+        .unwrap();
+        let plan = plan(&list, None, |_| None);
+        let names: Vec<_> = plan.grant.iter().map(|t| t.username.as_str()).collect();
+        // The same as comparing `to_lowercase()` copies, final sigma included.
+        let expected: Vec<&str> = {
+            let mut seen = std::collections::HashSet::new();
+            list.targets
+                .iter()
+                .map(|t| t.username.as_str())
+                .filter(|u| seen.insert(u.to_lowercase()))
+                .collect()
+        };
+        assert_eq!(names, expected);
+        assert_eq!(names, ["ÉLODIE@x.com", "elodie@x.com", "ΣΑΣ@x.com"]);
+        assert_eq!(plan.duplicates.len(), 2);
     }
 
     #[test]

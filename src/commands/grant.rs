@@ -164,7 +164,14 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     };
 
     // Plan: each username once, and not again while every sink holds a fresh grant of it.
-    let plan = plan::plan(&list, config.shard, |target| {
+    // The list's rows move into the plan: a fleet is large, and they are held once.
+    let input::OrgList {
+        source,
+        columns,
+        targets,
+        excluded,
+    } = list;
+    let plan = plan::plan_owned(targets, excluded, config.shard, |target| {
         if hub
             .as_ref()
             .is_some_and(|h| h.refusal(&target.username).is_some())
@@ -173,14 +180,6 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         }
         fresh_auth_file(&config, &out, target, sf.as_ref())
     });
-    // The plan holds every row it needs; the list's own copy goes now (a fleet is large).
-    let input::OrgList {
-        source,
-        columns,
-        targets,
-        excluded,
-    } = list;
-    drop((targets, excluded));
     warnings.extend(plan.duplicates.iter().map(|(t, first)| {
         format!(
             "{}: {} repeats the username of {first}; granted once",
@@ -287,6 +286,15 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
 
     // Report: report.json (or --report), the CI reports, and failed.csv for the next run. A
     // report that cannot be written fails the run, loudly; every grant already made is kept.
+    // The list's own cells of the authorized orgs are needed no more (failed.csv lists the
+    // others): let them go before the report's rows are made.
+    let mut plan = plan;
+    for (target, outcome) in plan.grant.iter_mut().zip(&outcomes) {
+        if outcome.status == crate::fleet::Status::Authorized {
+            target.record = Vec::new();
+        }
+    }
+    release_free_memory();
     let mut report = Report::build(&plan, outcomes, &issuer, started_at, started.elapsed());
     report.summary.shard = config.shard.map(|s| s.to_string());
     if let Some(hub) = &hub {
@@ -346,6 +354,17 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         stopped,
         report_file: report_written.then_some(report_path),
     })
+}
+
+/// Give the memory the fleet's requests freed back to the system before the report's rows are
+/// made: glibc keeps freed memory in each thread's arena, where the rows (made on this thread)
+/// cannot use it, so a large fleet's peak would hold both.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only hands free pages of the allocator's heaps back to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// No output may land on a file the run reads or keeps (an org's auth file, the out dir's lock,

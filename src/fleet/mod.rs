@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +22,7 @@ use crate::stop::{StopReason, Stopper};
 use crate::token::{ErrorKind, GrantError, TokenClient};
 
 mod canary;
+mod intern;
 mod org;
 mod sinks;
 mod throttle;
@@ -60,16 +60,18 @@ pub enum Status {
 pub struct Outcome {
     pub status: Status,
     pub attempts: u32,
-    pub org_id: Option<String>,
-    pub user_id: Option<String>,
-    pub instance_url: Option<String>,
-    /// The host the grant was POSTed to (the row's instance URL or the fallback).
-    pub token_host: Option<String>,
+    /// Boxed text, not `String`: a fleet keeps one outcome per org, and every byte counts.
+    pub org_id: Option<Box<str>>,
+    pub user_id: Option<Box<str>>,
+    /// Shared with the other orgs of the same instance (see `intern`).
+    pub instance_url: Option<Arc<str>>,
+    /// The host the grant was POSTed to (the row's instance URL or the fallback), shared.
+    pub token_host: Option<Arc<str>>,
     /// When the token was issued.
     pub issued_at: Option<time::OffsetDateTime>,
-    pub auth_file: Option<PathBuf>,
+    pub auth_file: Option<Box<std::path::Path>>,
     /// The org's auth file in the Salesforce CLI's state (`--sf`).
-    pub sf_auth_file: Option<PathBuf>,
+    pub sf_auth_file: Option<Box<std::path::Path>>,
     pub elapsed: Duration,
     /// Time spent sleeping through replication-delay backoffs.
     pub replication_wait: Duration,
@@ -147,6 +149,8 @@ pub struct Fleet {
     limiter: DefaultDirectRateLimiter,
     permits: Semaphore,
     throttle: Throttle,
+    /// The token hosts and instance URLs of the outcomes, each kept once.
+    shared: intern::Interner,
     /// Orgs sleeping through a backoff now: they hold a task but no slot, so the scheduler
     /// starts that many more.
     sleeping: std::sync::atomic::AtomicUsize,
@@ -180,6 +184,7 @@ impl Fleet {
             permits: Semaphore::new(limits.concurrency),
             limiter: RateLimiter::direct(quota),
             throttle: Throttle::new(),
+            shared: intern::Interner::default(),
             sleeping: std::sync::atomic::AtomicUsize::new(0),
             gate: Gate::new(false),
             signer,

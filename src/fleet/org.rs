@@ -272,10 +272,10 @@ impl Fleet {
         let issued_at = time::OffsetDateTime::now_utc();
         let mut outcome = Outcome {
             status: Status::Authorized,
-            org_id: Some(grant.org_id.clone()),
-            user_id: Some(grant.user_id.clone()),
-            instance_url: Some(grant.instance_url.clone()),
-            token_host: Some(urls::display(host)),
+            org_id: Some(grant.org_id.as_str().into()),
+            user_id: Some(grant.user_id.as_str().into()),
+            instance_url: Some(self.shared.get(&grant.instance_url)),
+            token_host: Some(self.shared.get(&urls::display(host))),
             issued_at: Some(issued_at),
             ..Outcome::pending(attempts, Duration::ZERO)
         };
@@ -289,8 +289,8 @@ impl Fleet {
         for sink in self.sinks.iter() {
             match sink.store(&granted).await {
                 Ok(path) => match sink.kind() {
-                    SinkKind::OutDir => outcome.auth_file = Some(path),
-                    SinkKind::SfState => outcome.sf_auth_file = Some(path),
+                    SinkKind::OutDir => outcome.auth_file = Some(path.into_boxed_path()),
+                    SinkKind::SfState => outcome.sf_auth_file = Some(path.into_boxed_path()),
                 },
                 Err(error) => {
                     self.stop.stop(StopReason::StoreFailed {

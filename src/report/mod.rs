@@ -89,11 +89,14 @@ pub struct OrgReport {
     pub alias: Option<String>,
     pub status: Status,
     pub attempts: u32,
-    pub org_id: Option<String>,
-    pub user_id: Option<String>,
-    pub instance_url: Option<String>,
-    /// The host the token was granted by (the row's instance URL or `--instance-url`).
-    pub token_host: Option<String>,
+    /// Boxed text, not `String`: a report keeps one row per org.
+    pub org_id: Option<Box<str>>,
+    pub user_id: Option<Box<str>>,
+    /// Shared by the orgs of one instance.
+    pub instance_url: Option<std::sync::Arc<str>>,
+    /// The host the token was granted by (the row's instance URL or `--instance-url`), shared
+    /// by the orgs granted there.
+    pub token_host: Option<std::sync::Arc<str>>,
     /// The assertion's `aud` that worked.
     /// Shared by every org of a run: one allocation, not one per org.
     pub audience: Option<std::sync::Arc<str>>,
@@ -102,10 +105,10 @@ pub struct OrgReport {
     #[serde(serialize_with = "timestamp::serialize_option")]
     pub issued_at: Option<OffsetDateTime>,
     #[serde(serialize_with = "lossy_path")]
-    pub auth_file: Option<PathBuf>,
+    pub auth_file: Option<Box<Path>>,
     /// The org's auth file in the Salesforce CLI's state, with `--sf`.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lossy_path")]
-    pub sf_auth_file: Option<PathBuf>,
+    pub sf_auth_file: Option<Box<Path>>,
     pub elapsed_ms: u64,
     /// Time spent waiting out the replication delay before the org could be used.
     pub replication_wait_ms: u64,
@@ -236,6 +239,9 @@ pub mod timestamp {
     }
 }
 
+/// While the report is built, the outcomes' memory is given back every this many rows.
+const RELEASE_EVERY: usize = 4096;
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -248,6 +254,41 @@ impl OrgReport {
                 .error
                 .as_ref()
                 .is_some_and(|e| e.code == crate::fleet::NOT_ATTEMPTED)
+    }
+
+    /// The row of a granted (or tried) org.
+    fn of(target: &crate::input::Target, o: Outcome, issuer: &Issuer) -> Self {
+        let granted = o.status == Status::Authorized;
+        OrgReport {
+            username: target.username.clone(),
+            alias: target.alias.clone(),
+            status: o.status,
+            attempts: o.attempts,
+            org_id: o.org_id,
+            user_id: o.user_id,
+            instance_url: o.instance_url,
+            token_host: o.token_host,
+            audience: granted.then(|| issuer.audience.clone()),
+            client_id: granted.then(|| issuer.client_id.clone()),
+            issued_at: o.issued_at,
+            auth_file: o.auth_file,
+            sf_auth_file: o.sf_auth_file,
+            elapsed_ms: ms(o.elapsed),
+            replication_wait_ms: ms(o.replication_wait),
+            error: o.error.map(|e| {
+                let e = *e;
+                Box::new(ErrorReport {
+                    kind: e.kind,
+                    code: e.code,
+                    description: e.description,
+                    hint: e.hint,
+                })
+            }),
+            note: o.note,
+            is_dev_hub: false,
+            expiration_date: None,
+            hub_status: None,
+        }
     }
 
     fn skipped(target: &crate::input::Target, auth_file: Option<PathBuf>, note: String) -> Self {
@@ -272,14 +313,14 @@ impl OrgReport {
             alias: target.alias.clone(),
             status: Status::Skipped,
             attempts: 0,
-            org_id: field(|f| &f.org_id),
-            user_id: field(|f| &f.user_id),
-            instance_url: field(|f| &f.instance_url),
-            token_host: field(|f| &f.login_url),
+            org_id: field(|f| &f.org_id).map(Into::into),
+            user_id: field(|f| &f.user_id).map(Into::into),
+            instance_url: field(|f| &f.instance_url).map(Into::into),
+            token_host: field(|f| &f.login_url).map(Into::into),
             audience: field(|f| &f.audience).map(Into::into),
             client_id: field(|f| &f.client_id).map(Into::into),
             issued_at,
-            auth_file,
+            auth_file: auth_file.map(PathBuf::into_boxed_path),
             sf_auth_file: None,
             elapsed_ms: 0,
             replication_wait_ms: 0,
@@ -301,44 +342,22 @@ impl Report {
         started_at: OffsetDateTime,
         elapsed: Duration,
     ) -> Self {
-        let mut orgs: Vec<OrgReport> = plan
-            .grant
-            .iter()
-            .zip(outcomes)
-            .map(|(target, o)| {
-                let granted = o.status == Status::Authorized;
-                OrgReport {
-                    username: target.username.clone(),
-                    alias: target.alias.clone(),
-                    status: o.status,
-                    attempts: o.attempts,
-                    org_id: o.org_id,
-                    user_id: o.user_id,
-                    instance_url: o.instance_url,
-                    token_host: o.token_host,
-                    audience: granted.then(|| issuer.audience.clone()),
-                    client_id: granted.then(|| issuer.client_id.clone()),
-                    issued_at: o.issued_at,
-                    auth_file: o.auth_file,
-                    sf_auth_file: o.sf_auth_file,
-                    elapsed_ms: ms(o.elapsed),
-                    replication_wait_ms: ms(o.replication_wait),
-                    error: o.error.map(|e| {
-                        let e = *e;
-                        Box::new(ErrorReport {
-                            kind: e.kind,
-                            code: e.code,
-                            description: e.description,
-                            hint: e.hint,
-                        })
-                    }),
-                    note: o.note,
-                    is_dev_hub: false,
-                    expiration_date: None,
-                    hub_status: None,
-                }
-            })
-            .collect();
+        // Built from the last outcome back, the outcomes' memory given back as their rows are
+        // made: a fleet's outcomes and its rows are never all held at once.
+        let granted = plan.grant.len().min(outcomes.len());
+        let extra = plan.fresh.len() + plan.excluded.len() + plan.duplicates.len();
+        let mut outcomes = outcomes;
+        outcomes.truncate(granted);
+        let mut orgs: Vec<OrgReport> = Vec::with_capacity(granted + extra);
+        for target in plan.grant.iter().take(granted).rev() {
+            let Some(o) = outcomes.pop() else { break };
+            orgs.push(OrgReport::of(target, o, issuer));
+            if outcomes.len() % RELEASE_EVERY == 0 {
+                outcomes.shrink_to_fit();
+            }
+        }
+        drop(outcomes);
+        orgs.reverse();
         orgs.extend(plan.fresh.iter().map(|(target, file, why)| {
             OrgReport::skipped(target, Some(file.clone()), why.clone())
         }));
@@ -480,7 +499,7 @@ pub fn append(report: &Report, formatter: &dyn Formatter, path: &Path) -> std::i
 
 /// A path as text, its bytes that are not UTF-8 replaced (serde refuses such a path, and the
 /// report of a run into a directory named in Latin-1 must still be written).
-fn lossy_path<S: serde::Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+fn lossy_path<S: serde::Serializer>(path: &Option<Box<Path>>, s: S) -> Result<S::Ok, S::Error> {
     match path {
         Some(p) => s.serialize_some(&p.to_string_lossy()),
         None => s.serialize_none(),
@@ -571,5 +590,53 @@ pub(crate) mod sample {
             },
             orgs,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{Origin, Target};
+
+    #[test]
+    fn rows_follow_the_plan_across_the_batches_their_outcomes_are_given_back_in() {
+        let n = 2 * RELEASE_EVERY + 7;
+        let target = |i: usize| Target {
+            username: format!("u{i}@x.com"),
+            alias: None,
+            instance_url: None,
+            origin: Origin::Line(i as u64 + 1),
+            record: vec![format!("u{i}@x.com")],
+        };
+        let plan = Plan {
+            grant: (0..n).map(target).collect(),
+            duplicates: vec![(target(0), Origin::Line(1))],
+            fresh: Vec::new(),
+            excluded: Vec::new(),
+        };
+        let outcomes: Vec<Outcome> = (0..n)
+            .map(|i| Outcome::pending(i as u32, Duration::from_millis(i as u64)))
+            .collect();
+        let issuer = Issuer {
+            list: "l.csv".into(),
+            client_id: "id".into(),
+            audience: "aud".into(),
+        };
+        let report = Report::build(
+            &plan,
+            outcomes,
+            &issuer,
+            OffsetDateTime::UNIX_EPOCH,
+            Duration::ZERO,
+        );
+        assert_eq!(report.orgs.len(), n + 1);
+        for (i, row) in report.orgs.iter().take(n).enumerate() {
+            assert_eq!(row.username, format!("u{i}@x.com"));
+            assert_eq!(row.attempts, i as u32);
+            assert_eq!(row.elapsed_ms, i as u64);
+        }
+        assert_eq!(report.orgs[n].status, Status::Skipped);
+        assert_eq!(report.summary.pending, n);
+        assert_eq!(report.summary.skipped, 1);
     }
 }
