@@ -629,42 +629,31 @@ fn parse_bits(s: &str) -> Result<usize, String> {
 /// as any other setup error on stdout, so a pipeline reading stdout is never left empty.
 pub fn usage_error(e: clap::Error) -> crate::exit::Exit {
     use clap::error::ErrorKind;
-    let _ = e.print();
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-            crate::exit::Exit::Usage
-        } else {
-            crate::exit::Exit::Success
-        };
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return crate::exit::Exit::Success;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return crate::exit::Exit::Usage;
+        }
+        _ => {}
     }
+    // clap quotes the offending argument: key text pasted as a value is not shown.
+    let text = e.to_string();
+    let text = crate::sanitize::without_key_material(&text);
+    crate::say::err_raw(&text);
     if std::env::args_os().any(|a| a == "--json") {
-        let message = e.kind().as_str().map_or_else(
-            || {
-                e.to_string()
-                    .lines()
-                    .next()
-                    .unwrap_or("usage error")
-                    .to_string()
-            },
-            |kind| {
-                let first = e.to_string();
-                let detail = first
-                    .lines()
-                    .next()
-                    .unwrap_or(kind)
-                    .trim_start_matches("error: ");
-                detail.to_string()
-            },
-        );
+        let message = text
+            .lines()
+            .next()
+            .unwrap_or("usage error")
+            .trim_start_matches("error: ");
         let _ = crate::finish::print_json(&crate::finish::error_envelope(
             crate::exit::Exit::Usage,
             "UsageError",
-            &message,
+            message,
             &[],
         ));
     }

@@ -65,6 +65,22 @@ pub enum KeyError {
     Mismatch { key: KeyOrigin, certificate: String },
     #[error("${0} (named by --jwt-key-passphrase-env) is not set")]
     NoPassphrase(String),
+    /// Not shown: the value is the key.
+    #[error("--jwt-key-file (-f) names a file, and this value looks like the key's text itself: pass the file's path, or put the PEM text in $SFDX_HUB_KEY (or its base64 in $SFDX_HUB_KEY_BASE64) and drop -f")]
+    TextNotPath,
+    /// Not shown: a passphrase given in place of the variable's name would be printed.
+    #[error("--jwt-key-passphrase-env takes the name of the environment variable that holds the passphrase (e.g. HUB_KEY_PASS), not the passphrase itself")]
+    NotAVariable,
+}
+
+/// An environment variable's name as shells write it: `[A-Za-z_][A-Za-z0-9_]*`, at most 128.
+fn is_variable_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= 128
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Load the key from `--jwt-key-file`, else `SFDX_HUB_KEY`, else `SFDX_HUB_KEY_BASE64`.
@@ -82,6 +98,7 @@ pub fn load_with(
     passphrase_var: Option<&str>,
 ) -> Result<SigningKey, KeyError> {
     let passphrase = match passphrase_var {
+        Some(var) if !is_variable_name(var) => return Err(KeyError::NotAVariable),
         Some(var) => Some(Secret::new(
             env(var).ok_or_else(|| KeyError::NoPassphrase(var.to_string()))?,
         )),
@@ -90,6 +107,10 @@ pub fn load_with(
     let passphrase = passphrase.as_ref();
     let parse = |bytes, origin| parse_with(bytes, origin, passphrase);
     if let Some(path) = file {
+        let named = path.to_string_lossy();
+        if crate::sanitize::without_key_material(&named) != named {
+            return Err(KeyError::TextNotPath);
+        }
         let bytes = std::fs::read(path).map_err(|error| KeyError::Io {
             path: path.to_path_buf(),
             error,

@@ -7,7 +7,7 @@ use crate::commands::session::TokenError;
 use crate::commands::setup::SetupError;
 use crate::config::Output;
 use crate::exit::Exit;
-use crate::{report, say, say_err};
+use crate::{report, sanitize, say, say_err};
 
 /// An error that ends a command: what the pipeline sees of it.
 pub trait Failure: std::fmt::Display {
@@ -85,19 +85,22 @@ impl Failure for TokenError {
 
 /// End a command with `error`: `error: …` and the warnings on stderr, the envelope on stdout
 /// with `--json`; the exit code.
+/// Messages about settings may quote what the user typed: key text pasted where a path was
+/// expected is never shown ([`sanitize::without_key_material`]).
 pub fn fail(error: &dyn Failure, warnings: &[String], json: bool) -> Exit {
-    say_err!("error: {error}");
-    for w in warnings {
+    let message = error.to_string();
+    let message = sanitize::without_key_material(&message);
+    let warnings: Vec<String> = warnings
+        .iter()
+        .map(|w| sanitize::without_key_material(w).into_owned())
+        .collect();
+    say_err!("error: {message}");
+    for w in &warnings {
         say_err!("warning: {w}");
     }
     let exit = error.exit();
     if json {
-        let _ = print_json(&error_envelope(
-            exit,
-            error.name(),
-            &error.to_string(),
-            warnings,
-        ));
+        let _ = print_json(&error_envelope(exit, error.name(), &message, &warnings));
     }
     exit
 }

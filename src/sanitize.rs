@@ -123,6 +123,62 @@ pub fn shown(text: &str, max: usize) -> String {
     out
 }
 
+/// What stands for key material in a message.
+const KEY_TEXT: &str = "[key text, not shown]";
+
+/// A message about the user's own settings (a setup error, a clap usage error) without any key
+/// material pasted where a path or a name was expected: a PEM block, or a run of base64 long
+/// and mixed enough to be one (`-f "$(base64 -w0 server.key)"`). The rest stays as written.
+pub fn without_key_material(message: &str) -> std::borrow::Cow<'_, str> {
+    let pem = message.find("-----BEGIN");
+    let looks_base64 = |run: &str| {
+        run.len() >= 60
+            && run.split('/').any(|piece| {
+                piece.len() >= 20
+                    && piece.bytes().any(|b| b.is_ascii_uppercase())
+                    && piece.bytes().any(|b| b.is_ascii_lowercase())
+                    && piece.bytes().any(|b| b.is_ascii_digit())
+            })
+    };
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let has_run = message.split(|c: char| !is_b64(c)).any(&looks_base64);
+    if pem.is_none() && !has_run {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    // A PEM block, from its BEGIN line to its END line (or the end of the message).
+    let mut text = message.to_string();
+    while let Some(start) = text.find("-----BEGIN") {
+        let end = text[start..]
+            .find("-----END")
+            .and_then(|e| {
+                let after = start + e + "-----END".len();
+                text[after..]
+                    .find("-----")
+                    .map(|close| after + close + "-----".len())
+            })
+            .unwrap_or(text.len());
+        text.replace_range(start..end, KEY_TEXT);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once('\0')) {
+        if is_b64(c) {
+            run.push(c);
+            continue;
+        }
+        if looks_base64(&run) {
+            out.push_str(KEY_TEXT);
+        } else {
+            out.push_str(&run);
+        }
+        run.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Unicode controls that reorder text on a terminal (Trojan Source): every `Bidi_Control`
 /// character (the Arabic letter mark, the left-to-right and right-to-left marks, the
 /// embeddings, overrides and isolates).
@@ -167,6 +223,44 @@ pub fn html_title(body: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn key_text_pasted_for_a_path_is_not_shown() {
+        let key = include_str!("../fixtures/keys/server.key");
+        let pem = format!("cannot read the key file {key}: No such file or directory");
+        let shown = without_key_material(&pem);
+        assert!(
+            !shown.contains("PRIVATE KEY") && !shown.contains("MII"),
+            "{shown}"
+        );
+        assert!(
+            shown.starts_with("cannot read the key file [key text, not shown]"),
+            "{shown}"
+        );
+        assert!(shown.ends_with(": No such file or directory"), "{shown}");
+        let b64: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+        let message = format!("cannot read the key file {b64}: No such file or directory");
+        let shown = without_key_material(&message);
+        assert!(!shown.contains(&b64[..20]), "{shown}");
+        // A cut PEM (no END line) goes whole.
+        let cut = format!("unexpected argument '{}'", &key[..200]);
+        assert_eq!(
+            without_key_material(&cut),
+            "unexpected argument '[key text, not shown]"
+        );
+    }
+
+    #[test]
+    fn ordinary_messages_and_paths_are_left_alone() {
+        for m in [
+            "cannot read the key file /home/runner/work/MyProject2024/MyProject2024/keys/server.key: No such file",
+            "--instance-url: https://acme--uat.sandbox.my.salesforce.com is not a token host",
+            "no consumer key: pass --client-id (-i) or set SFDX_CLIENT_ID",
+            "alias ci-3 names test-abc123@example.com",
+        ] {
+            assert_eq!(without_key_material(m), m);
+        }
+    }
+
     use super::*;
 
     const TOKEN: &str = "00D5g000000ABCD!AQ0AQHyW7k3r0RrV2G5mKq_Xz.9Lp8Hd4Ts1Ue6Wb3Nc";

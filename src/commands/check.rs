@@ -18,6 +18,7 @@ pub async fn run(args: CheckArgs) -> Exit {
         Ok(true) => Exit::Success,
         Ok(false) => Exit::Usage,
         Err(message) => {
+            let message = crate::sanitize::without_key_material(&message);
             crate::say_out!("NOT READY  {message}");
             Exit::Usage
         }

@@ -132,3 +132,58 @@ async fn a_key_from_the_environment_never_reaches_the_output() {
         .filter(|l| !l.starts_with("-----"))
         .all(|l| !seen.contains(l)));
 }
+
+/// Key text pasted where a path or a variable's name was expected (`-f "$(cat server.key)"`,
+/// `-f "$(base64 -w0 server.key)"`, the passphrase for `--jwt-key-passphrase-env`) is refused
+/// without being quoted: not on stderr, not in the `--json` envelope, not in `check`'s verdict.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_text_given_for_a_path_or_a_name_is_never_quoted() {
+    let ws = Workspace::with_users(&usernames("pasted", 1));
+    let pem = std::fs::read_to_string(&ws.key).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&pem)
+    };
+    let list = ws.list.display().to_string();
+    let base = |command: &str, flag: &str, value: &str| -> Vec<String> {
+        let mut args: Vec<String> = [command, &list, "-i", "3MVG9pasted"]
+            .map(String::from)
+            .to_vec();
+        args.extend([flag.to_string(), value.to_string()]);
+        args.extend([
+            "-r".to_string(),
+            "http://127.0.0.1:9".to_string(),
+            "--json".to_string(),
+        ]);
+        args
+    };
+    let passphrase = "MyS3cretPassphrase!";
+    for (args, why) in [
+        (base("grant", "-f", &pem), "PEM text for -f"),
+        (base("grant", "--jwt-key-file", &b64), "base64 for -f"),
+        (base("grant", "-f", &body), "the key's body for -f"),
+        (base("check", "-f", &b64), "check: base64 for -f"),
+        (
+            [
+                base("grant", "-f", ws.key.to_str().unwrap()),
+                vec!["--jwt-key-passphrase-env".into(), passphrase.into()],
+            ]
+            .concat(),
+            "the passphrase for its variable's name",
+        ),
+    ] {
+        let run = fleetauth(&args, None).await;
+        assert_eq!(run.code, 2, "{why}: {}", run.stderr);
+        let out = format!("{}{}", run.stdout, run.stderr);
+        for secret in [
+            &body[..24],
+            &b64[..24],
+            &body[body.len() - 24..],
+            passphrase,
+        ] {
+            assert!(!out.contains(secret), "{why}: {secret} shown in {out}");
+        }
+        assert!(!out.contains("PRIVATE KEY"), "{why}: {out}");
+    }
+}
