@@ -224,7 +224,7 @@ pub fn key(
         args.jwt_key_passphrase_env.as_deref(),
     )?;
     if let Some(cert) = &args.cert {
-        let pem = std::fs::read(cert).map_err(|e| {
+        let pem = crate::files::read_small(cert, crate::files::KEY_CAP).map_err(|e| {
             ConfigError::Usage(format!("cannot read --cert {}: {e}", cert.display()))
         })?;
         credentials::check_certificate(&key, &pem, &cert.display().to_string())?;

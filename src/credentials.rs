@@ -111,9 +111,11 @@ pub fn load_with(
         if crate::sanitize::without_key_material(&named) != named {
             return Err(KeyError::TextNotPath);
         }
-        let bytes = std::fs::read(path).map_err(|error| KeyError::Io {
-            path: path.to_path_buf(),
-            error,
+        let bytes = crate::files::read_small(path, crate::files::KEY_CAP).map_err(|error| {
+            KeyError::Io {
+                path: path.to_path_buf(),
+                error,
+            }
         })?;
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         return parse(bytes, KeyOrigin::File(absolute));

@@ -22,6 +22,7 @@ pub mod config;
 pub mod credentials;
 pub mod emulator;
 pub mod exit;
+pub mod files;
 pub mod finish;
 pub mod fleet;
 pub mod hub;

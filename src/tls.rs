@@ -189,9 +189,11 @@ pub struct Network {
 }
 
 fn pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let bytes = std::fs::read(path).map_err(|error| TlsError::Read {
-        path: path.to_path_buf(),
-        error,
+    let bytes = crate::files::read_small(path, crate::files::BUNDLE_CAP).map_err(|error| {
+        TlsError::Read {
+            path: path.to_path_buf(),
+            error,
+        }
     })?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
         .filter_map(Result::ok)
@@ -214,7 +216,7 @@ fn openssl_store(
     let mut problems = Vec::new();
     let shown = |p: &str| crate::sanitize::shown(p, 200);
     if let Some(file) = file {
-        match std::fs::read(file.trim()) {
+        match crate::files::read_small(Path::new(file.trim()), crate::files::BUNDLE_CAP) {
             Ok(bytes) => {
                 let found: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
                     .filter_map(Result::ok)
@@ -244,7 +246,7 @@ fn openssl_store(
         };
         let before = certs.len();
         for entry in entries.flatten() {
-            if let Ok(bytes) = std::fs::read(entry.path()) {
+            if let Ok(bytes) = crate::files::read_small(&entry.path(), crate::files::BUNDLE_CAP) {
                 certs.extend(CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok));
             }
         }

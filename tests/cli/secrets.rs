@@ -187,3 +187,54 @@ async fn key_text_given_for_a_path_or_a_name_is_never_quoted() {
         assert!(!out.contains("PRIVATE KEY"), "{why}: {out}");
     }
 }
+
+/// A key, certificate or CA file that is a FIFO or a device is refused at once (exit 2, with
+/// what it is), never read: a FIFO would block the run past every signal, `/dev/zero` would
+/// fill the memory. A trust variable naming one warns, as any unusable trust setting does.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_cert_and_ca_paths_naming_a_fifo_or_a_device_are_refused_unread() {
+    let ws = Workspace::with_users(&usernames("fifo", 1));
+    let fifo = ws.dir.path().join("key.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let fifo = fifo.display().to_string();
+    let key = ws.key.display().to_string();
+    let list = ws.list.display().to_string();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["check", &list, "-i", "3MVG9fifo"]
+            .map(String::from)
+            .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    for (extra, what) in [
+        (vec!["-f", &fifo], "FIFO"),
+        (vec!["-f", "/dev/zero"], "device"),
+        (vec!["-f", &key, "--cert", &fifo], "FIFO"),
+        (vec!["-f", &key, "--ca-file", "/dev/zero"], "device"),
+    ] {
+        let run = tokio::time::timeout(Duration::from_secs(60), fleetauth(&args(&extra), None))
+            .await
+            .expect("a FIFO or a device must not hang the run");
+        assert_eq!(run.code, 2, "{extra:?}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains(what) || run.stderr.contains(what),
+            "{extra:?}: {}{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    let run = fleetauth_env(
+        &args(&["-f", &key]),
+        None,
+        &[("NODE_EXTRA_CA_CERTS", &fifo)],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("NODE_EXTRA_CA_CERTS is ignored") && run.stdout.contains("FIFO"),
+        "{}",
+        run.stdout
+    );
+}
