@@ -8,6 +8,12 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Past a file-size limit (`ulimit -f`) a write fails with EFBIG, which the run reports as
+    // a store failure, keeping what was written, instead of dying of SIGXFSZ mid-write.
+    // SAFETY: setting a signal's disposition to ignore, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = match fleetauth::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return fleetauth::cli::usage_error(e).into(),

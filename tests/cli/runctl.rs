@@ -102,12 +102,12 @@ async fn temp_files_left_by_an_earlier_run_are_removed() {
 // --- a store that fails ------------------------------------------------------------------------
 
 /// The child may write files of at most `bytes` bytes; a larger write fails with EFBIG
-/// ("File too large"), as a full disk fails with ENOSPC.
+/// ("File too large"), as a full disk fails with ENOSPC. SIGXFSZ keeps its default (death):
+/// fleetauth itself must ignore it, as `ulimit -f` in a user's shell would leave it.
 fn file_size_limit(cmd: &mut tokio::process::Command, bytes: u64) {
-    // SAFETY: setrlimit and signal are async-signal-safe and touch only the child.
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
     unsafe {
         cmd.as_std_mut().pre_exec(move || {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
             let limit = libc::rlimit {
                 rlim_cur: bytes,
                 rlim_max: bytes,
