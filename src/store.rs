@@ -33,6 +33,12 @@ pub enum StoreError {
     WorldWritable { path: PathBuf, mode: u32 },
     #[error("the output directory {path} belongs to another user (uid {uid}), and it receives access tokens; pick a directory of your own with --out-dir")]
     NotOwned { path: PathBuf, uid: u32 },
+    #[error("the output directory {path} is inside {parent}, which every user may write (mode {mode:o}, no sticky bit): another user could swap the out dir for one of their own during a run and receive its access tokens; pick an out dir under a directory only you can write, or run `chmod +t {parent}` (or `chmod o-w`)")]
+    UnsafeParent {
+        path: PathBuf,
+        parent: PathBuf,
+        mode: u32,
+    },
     #[error("the output directory {path} is a symbolic link; fleetauth writes access tokens only into a real directory: pass the directory it points to with --out-dir")]
     Symlink { path: PathBuf },
     #[error("cannot write into the output directory {path}: {error}; fix its permissions or pick another with --out-dir (nothing was sent)")]
@@ -179,6 +185,7 @@ impl OutDir {
                     error,
                 })?,
         }
+        check_ancestors(path)?;
         Ok(Self {
             path: path.to_path_buf(),
             _lock: None,
@@ -189,7 +196,32 @@ impl OutDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
+/// No directory above the out dir may let another user rename entries in it: one writable by
+/// all without the sticky bit (`/tmp` has it) lets anyone swap the out dir between the checks
+/// above and the writes.
+fn check_ancestors(path: &Path) -> Result<(), StoreError> {
+    let Ok(real) = fs::canonicalize(path) else {
+        return Ok(());
+    };
+    for parent in real.ancestors().skip(1) {
+        let Ok(meta) = fs::metadata(parent) else {
+            continue;
+        };
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+            return Err(StoreError::UnsafeParent {
+                path: path.to_path_buf(),
+                parent: parent.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl OutDir {
     /// Wait for every write queued so far, then remove the temp files that writes cut short
     /// left here (by a run killed mid-write): they may hold tokens. Needs the lock.
     pub async fn settle(&self) -> std::io::Result<usize> {

@@ -214,6 +214,17 @@ async fn bad_input_exits_2_with_a_clear_message_and_sends_nothing() {
             }),
             "writable by other users",
         ),
+        (
+            "an out dir under a directory every user may write, without the sticky bit",
+            "test-ok@example.com\n",
+            Box::new(|ws: &Workspace, args: &mut Vec<String>| {
+                let open = ws.dir.path().join("shared");
+                std::fs::create_dir(&open).unwrap();
+                std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+                set_flag(args, "--out-dir", open.join("out").display().to_string());
+            }),
+            "no sticky bit",
+        ),
     ];
     for (name, list, tweak, expected) in cases {
         let ws = Workspace::new("orgs.csv", list);
