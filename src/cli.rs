@@ -185,7 +185,8 @@ pub struct SfArgs {
     /// Use this directory instead of $HOME for the Salesforce CLI's state (implies --sf).
     #[arg(long, value_name = "DIR")]
     pub sf_home: Option<PathBuf>,
-    /// Give the orgs the sf aliases P1..Pn, in list order (besides the list's `alias` column).
+    /// Give the orgs the sf aliases P1..Pn by their place in the list, the same in every run and
+    /// shard of it (besides the list's `alias` column).
     #[arg(long, value_name = "P")]
     pub alias_prefix: Option<String>,
     /// The Dev Hub the orgs came from, already authorized in sf: recorded so sf treats them as scratch orgs.

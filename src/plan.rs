@@ -42,17 +42,25 @@ pub fn plan_owned(
     // copy of each is kept); then the rows are moved to their places.
     let places: Vec<Place> = {
         let mut seen: HashMap<Caseless<'_>, Origin> = HashMap::with_capacity(targets.len());
+        let mut orgs = 0;
         targets
             .iter()
             .map(|target| {
-                if shard.is_some_and(|s| !s.contains(&target.username.to_lowercase())) {
-                    return Place::OutOfShard;
-                }
+                // A repeat shares its first row's shard: the shard hashes the lower case.
+                let in_shard = shard.is_none_or(|s| s.contains(&target.username.to_lowercase()));
                 match seen.entry(Caseless(&target.username)) {
+                    Entry::Occupied(_) if !in_shard => Place::OutOfShard,
                     Entry::Occupied(first) => Place::Repeat(first.get().clone()),
                     Entry::Vacant(slot) => {
+                        // Every org of the list is counted, in any shard: its place (and
+                        // its `--alias-prefix` alias) is the same in every run of the list.
+                        orgs += 1;
                         slot.insert(target.origin.clone());
-                        Place::First
+                        if in_shard {
+                            Place::First(orgs)
+                        } else {
+                            Place::OutOfShard
+                        }
                     }
                 }
             })
@@ -64,11 +72,14 @@ pub fn plan_owned(
         fresh: Vec::new(),
         excluded,
     };
-    for (target, place) in targets.into_iter().zip(places) {
+    for (mut target, place) in targets.into_iter().zip(places) {
         match place {
             Place::OutOfShard => {}
             Place::Repeat(first) => plan.duplicates.push((target, first)),
-            Place::First => match fresh(&target) {
+            Place::First(n) => match fresh({
+                target.place = n;
+                &target
+            }) {
                 Some((file, why)) => plan.fresh.push((target, file, why)),
                 None => plan.grant.push(target),
             },
@@ -83,7 +94,8 @@ enum Place {
     OutOfShard,
     /// A username already listed, at this origin.
     Repeat(Origin),
-    First,
+    /// The first row of an org, its place among the list's orgs.
+    First(usize),
 }
 
 /// A username that hashes and compares as its lower case (`str::to_lowercase`), without a
@@ -118,7 +130,7 @@ impl PartialEq for Caseless<'_> {
 
 impl Eq for Caseless<'_> {}
 
-/// The aliases `--alias-prefix P` gives (`P1..Pn`, in the order the orgs are granted) that the
+/// The aliases `--alias-prefix P` gives (`P<place>`: `P1..Pn` in list order) that the
 /// list's `alias` column gives another org: sf would point the alias at one of them, whichever
 /// is written last. One row per conflict, naming both orgs (an input error, as for two rows
 /// sharing an alias).
@@ -126,8 +138,8 @@ pub fn prefix_alias_conflicts(plan: &Plan, prefix: &str) -> Vec<(Origin, String)
     let prefixed: HashMap<String, &Target> = plan
         .grant
         .iter()
-        .enumerate()
-        .map(|(index, target)| (format!("{prefix}{}", index + 1), target))
+        .chain(plan.fresh.iter().map(|(t, _, _)| t))
+        .map(|target| (format!("{prefix}{}", target.place), target))
         .collect();
     let listed = plan
         .grant

@@ -498,10 +498,10 @@ fn keep_existing_aliases(
         return Ok(());
     }
     let existing = handoff.state.aliases()?;
-    for (index, target) in plan.grant.iter().enumerate() {
+    for target in &plan.grant {
         let mut names: Vec<String> = target.alias.iter().cloned().collect();
         if let Some(prefix) = &handoff.alias_prefix {
-            names.push(format!("{prefix}{}", index + 1));
+            names.push(format!("{prefix}{}", target.place));
         }
         for alias in names {
             if let Some(other) = existing

@@ -103,6 +103,7 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
         instance_url: None,
         origin: Origin::Entry(1),
         record: vec![args.username.clone()],
+        place: 0,
     };
     let outcome = fleet.run(&[target], |_| {}).await.remove(0);
     let aliases = sf_writer.finish().await;

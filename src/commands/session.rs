@@ -237,6 +237,7 @@ pub(crate) async fn obtain(
         instance_url,
         origin: Origin::Entry(1),
         record: Vec::new(),
+        place: 0,
     };
     let path = out.auth_file(&username);
     if let Some(options) = &config.hub {

@@ -554,6 +554,7 @@ mod tests {
                 instance_url: None,
                 origin: Origin::Entry(i + 1),
                 record: vec![(*n).to_string()],
+                place: 0,
             })
             .collect()
     }

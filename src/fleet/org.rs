@@ -230,7 +230,7 @@ impl Fleet {
         let (tx, rx) = oneshot::channel();
         let fleet = Arc::clone(self);
         tokio::spawn(async move {
-            let storing = fleet.authorized(index, &target, &host, grant, attempts, started);
+            let storing = fleet.authorized(&target, &host, grant, attempts, started);
             // A panic while storing fails the org, saying what it was.
             let outcome = std::panic::AssertUnwindSafe(Box::pin(storing))
                 .catch_unwind()
@@ -262,7 +262,6 @@ impl Fleet {
     /// run: a store that fails for one org (a full disk, a directory gone) fails for all.
     async fn authorized(
         &self,
-        index: usize,
         target: &Target,
         host: &Url,
         grant: Grant,
@@ -280,7 +279,6 @@ impl Fleet {
             ..Outcome::pending(attempts, Duration::ZERO)
         };
         let granted = Granted {
-            index,
             target,
             token_host: host,
             grant: &grant,

@@ -22,8 +22,6 @@ pub enum SinkKind {
 
 /// One grant, as the sinks see it.
 pub struct Granted<'a> {
-    /// The org's place in the list (sf aliases `P1..Pn` follow it).
-    pub index: usize,
     pub target: &'a Target,
     /// The host the assertion was POSTed to.
     pub token_host: &'a Url,
@@ -119,7 +117,7 @@ impl Sink for Handoff {
 
     fn store<'a>(&'a self, g: &'a Granted<'a>) -> BoxFuture<'a, Result<PathBuf, GrantError>> {
         Box::pin(async move {
-            self.record(g.index, g.target, g.grant, g.token_host)
+            self.record(g.target, g.grant, g.token_host)
                 .await.map_err(|e| {
                 GrantError::permanent(
                     "sf_state_failed",

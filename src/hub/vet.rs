@@ -363,6 +363,7 @@ async fn ask(
                             expiry,
                             r.created_by.clone().unwrap_or_default(),
                         ],
+                        place: 0,
                     }
                 })
                 .collect();

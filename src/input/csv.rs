@@ -68,6 +68,7 @@ pub(super) fn parse(source_name: &str, text: &str) -> Result<OrgList, InputError
             instance_url: None,
             origin: Origin::Line(line),
             record: Vec::with_capacity(columns.len()),
+            place: 0,
         };
         for (i, column) in mapping.iter().enumerate() {
             let cell = unneutralize(record.get(i).unwrap_or(""));

@@ -87,6 +87,7 @@ pub(super) fn parse(source_name: &str, text: &str) -> Result<OrgList, InputError
             instance_url,
             origin,
             record,
+            place: 0,
         };
         if entry.get("isDevHub").and_then(Value::as_bool) == Some(true) {
             excluded.push((

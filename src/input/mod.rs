@@ -28,6 +28,10 @@ pub struct Target {
     pub origin: Origin,
     /// The row's cells, in the order of [`OrgList::columns`]; used to write `failed.csv`.
     pub record: Vec<String>,
+    /// The org's place among the list's orgs, from 1 (repeats not counted, every shard
+    /// counted): what `--alias-prefix P` names it, `P<place>`, in every run of the list. Set
+    /// by the plan; 0 before.
+    pub place: usize,
 }
 
 /// Where a row came from, for messages.

@@ -607,6 +607,7 @@ mod tests {
             instance_url: None,
             origin: Origin::Line(i as u64 + 1),
             record: vec![format!("u{i}@x.com")],
+            place: 0,
         };
         let plan = Plan {
             grant: (0..n).map(target).collect(),

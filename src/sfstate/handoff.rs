@@ -33,13 +33,12 @@ impl Handoff {
         Arc::clone(&self.writer)
     }
 
-    /// Probe the org, then write its auth file and aliases. `index` is its place in the list;
-    /// `token_host` is where it was granted (the row's own instance, or `-r`): sf's
+    /// Probe the org, then write its auth file and aliases (`--alias-prefix` names it by its
+    /// place in the list, [`Target::place`]). `token_host` is where it was granted (the row's own instance, or `-r`): sf's
     /// `loginUrl`, which its refreshes start from, in the href form sf stores for `-r URL`.
     /// Returns once the auth file is on disk; the aliases follow (see [`SfWriter::finish`]).
     pub async fn record(
         &self,
-        index: usize,
         target: &Target,
         grant: &Grant,
         token_host: &url::Url,
@@ -52,7 +51,7 @@ impl Handoff {
             aliases.push((alias.clone(), target.username.clone()));
         }
         if let Some(prefix) = &self.alias_prefix {
-            aliases.push((format!("{prefix}{}", index + 1), target.username.clone()));
+            aliases.push((format!("{prefix}{}", target.place), target.username.clone()));
         }
         let (path, body) = self.state.auth_file(&SfAuth {
             access_token: grant.access_token.expose(),

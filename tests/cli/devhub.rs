@@ -574,3 +574,47 @@ async fn token_v_fails_a_deleted_org_without_sending_for_it() {
     assert_eq!(attempts(&emu, user), 0);
     assert!(run.stdout.is_empty());
 }
+
+/// `--alias-prefix P` names an org by its place in the list, `P<place>`, whatever is not sent
+/// in a given run: an org the hub refuses keeps its number unused, and an org granted again
+/// on a resumed run gets the alias it had.
+#[tokio::test(flavor = "multi_thread")]
+async fn alias_prefix_numbers_follow_the_list_not_what_each_run_sends() {
+    let good = usernames("place", 3);
+    let typo = "test-place1@exmaple.com";
+    let mut cfg = hub_config(HUB, good.iter().map(ScratchOrg::active).collect());
+    for u in &good {
+        cfg.users.insert(u.clone(), Default::default());
+    }
+    let emu = start(cfg).await;
+    let list = format!("username\n{}\n{typo}\n{}\n{}\n", good[0], good[1], good[2]);
+    let ws = Workspace::new("orgs.csv", &list);
+    let home = ws.dir.path().join("home");
+    let sf_home = home.display().to_string();
+    let args = hub_args(
+        &ws,
+        &emu,
+        true,
+        &["--sf-home", &sf_home, "--alias-prefix", "P"],
+    );
+    let aliases = || -> serde_json::Value {
+        let text = std::fs::read_to_string(home.join(".sfdx/alias.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["orgs"].clone()
+    };
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 1, "the typo fails: {}", run.stderr);
+    let expected = serde_json::json!({"P1": good[0], "P3": good[1], "P4": good[2]});
+    assert_eq!(aliases(), expected, "{}", run.stderr);
+    // A resumed run grants only the org whose auth file is gone: it keeps its alias.
+    let file = ws
+        .auth_files()
+        .into_iter()
+        .find(|f| f.to_string_lossy().contains(&good[1]))
+        .expect("the org's auth file");
+    std::fs::remove_file(file).unwrap();
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(aliases(), expected, "{}", run.stderr);
+    assert!(!run.stderr.contains("already names"), "{}", run.stderr);
+    assert_eq!(grants(&emu).get(&good[1]), Some(&2));
+}
