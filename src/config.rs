@@ -16,6 +16,7 @@ use crate::tls::Network;
 use crate::urls::{self, HostPolicy};
 
 mod login;
+mod token;
 
 pub use login::LoginConfig;
 

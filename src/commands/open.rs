@@ -95,11 +95,7 @@ async fn open(args: OpenArgs, warnings: &mut Vec<String>) -> Result<(), TokenErr
         (false, OpenFormat::Url, true) => Delivery::Print,
         (false, OpenFormat::Url, false) => Delivery::Browser,
     };
-    if args.request_timeout.is_zero() {
-        return Err(TokenError::Usage(
-            "--request-timeout must be longer than zero, e.g. 30s".into(),
-        ));
-    }
+    crate::config::check_request_timeout(args.request_timeout)?;
     // The same trust store and host rule as the grant (the key is checked here too).
     let network = TargetConfig::from_args(args.target.clone(), &env)?.network;
     let http = crate::sfstate::probe::client(&network, args.request_timeout)

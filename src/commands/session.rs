@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::{SfArgs, TokenArgs};
+use crate::cli::TokenArgs;
 use crate::commands::setup::{handoff, SetupError};
-use crate::config::{GrantConfig, Output, SfOptions, TargetConfig};
+use crate::config::GrantConfig;
 use crate::fleet::{Fleet, Sinks, Status};
 use crate::input::{self, Origin, Target};
 use crate::secret::Secret;
@@ -158,36 +158,9 @@ pub(crate) async fn obtain(
 ) -> Result<Issued, TokenError> {
     let env = |var: &str| std::env::var(var).ok();
     // Everything that can be checked without sending anything, first.
-    if args.request_timeout.is_zero() {
-        return Err(TokenError::Usage(
-            "--request-timeout must be longer than zero, e.g. 30s".into(),
-        ));
-    }
-    let target = TargetConfig::from_args(args.target.clone(), &env)?;
+    let config = GrantConfig::for_token(&args, &env)?;
     // Trust settings that could not be used are said on every run, as by grant.
-    warnings.extend(target.network.warnings.iter().cloned());
-    let sf_args = SfArgs {
-        sf: args.sf,
-        sf_home: args.sf_home.clone(),
-        alias_prefix: None,
-        dev_hub_username: args.dev_hub_username.clone(),
-        replace_aliases: false,
-    };
-    let mut config = GrantConfig::new(PathBuf::from("-"), target);
-    config.sf = SfOptions::from_args(sf_args, &env)?;
-    config.hub = crate::config::hub_options(
-        &args.hub,
-        &crate::cli::HubFilterArgs::default(),
-        config.sf.as_ref(),
-    )?;
-    crate::config::fill_dev_hub(config.sf.as_mut(), config.hub.as_ref());
-    config.out_dir = args.out_dir.clone();
-    config.request_timeout = args.request_timeout;
-    config.fresh_for = None;
-    config.output = Output {
-        quiet: true,
-        json: args.json,
-    };
+    warnings.extend(config.network.warnings.iter().cloned());
     // Reading takes no lock: auth files are replaced whole by rename. Only a grant, which
     // writes, waits for the out dir.
     let out = OutDir::open_unlocked(&config.out_dir)?;
