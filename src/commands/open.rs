@@ -23,6 +23,9 @@ mod link;
 
 use link::Refused;
 
+/// Why a link is not written to a closed stdout (`fleetauth open … --url-only >&-`).
+const CLOSED: &str = "cannot write the link to stdout: it is closed, so the single-use link would be lost; give the command a stdout (a pipe or a file)";
+
 /// How the link is handed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Delivery {
@@ -95,6 +98,20 @@ async fn open(args: OpenArgs, warnings: &mut Vec<String>) -> Result<(), TokenErr
         (false, OpenFormat::Url, true) => Delivery::Print,
         (false, OpenFormat::Url, false) => Delivery::Browser,
     };
+    // A link written to a closed stdout would be issued on the org and lost: refuse first,
+    // before any token or link is asked for. A browser needs no stdout, unless none can be
+    // opened here and the link would be printed instead.
+    if crate::say::stdout_was_closed() {
+        let needs_stdout = match delivery {
+            Delivery::Browser => browser::choose(&env, std::env::consts::OS).is_err(),
+            Delivery::Print | Delivery::Github | Delivery::Json => true,
+        };
+        if needs_stdout {
+            return Err(TokenError::Failed(format!(
+                "{CLOSED}; nothing was asked of the org"
+            )));
+        }
+    }
     crate::config::check_request_timeout(args.request_timeout)?;
     // The same trust store and host rule as the grant (the key is checked here too).
     let network = TargetConfig::from_args(args.target.clone(), &env)?.network;
@@ -150,10 +167,19 @@ async fn deliver(
 ) -> Result<(), TokenError> {
     let link = url.expose();
     let print = |text: String| {
+        if crate::say::stdout_was_closed() {
+            return Err(TokenError::Failed(format!(
+                "{CLOSED}; the link issued for {} was not delivered (ask for a new one)",
+                issued.username
+            )));
+        }
         if crate::say::out_raw(&text) {
             Ok(())
         } else {
-            Err(TokenError::Failed("cannot write the link to stdout".into()))
+            Err(TokenError::Failed(format!(
+                "cannot write the link to stdout; the link issued for {} was not delivered (ask for a new one)",
+                issued.username
+            )))
         }
     };
     for w in warnings {

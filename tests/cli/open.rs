@@ -126,6 +126,34 @@ async fn a_hostile_singleaccess_answer_prints_nothing_and_fails_clearly() {
             ),
             "no `frontdoor_uri`",
         ),
+        (
+            "a redirect elsewhere",
+            json(
+                serde_json::json!({"frontdoor_uri": format!("{}/secur/frontdoor.jsp?otp=stolenstolenstolen&retURL=https://evil.com", emu.url())}),
+            ),
+            "no --path was asked for",
+        ),
+        (
+            "a session id in capitals",
+            json(
+                serde_json::json!({"frontdoor_uri": format!("{}/secur/frontdoor.jsp?otp=stolenstolenstolen&SID=x", emu.url())}),
+            ),
+            "session id",
+        ),
+        (
+            "two otps",
+            json(
+                serde_json::json!({"frontdoor_uri": format!("{}/secur/frontdoor.jsp?otp=stolenstolenstolen&otp=def", emu.url())}),
+            ),
+            "more than once",
+        ),
+        (
+            "another query key",
+            json(
+                serde_json::json!({"frontdoor_uri": format!("{}/secur/frontdoor.jsp?otp=stolenstolenstolen&next=x", emu.url())}),
+            ),
+            "query key other than",
+        ),
         ("a huge body", huge.into_bytes(), "larger than 64 KiB"),
         (
             "not JSON",
@@ -166,6 +194,10 @@ async fn a_path_with_a_scheme_or_host_is_refused_before_anything_is_sent() {
         "https://evil.example.com/x",
         "//evil.example.com",
         "/%2F%2Fevil.example.com",
+        "/x//evil.example.com",
+        "/..//evil.example.com",
+        "/x/../../..//evil.example.com",
+        "/%2e%2e%2f%2fevil.example.com",
     ] {
         let run = support::fleetauth_headless(
             &ws.open_args(&emu, USER, &["--url-only", "--path", path]),
@@ -350,4 +382,78 @@ async fn open_has_help_with_examples_and_its_own_man_page() {
     assert!(man.stdout.contains("url\\-only"));
     let none = support::fleetauth(&["man".into(), "nosuch".into()], None).await;
     assert_eq!(none.code, 2);
+}
+
+/// `open` with `args`, headless, stdout closed (`>&-`) or, with `full`, on /dev/full.
+async fn open_without_stdout(args: Vec<String>, ws: &Workspace, full: bool) -> support::Run {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = support::command(args);
+    let h = home(ws);
+    for (k, v) in [
+        ("DISPLAY", ""),
+        ("WAYLAND_DISPLAY", ""),
+        ("BROWSER", ""),
+        ("CI", ""),
+        ("GITHUB_ACTIONS", ""),
+        ("HOME", h.as_str()),
+    ] {
+        cmd.env(k, v);
+    }
+    if full {
+        cmd.stdout(std::fs::File::create("/dev/full").unwrap());
+    } else {
+        // SAFETY: close only touches the child's own descriptor table.
+        unsafe {
+            cmd.as_std_mut().pre_exec(|| {
+                libc::close(1);
+                Ok(())
+            });
+        }
+    }
+    support::finish(cmd.spawn().unwrap()).await
+}
+
+#[tokio::test]
+async fn into_a_closed_stdout_no_link_is_issued_and_open_fails() {
+    let (emu, ws) = setup().await;
+    for extra in [
+        &["--url-only"][..],
+        &["--json"],
+        &["--format", "github"],
+        // Headless: the link would be printed instead of opened.
+        &[],
+    ] {
+        let run = open_without_stdout(ws.open_args(&emu, USER, extra), &ws, false).await;
+        assert_eq!(run.code, 1, "{extra:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("stdout") && run.stderr.contains("closed"),
+            "{extra:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        emu.frontdoor.snapshot().requests,
+        0,
+        "no link was asked for"
+    );
+    assert_eq!(emu.stats.snapshot().requests, 0, "no token was asked for");
+}
+
+#[tokio::test]
+async fn a_link_that_cannot_be_written_fails() {
+    let (emu, ws) = setup().await;
+    for extra in [&["--url-only"][..], &["--json"], &["--format", "github"]] {
+        let run = open_without_stdout(ws.open_args(&emu, USER, extra), &ws, true).await;
+        assert_eq!(run.code, 1, "{extra:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("cannot write the link to stdout"),
+            "{extra:?}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("otp="),
+            "never the link: {}",
+            run.stderr
+        );
+    }
 }

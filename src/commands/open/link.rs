@@ -55,12 +55,34 @@ pub(super) fn check_path(raw: &str) -> Result<String, String> {
             "--path `{shown}` holds a backslash, a space or a control character; {fix}"
         ));
     }
-    // Decoded once, as a server would: `/%2F%2Fevil.com` is `//evil.com`.
-    let decoded = percent_decode(raw);
-    if decoded.starts_with("//") || decoded.contains('\\') || decoded.chars().any(char::is_control)
+    // The path as a server may read it: decoded (`/%2F%2Fevil.com` is `//evil.com`, and
+    // again for a server that decodes twice), its dot segments resolved. The query is
+    // decoded too: a landing page's own `retURL=//evil.com` is a way off the org as well.
+    let (raw_path, raw_rest) = raw.split_at(raw.find(['?', '#']).unwrap_or(raw.len()));
+    let (path, rest) = (fully_decoded(raw_path), fully_decoded(raw_rest));
+    let (Some(path), Some(rest)) = (path, rest) else {
+        return Err(format!(
+            "--path `{shown}` is percent-encoded over and over; {fix}"
+        ));
+    };
+    if [&path, &rest]
+        .iter()
+        .any(|d| d.contains('\\') || d.chars().any(char::is_control))
     {
         return Err(format!(
-            "--path `{shown}` decodes to a host or a control character; {fix}"
+            "--path `{shown}` decodes to a backslash or a control character; {fix}"
+        ));
+    }
+    // `..;x` is `..` to some servers (a `;` starts path parameters).
+    let dot_dot = |segment: &str| segment.split(';').next() == Some("..");
+    if path.split(['/', '\\']).any(dot_dot) {
+        return Err(format!(
+            "--path `{shown}` has a `..` segment, which leaves the path it names; {fix}"
+        ));
+    }
+    if path.contains("//") || remove_dot_segments(&path).contains("//") || rest.contains("//") {
+        return Err(format!(
+            "--path `{shown}` holds `//` (decoded), which can name another host; {fix}"
         ));
     }
     // Joined to a base, it must stay on the base's host.
@@ -71,6 +93,42 @@ pub(super) fn check_path(raw: &str) -> Result<String, String> {
         }
         _ => Err(format!("--path `{shown}` is not a path on the org; {fix}")),
     }
+}
+
+/// `raw` percent-decoded until nothing is left to decode (`%252F` is `/`), or `None` when
+/// that takes more than a few passes.
+fn fully_decoded(raw: &str) -> Option<String> {
+    let mut text = raw.to_string();
+    for _ in 0..4 {
+        let next = percent_decode(&text);
+        if next == text {
+            return Some(text);
+        }
+        text = next;
+    }
+    None
+}
+
+/// `path` with its `.` and `..` segments resolved (RFC 3986 §5.2.4).
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, segment) in segments.iter().enumerate() {
+        match *segment {
+            "." | ".." => {
+                if *segment == ".." && out.len() > 1 {
+                    out.pop();
+                }
+                // A trailing dot segment leaves the path ending in `/`.
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    out.join("/")
 }
 
 /// `%XX` sequences decoded (invalid ones kept as they are), lossily as UTF-8.
@@ -140,7 +198,7 @@ pub(super) async fn request(
         .get("frontdoor_uri")
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| unexpected("the answer has no `frontdoor_uri` string"))?;
-    check_link(raw, instance, hosts, token.expose())
+    check_link(raw, instance, hosts, token.expose(), path)
         .map(Secret::new)
         .map_err(|why| unexpected(&why))
 }
@@ -176,15 +234,77 @@ fn describe_error(status: u16, body: &[u8]) -> String {
     format!("singleaccess answered {status} ({said}){hint}")
 }
 
+/// The query keys of a single-use link (dev-hub.md §6: `otp=…&cshc=…`, and where it lands).
+const LINK_KEYS: [&str; 4] = ["otp", "cshc", "retURL", "startURL"];
+
+/// Check a link's query: only the keys Salesforce sends (compared case-insensitively), each
+/// at most once; a non-empty one-time `otp`; a landing place (`retURL`, `startURL`) only when
+/// `--path` asked for one, and then exactly that path. No fragment.
+fn check_query(url: &Url, path: Option<&str>) -> Result<(), String> {
+    if url.fragment().is_some() {
+        return Err(
+            "the frontdoor_uri has a fragment (#…), which a single-use link has not".into(),
+        );
+    }
+    let mut seen = [false; LINK_KEYS.len()];
+    for (k, v) in url.query_pairs() {
+        if k.eq_ignore_ascii_case("sid") {
+            return Err(
+                "the frontdoor_uri carries a session id (sid=), not a single-use link".into(),
+            );
+        }
+        // An unknown key is not quoted: a hostile one may carry part of the link.
+        let Some(i) = LINK_KEYS
+            .iter()
+            .position(|known| k.eq_ignore_ascii_case(known))
+        else {
+            return Err("the frontdoor_uri has a query key other than otp, cshc, retURL and startURL (not quoted); a single-use link has no other".into());
+        };
+        let key = LINK_KEYS.get(i).copied().unwrap_or_default();
+        let Some(once) = seen.get_mut(i) else {
+            return Err("the frontdoor_uri's query cannot be read".into());
+        };
+        if std::mem::replace(once, true) {
+            return Err(format!(
+                "the frontdoor_uri has `{key}` more than once (keys compared case-insensitively)"
+            ));
+        }
+        match key {
+            "otp" | "cshc" if v.is_empty() => {
+                return Err(format!("the frontdoor_uri has an empty `{key}`"))
+            }
+            "retURL" | "startURL" => match path {
+                Some(asked) if v == asked => {}
+                Some(_) => {
+                    return Err(format!(
+                        "the frontdoor_uri's `{key}` is not the --path asked for (it would land elsewhere)"
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "the frontdoor_uri has a `{key}` though no --path was asked for (it would land elsewhere)"
+                    ))
+                }
+            },
+            _ => {}
+        }
+    }
+    if seen.first() != Some(&true) {
+        return Err("the frontdoor_uri has no one-time `otp`".into());
+    }
+    Ok(())
+}
+
 /// Check the `frontdoor_uri` of an answer: `https` (plain `http` only from a loopback
 /// instance to itself), on the org's instance host or a host a data URL may name (a
-/// Salesforce domain, an `--allow-host`), the frontdoor path, a one-time `otp`, and no
-/// session id in it. Returns the link as parsed (no control characters reach a terminal).
+/// Salesforce domain, an `--allow-host`), the frontdoor path, and a query of a single-use
+/// link only ([`check_query`]: no session id, no other redirect than `path`). Returns the link as parsed (no control characters reach a terminal).
 pub(super) fn check_link(
     raw: &str,
     instance: &Url,
     hosts: &HostPolicy,
     token: &str,
+    path: Option<&str>,
 ) -> Result<String, String> {
     if raw.len() > MAX_LINK {
         return Err(format!(
@@ -228,18 +348,7 @@ pub(super) fn check_link(
     if url.path() != "/secur/frontdoor.jsp" {
         return Err("the frontdoor_uri is not a /secur/frontdoor.jsp link".into());
     }
-    let mut otp = false;
-    for (k, v) in url.query_pairs() {
-        if k == "sid" {
-            return Err(
-                "the frontdoor_uri carries a session id (sid=), not a single-use link".into(),
-            );
-        }
-        otp |= k == "otp" && !v.is_empty();
-    }
-    if !otp {
-        return Err("the frontdoor_uri has no one-time `otp`".into());
-    }
+    check_query(&url, path)?;
     let secret = token.split_once('!').map_or(token, |(_, s)| s);
     if !token.is_empty() && (raw.contains(token) || (secret.len() >= 8 && raw.contains(secret))) {
         return Err("the frontdoor_uri carries the access token".into());
@@ -283,10 +392,153 @@ mod tests {
             .contains("--path /lightning"));
     }
 
+    #[test]
+    fn a_path_that_leads_off_the_org_once_decoded_and_resolved_is_refused() {
+        for ok in [
+            "/lightning/setup/SetupOneHome/home",
+            "/lightning/o/Account/list?filterName=Recent",
+            "/lightning/r/Account/001000000000001AAA/view",
+            "/apex/My%20Page?id=1&mode=edit",
+            "/x/./y",
+            "/",
+        ] {
+            assert_eq!(check_path(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        for (bad, why) in [
+            ("/x//evil.com", "`//`"),
+            ("/..//evil.com", "`..`"),
+            ("/x/../../..//evil.com", "`..`"),
+            ("/%2e%2e%2f%2fevil.com", "`..`"),
+            ("/%2E%2E/%2E%2E/x", "`..`"),
+            ("/x/..", "`..`"),
+            ("/x/..;a/y", "`..`"),
+            ("/.//evil.com", "`//`"),
+            ("/%2e//evil.com", "`//`"),
+            ("/x%2F%2Fevil.com", "`//`"),
+            ("/%252F%252Fevil.com", "`//`"),
+            ("/%25252e%25252e/x", "`..`"),
+            ("/x%3F/../y", "`..`"),
+            ("/x%5Cevil.com", "backslash"),
+            ("/x?retURL=https://evil.com", "`//`"),
+            ("/x?retURL=%2F%2Fevil.com", "`//`"),
+            ("/x#//evil.com", "`//`"),
+            ("/%2525252525252F", "over and over"),
+        ] {
+            let err = check_path(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_resolve_as_rfc_3986_says() {
+        for (path, resolved) in [
+            ("/a/b/../c", "/a/c"),
+            ("/a/./b", "/a/b"),
+            ("/a/..", "/"),
+            ("/..//evil.com", "//evil.com"),
+            ("/x/../../..//evil.com", "//evil.com"),
+            ("/.//evil.com", "//evil.com"),
+            ("/a/.", "/a/"),
+            ("/", "/"),
+        ] {
+            assert_eq!(remove_dot_segments(path), resolved, "{path}");
+        }
+    }
+
     fn check(raw: &str, instance: &str) -> Result<String, String> {
+        check_for(raw, instance, None)
+    }
+
+    fn check_for(raw: &str, instance: &str, path: Option<&str>) -> Result<String, String> {
         let instance = Url::parse(instance).unwrap();
         let hosts = HostPolicy::new(&["sso.acme.com".into()]).unwrap();
-        check_link(raw, &instance, &hosts, "00D000000000001!secretsecret")
+        check_link(raw, &instance, &hosts, "00D000000000001!secretsecret", path)
+    }
+
+    #[test]
+    fn a_link_has_only_the_query_of_a_single_use_link() {
+        let local = "http://127.0.0.1:4000";
+        let door = "http://127.0.0.1:4000/secur/frontdoor.jsp";
+        let path = "/lightning/setup/SetupOneHome/home";
+        let asked = "%2Flightning%2Fsetup%2FSetupOneHome%2Fhome";
+        for (ok, path) in [
+            (format!("{door}?otp=abc&cshc=def"), None),
+            (format!("{door}?cshc=def&otp=abc"), None),
+            (
+                format!("{door}?otp=abc&cshc=def&retURL={asked}"),
+                Some(path),
+            ),
+            (format!("{door}?otp=abc&startURL={asked}"), Some(path)),
+            (
+                format!("{door}?OTP=abc&CSHC=def&returl={asked}"),
+                Some(path),
+            ),
+            (format!("{door}?otp=abc&cshc=def"), Some(path)),
+        ] {
+            assert!(
+                check_for(&ok, local, path).is_ok(),
+                "{ok}: {:?}",
+                check_for(&ok, local, path)
+            );
+        }
+        for (bad, path, why) in [
+            (
+                format!("{door}?otp=abc&retURL=https://evil.com"),
+                None,
+                "no --path",
+            ),
+            (
+                format!("{door}?otp=abc&retURL=https://evil.com"),
+                Some(path),
+                "not the --path",
+            ),
+            (
+                format!("{door}?otp=abc&startURL=%2F%2Fevil.com"),
+                Some(path),
+                "not the --path",
+            ),
+            (format!("{door}?otp=abc&retURL={asked}"), None, "no --path"),
+            (format!("{door}?otp=abc&SID=x"), None, "session id"),
+            (format!("{door}?otp=abc&Sid=x"), None, "session id"),
+            (
+                format!("{door}?otp=abc&otp=def"),
+                None,
+                "`otp` more than once",
+            ),
+            (
+                format!("{door}?otp=abc&OTP=def"),
+                None,
+                "`otp` more than once",
+            ),
+            (
+                format!("{door}?otp=abc&cshc=a&cshc=b"),
+                None,
+                "`cshc` more than once",
+            ),
+            (
+                format!("{door}?otp=abc&retURL={asked}&RetUrl={asked}"),
+                Some(path),
+                "`retURL` more than once",
+            ),
+            (
+                format!("{door}?otp=abc&next=https://evil.com"),
+                None,
+                "other than",
+            ),
+            (format!("{door}?otp=abc&stolenstolen"), None, "other than"),
+            (format!("{door}?otp=abc&=x"), None, "other than"),
+            (format!("{door}?otp=&cshc=def"), None, "empty `otp`"),
+            (format!("{door}?otp=abc&cshc="), None, "empty `cshc`"),
+            (format!("{door}?cshc=def"), None, "no one-time `otp`"),
+            (format!("{door}?otp=abc#x"), None, "fragment"),
+        ] {
+            let err = check_for(&bad, local, path).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(
+                !err.contains("otp=") && !err.contains("abc") && !err.contains("stolen"),
+                "the error never quotes the link: {err}"
+            );
+        }
     }
 
     #[test]
