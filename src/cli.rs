@@ -61,7 +61,7 @@ pub enum Command {
     Token(TokenArgs),
     /// Open one org in the browser through a single-use login link, or print the link.
     #[command(
-        after_help = "A single-use link (/services/oauth2/singleaccess) starts one browser session, then is\ndead. The org's token is reused or granted exactly as `fleetauth token` does.\n\nExamples:\n  fleetauth open ci3                               # the browser opens the org\n  fleetauth open ci3 --path /lightning/setup/SetupOneHome/home\n  fleetauth open -o test-abc@example.com --url-only  # print the link, for a person\n  fleetauth open ci3 --json                        # {\"status\":0,\"result\":{orgId,username,url}}\n  fleetauth open ci3 --format github               # Actions: ::add-mask:: first\n  fleetauth open ci3 --list shard1/report.json --list shard2/report.json\n\nWhere no browser can be opened (CI, no DISPLAY, no xdg-open or open, $BROWSER failing),\nthe link is printed on stdout and stderr says so. The link is a credential until used:\nit goes to stdout only.\n\nExit codes: 0 opened or printed, 1 no link (the grant failed or the answer was refused),\n2 usage (nothing sent), 130 interrupted."
+        after_help = "A single-use link (/services/oauth2/singleaccess) starts one browser session, then is\ndead. The org's token is reused or granted exactly as `fleetauth token` does.\n\nExamples:\n  fleetauth open ci3                               # the browser opens the org\n  fleetauth open ci3 --path /lightning/setup/SetupOneHome/home\n  fleetauth open -o test-abc@example.com --url-only  # print the link, for a person\n  fleetauth open ci3 --json                        # {\"status\":0,\"result\":{orgId,username,url}}\n  fleetauth open ci3 --format github               # Actions: ::add-mask:: first\n  fleetauth open ci3 --list shard1/report.json --list shard2/report.json\n\nWhere no browser can be opened (CI, no DISPLAY, no xdg-open or open, $BROWSER failing),\nthe link is printed on stdout and stderr says so. The link is a credential until used:\nit goes to stdout only.\n\nExit codes: 0 opened or printed, 1 no link (the grant failed, the answer was refused, or stdout is closed),\n2 usage (nothing sent), 130 interrupted."
     )]
     Open(OpenArgs),
     /// Log in to one org (for example the Dev Hub) and write the Salesforce CLI's state, like `sf org login jwt`.
@@ -269,7 +269,8 @@ pub struct OpenArgs {
         conflicts_with = "org"
     )]
     pub target_org: Option<String>,
-    /// Where to land after the login: a path on the org, starting with `/` (no scheme or host).
+    /// Where to land after the login: a path on the org, starting with `/` (no scheme, host,
+    /// `//`, `..` or backslash, however encoded).
     #[arg(short = 'p', long, value_name = "/PATH")]
     pub path: Option<String>,
     /// Print the link on stdout instead of opening a browser.
