@@ -56,7 +56,7 @@ impl Failure for SetupError {
             SetupError::Input(_) => "InputError",
             SetupError::Store(_) => "StoreError",
             SetupError::Client(_) => "ClientError",
-            SetupError::Sf(_) => "SfStateError",
+            SetupError::Sf(_) | SetupError::Sink(_) => "SfStateError",
             SetupError::Hub(_) => "DevHubError",
             SetupError::Output(_) => "OutputError",
             SetupError::Interrupted => "Interrupted",

@@ -320,9 +320,10 @@ mod tests {
         let planned = plan(&list, None, |t| {
             (t.username == "a@x.com").then(|| ("a.json".into(), "fresh".into()))
         });
-        // b is now p1 and c p2: c's listed p3 names nobody else, a's p2 names c.
+        // The numbers follow the list, not what is granted: b is still p2, which a's row gives a.
         let rows = prefix_alias_conflicts(&planned, "p");
         assert_eq!(rows.len(), 1, "{rows:?}");
-        assert!(rows[0].1.contains("c@x.com"), "{}", rows[0].1);
+        assert!(rows[0].1.contains("b@x.com"), "{}", rows[0].1);
+        assert_eq!(planned.grant[0].place, 2);
     }
 }

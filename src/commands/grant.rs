@@ -6,15 +6,13 @@ use std::time::Instant;
 use crate::config::{CiReports, GrantConfig};
 use crate::exit::Exit;
 use crate::fleet::{Fleet, Sinks};
-use crate::input::{self, InputError, Target};
+use crate::input::{self, InputError};
 use crate::plan;
 use crate::progress::{self, Progress};
 use crate::report::{self, Issuer, JUnit, Markdown, Report, StepSummary};
-use crate::sfstate::handoff::Handoff;
 use crate::stop::{StopReason, Stopper};
-use crate::store::{AuthFile, OutDir, Outputs};
+use crate::store::{OutDir, Outputs};
 use crate::token::TokenClient;
-use crate::urls;
 
 use super::setup::handoff;
 pub use super::setup::SetupError;
@@ -129,10 +127,11 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         preflight_output(path)?;
     }
     let mut warnings: Vec<String> = config.network.warnings.clone();
-    let mut sf = match &config.sf {
+    let sf = match &config.sf {
         Some(options) => Some(handoff(options, &config, &mut warnings)?),
         None => None,
     };
+    let sinks = Sinks::for_run(out.clone(), &config.signer, &config.host, sf);
 
     // The Dev Hub (-v): the list itself when none was given, else the check of every row
     // before anything is sent for it.
@@ -178,7 +177,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         {
             return None;
         }
-        fresh_auth_file(&config, &out, target, sf.as_ref())
+        sinks.fresh(target, config.fresh_for)
     });
     warnings.extend(plan.duplicates.iter().map(|(t, first)| {
         format!(
@@ -202,9 +201,7 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
             .into());
         }
     }
-    if let Some(handoff) = sf.as_mut() {
-        keep_existing_aliases(handoff, &plan, &mut warnings)?;
-    }
+    sinks.preflight(&plan.grant, &mut warnings)?;
     let client = TokenClient::new(
         config.request_timeout,
         config.limits.concurrency,
@@ -225,8 +222,6 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
         client_id: config.signer.client_id().into(),
         audience: config.signer.audience().into(),
     };
-    let sf_writer = sf.as_ref().map(Handoff::writer_shared);
-    let sinks = Sinks::for_run(out.clone(), &config.signer, sf);
     let fleet = Arc::new(Fleet::new(
         client,
         config.signer,
@@ -250,25 +245,20 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
             }
             let (send, refusals) = hub.split(&plan.grant);
             let outcomes = progress
-                .during(fleet.run(&send, |event| progress.observe(event)))
+                .during(Arc::clone(&fleet).run(&send, |event| progress.observe(event)))
                 .await;
             crate::hub::Prepared::merge(refusals, outcomes)
         }
         None => {
             progress
-                .during(fleet.run(&plan.grant, |event| progress.observe(event)))
+                .during(Arc::clone(&fleet).run(&plan.grant, |event| progress.observe(event)))
                 .await
         }
     };
     progress.finish();
-    let mut errors = Vec::new();
-    if let Some(writer) = sf_writer {
-        let aliases = writer.finish().await;
-        warnings.extend(aliases.kept.iter().map(|a| {
-            format!("sf alias {a} was left as it is (--sf-replace-aliases re-points it)")
-        }));
-        errors.extend(aliases.failure_warning());
-    }
+    let closing = fleet.sinks().finish().await;
+    warnings.extend(closing.warnings);
+    let mut errors = closing.errors;
     if let Some(StopReason::StoreFailed { error }) = stop.reason() {
         errors.push(format!(
             "stopped: {}; no more token requests were sent. Every auth file written before is kept in {}; fix that (free space, restore the directory), then re-run the same command: what was stored is skipped",
@@ -441,80 +431,4 @@ pub fn preflight_output(path: &std::path::Path) -> Result<(), SetupError> {
                 path.display()
             ))
         })
-}
-
-/// The target's auth file from an earlier run, if it counts as fresh: younger than
-/// `--fresh-for`, parses, was granted for this run's identity (consumer key, audience, one of
-/// this run's token hosts), and every requested sink has the org (sf's state with `--sf`).
-fn fresh_auth_file(
-    config: &GrantConfig,
-    out: &OutDir,
-    target: &Target,
-    sf: Option<&Handoff>,
-) -> Option<(std::path::PathBuf, String)> {
-    let limit = config.fresh_for?;
-    // In whatever spelling of the username it was written.
-    let path = out.find_auth(&target.username)?;
-    let (file, age) = AuthFile::read(&path).ok()?;
-    if age >= limit {
-        return None;
-    }
-    let hosts: Vec<String> = target
-        .instance_url
-        .as_deref()
-        .and_then(|u| urls::token_host(u).ok())
-        .into_iter()
-        .chain(std::iter::once(config.host.clone()))
-        .map(|u| urls::display(&u))
-        .collect();
-    let same_identity = file.client_id == config.signer.client_id()
-        && file.audience == config.signer.audience()
-        && hosts.contains(&file.login_url)
-        && !file.access_token.expose().is_empty()
-        && file.is_of(&target.username);
-    if !same_identity {
-        return None;
-    }
-    if sf.is_some_and(|h| !h.state.has_auth(&target.username)) {
-        return None;
-    }
-    let age = std::time::Duration::from_secs(age.as_secs());
-    let note = format!(
-        "authorized {} ago by an earlier run (younger than --fresh-for {}); --force grants it again",
-        humantime::format_duration(age),
-        humantime::format_duration(limit)
-    );
-    Some((path, note))
-}
-
-/// Aliases the list would give that already name another username in sf's state are not
-/// re-pointed (unless `--sf-replace-aliases`): say which, before anything is sent.
-fn keep_existing_aliases(
-    handoff: &Handoff,
-    plan: &plan::Plan,
-    warnings: &mut Vec<String>,
-) -> Result<(), SetupError> {
-    if handoff.replace_aliases {
-        return Ok(());
-    }
-    let existing = handoff.state.aliases()?;
-    for target in &plan.grant {
-        let mut names: Vec<String> = target.alias.iter().cloned().collect();
-        if let Some(prefix) = &handoff.alias_prefix {
-            names.push(format!("{prefix}{}", target.place));
-        }
-        for alias in names {
-            if let Some(other) = existing
-                .get(&alias)
-                .and_then(serde_json::Value::as_str)
-                .filter(|u| !u.eq_ignore_ascii_case(&target.username))
-            {
-                warnings.push(format!(
-                    "sf alias {alias} already names {other}; it is left as it is, so {} gets no alias {alias} (--sf-replace-aliases re-points it)",
-                    target.username
-                ));
-            }
-        }
-    }
-    Ok(())
 }

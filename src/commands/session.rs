@@ -303,10 +303,7 @@ async fn grant(
         TokenClient::new(config.request_timeout, 1, &config.network).map_err(SetupError::from)?;
     let stop = Stopper::new();
     stop.on_signals();
-    let sf_writer = sf
-        .as_ref()
-        .map(crate::sfstate::handoff::Handoff::writer_shared);
-    let sinks = Sinks::for_run(out, &config.signer, sf);
+    let sinks = Sinks::for_run(out, &config.signer, &config.host, sf);
     let fleet = Arc::new(Fleet::new(
         client,
         config.signer,
@@ -317,16 +314,15 @@ async fn grant(
         stop,
     ));
     let username = target.username.clone();
-    let outcome = fleet
+    let outcome = Arc::clone(&fleet)
         .run(&[target], |_| {})
         .await
         .into_iter()
         .next()
         .expect("one outcome per target");
-    if let Some(writer) = sf_writer {
-        let aliases = writer.finish().await;
-        warnings.extend(aliases.failure_warning());
-    }
+    // What sf's state could not take is said (as a warning: the token itself is good).
+    let closing = fleet.sinks().finish().await;
+    warnings.extend(closing.warnings.into_iter().chain(closing.errors));
     match (outcome.status, outcome.error) {
         (Status::Authorized, _) => Ok(()),
         (Status::Pending, _) => Err(TokenError::Interrupted),

@@ -21,6 +21,9 @@ pub enum SetupError {
     Client(#[from] reqwest::Error),
     #[error(transparent)]
     Sf(#[from] SfStateError),
+    /// A place the grants go to cannot take them (its check before anything is sent).
+    #[error(transparent)]
+    Sink(#[from] crate::fleet::PreflightError),
     /// The Dev Hub (`-v`) could not be asked.
     #[error(transparent)]
     Hub(#[from] crate::hub::HubError),

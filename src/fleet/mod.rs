@@ -29,7 +29,9 @@ mod throttle;
 mod watch;
 
 use canary::Gate;
-pub use sinks::{Granted, OutDirSink, Sink, SinkKind, Sinks};
+pub use sinks::{
+    Admission, Closing, Fresh, Granted, OutDirSink, PreflightError, Sink, SinkKind, Sinks, Stored,
+};
 use throttle::Throttle;
 use watch::MisconfigWatch;
 pub use watch::MISCONFIG_THRESHOLD;
@@ -69,9 +71,8 @@ pub struct Outcome {
     pub token_host: Option<Arc<str>>,
     /// When the token was issued.
     pub issued_at: Option<time::OffsetDateTime>,
-    pub auth_file: Option<Box<std::path::Path>>,
-    /// The org's auth file in the Salesforce CLI's state (`--sf`).
-    pub sf_auth_file: Option<Box<std::path::Path>>,
+    /// Where the grant was stored, one entry per sink, in the sinks' order.
+    pub stored: Vec<Stored>,
     pub elapsed: Duration,
     /// Time spent sleeping through replication-delay backoffs.
     pub replication_wait: Duration,
@@ -83,6 +84,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Where the sink of `kind` stored this org's grant.
+    pub fn stored_in(&self, kind: SinkKind) -> Option<&std::path::Path> {
+        self.stored
+            .iter()
+            .find(|s| s.kind == kind)
+            .map(|s| &*s.path)
+    }
+
     pub fn pending(attempts: u32, elapsed: Duration) -> Self {
         Self {
             status: Status::Pending,
@@ -92,8 +101,7 @@ impl Outcome {
             instance_url: None,
             token_host: None,
             issued_at: None,
-            auth_file: None,
-            sf_auth_file: None,
+            stored: Vec::new(),
             elapsed,
             replication_wait: Duration::ZERO,
             error: None,
@@ -198,6 +206,11 @@ impl Fleet {
 
     /// Grant every target; `observe` sees each event as it happens. Returns one outcome per
     /// target, in target order (orgs never finished are `Pending`).
+    /// Where this fleet stores its grants.
+    pub fn sinks(&self) -> &Sinks {
+        &self.sinks
+    }
+
     pub async fn run(
         self: Arc<Self>,
         targets: &[Target],
@@ -489,6 +502,10 @@ mod tests {
             SinkKind::OutDir
         }
 
+        fn fresh(&self, _: &Target, _: Duration) -> Option<Fresh> {
+            None
+        }
+
         fn store<'a>(&'a self, g: &'a Granted<'a>) -> BoxFuture<'a, Result<PathBuf, GrantError>> {
             Box::pin(async move {
                 assert_ne!(
@@ -598,7 +615,7 @@ mod tests {
         let outcomes = run.await.unwrap();
         assert_eq!(outcomes[0].status, Status::Authorized, "{:?}", outcomes[0]);
         assert_eq!(
-            outcomes[0].auth_file.as_deref(),
+            outcomes[0].stored_in(SinkKind::OutDir),
             Some(std::path::Path::new("a@x.com.json"))
         );
     }

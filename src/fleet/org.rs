@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
 use super::canary::{self, Verdict};
-use super::sinks::{Granted, SinkKind};
+use super::sinks::{Granted, Stored};
 use super::{Event, Fleet, Orphans, Outcome, Status};
 use crate::input::Target;
 use crate::retry::{Decision, History};
@@ -151,25 +151,13 @@ impl Fleet {
         }
     }
 
-    /// One request under the slot and rate limits. `None` when the run was cancelled first.
-    /// Every org but the canary waits until the canary's answer opened the gate.
+    /// A slot (`--concurrency`) and the rate limiter's admission (`--rate`, slowed after a
+    /// `login rate exceeded`) for one request, held while the permit lives: every request of
+    /// the run takes one, the token requests and the sinks' calls to the org alike. `None`
+    /// when the run stops first.
     #[expect(clippy::expect_used, reason = "the fleet never closes its semaphore")]
-    async fn attempt(
-        &self,
-        index: usize,
-        username: &str,
-        endpoint: &Url,
-        history: &mut History,
-        events: &mpsc::UnboundedSender<Event>,
-    ) -> Option<Result<Grant, GrantError>> {
-        if index != 0 {
-            tokio::select! {
-                biased;
-                () = self.stop.stopped() => return None,
-                () = self.gate.opened() => {}
-            }
-        }
-        let _permit = tokio::select! {
+    pub(crate) async fn admitted(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let permit = tokio::select! {
             biased;
             () = self.stop.stopped() => return None,
             permit = self.permits.acquire() => permit.expect("the semaphore is never closed"),
@@ -188,9 +176,27 @@ impl Fleet {
             () = self.stop.stopped() => return None,
             () = admitted => {}
         }
-        if self.stop.is_stopped() {
-            return None;
+        (!self.stop.is_stopped()).then_some(permit)
+    }
+
+    /// One request under the slot and rate limits. `None` when the run was cancelled first.
+    /// Every org but the canary waits until the canary's answer opened the gate.
+    async fn attempt(
+        &self,
+        index: usize,
+        username: &str,
+        endpoint: &Url,
+        history: &mut History,
+        events: &mpsc::UnboundedSender<Event>,
+    ) -> Option<Result<Grant, GrantError>> {
+        if index != 0 {
+            tokio::select! {
+                biased;
+                () = self.stop.stopped() => return None,
+                () = self.gate.opened() => {}
+            }
         }
+        let _permit = self.admitted().await?;
         history.attempts += 1;
         let assertion = match self.signer.sign(username) {
             Ok(a) => a,
@@ -279,6 +285,7 @@ impl Fleet {
             ..Outcome::pending(attempts, Duration::ZERO)
         };
         let granted = Granted {
+            admission: super::sinks::Admission(self),
             target,
             token_host: host,
             grant: &grant,
@@ -286,10 +293,10 @@ impl Fleet {
         };
         for sink in self.sinks.iter() {
             match sink.store(&granted).await {
-                Ok(path) => match sink.kind() {
-                    SinkKind::OutDir => outcome.auth_file = Some(path.into_boxed_path()),
-                    SinkKind::SfState => outcome.sf_auth_file = Some(path.into_boxed_path()),
-                },
+                Ok(path) => outcome.stored.push(Stored {
+                    kind: sink.kind(),
+                    path: path.into_boxed_path(),
+                }),
                 Err(error) => {
                     self.stop.stop(StopReason::StoreFailed {
                         error: error.clone(),

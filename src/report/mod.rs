@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::fleet::{Outcome, Status};
+use crate::fleet::{Outcome, SinkKind, Status};
 use crate::plan::Plan;
 use crate::store::{write_atomic_with, AuthFile, StoreError};
 use crate::token::ErrorKind;
@@ -259,6 +259,14 @@ impl OrgReport {
     /// The row of a granted (or tried) org.
     fn of(target: &crate::input::Target, o: Outcome, issuer: &Issuer) -> Self {
         let granted = o.status == Status::Authorized;
+        // The report names the out dir's file and sf's; a sink with no column is in neither.
+        let (mut auth_file, mut sf_auth_file) = (None, None);
+        for stored in o.stored {
+            match stored.kind {
+                SinkKind::OutDir => auth_file = Some(stored.path),
+                SinkKind::SfState => sf_auth_file = Some(stored.path),
+            }
+        }
         OrgReport {
             username: target.username.clone(),
             alias: target.alias.clone(),
@@ -271,8 +279,8 @@ impl OrgReport {
             audience: granted.then(|| issuer.audience.clone()),
             client_id: granted.then(|| issuer.client_id.clone()),
             issued_at: o.issued_at,
-            auth_file: o.auth_file,
-            sf_auth_file: o.sf_auth_file,
+            auth_file,
+            sf_auth_file,
             elapsed_ms: ms(o.elapsed),
             replication_wait_ms: ms(o.replication_wait),
             error: o.error.map(|e| {

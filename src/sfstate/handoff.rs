@@ -37,15 +37,29 @@ impl Handoff {
     /// place in the list, [`Target::place`]). `token_host` is where it was granted (the row's own instance, or `-r`): sf's
     /// `loginUrl`, which its refreshes start from, in the href form sf stores for `-r URL`.
     /// Returns once the auth file is on disk; the aliases follow (see [`SfWriter::finish`]).
+    /// Its requests to the org wait for the run's `admission`, as the token requests do.
     pub async fn record(
         &self,
         target: &Target,
         grant: &Grant,
         token_host: &url::Url,
+        admission: crate::fleet::Admission<'_>,
     ) -> Result<PathBuf, SfStateError> {
-        let details = probe::describe(&self.http, &grant.instance_url, &grant.access_token).await;
+        // sf's probes of the org go under the run's slots and rate, as its token requests do;
+        // a run that is stopping sends none (the auth file is written without their details).
+        let details = match admission.request().await {
+            Some(_slot) => {
+                probe::describe(&self.http, &grant.instance_url, &grant.access_token).await
+            }
+            None => None,
+        };
         let is_dev_hub = self.probe_dev_hub
-            && probe::is_dev_hub(&self.http, &grant.instance_url, &grant.access_token).await;
+            && match admission.request().await {
+                Some(_slot) => {
+                    probe::is_dev_hub(&self.http, &grant.instance_url, &grant.access_token).await
+                }
+                None => false,
+            };
         let mut aliases: Vec<(String, String)> = Vec::new();
         if let Some(alias) = &target.alias {
             aliases.push((alias.clone(), target.username.clone()));
