@@ -563,3 +563,34 @@ async fn a_json_report_that_cannot_reach_stdout_fails_the_run() {
         "the report is still written"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counts_too_large_for_memory_are_usage_errors_naming_the_range() {
+    let max = u64::MAX.to_string();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["bench", "--orgs", &max, "--latency", "0s"],
+            "0..=10000000",
+        ),
+        (
+            &[
+                "emulate",
+                "--hub-orgs",
+                &max,
+                "--dev-hub",
+                "h@example.com",
+                "--port",
+                "0",
+            ],
+            "0..=1000000",
+        ),
+        (&["demo", "--orgs", &max], "0..=1000000"),
+    ];
+    for (args, range) in cases {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let run = fleetauth(&args, None).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(range), "{args:?}: {}", run.stderr);
+    }
+}
