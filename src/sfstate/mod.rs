@@ -39,6 +39,16 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> SfStateError {
     SfStateError::Io(format!("{}: {e}", path.display()))
 }
 
+/// A path recorded as text in sf's files: UTF-8, or an error saying to rename or move it.
+fn recorded(path: &Path) -> Result<&str, SfStateError> {
+    path.to_str().ok_or_else(|| {
+        SfStateError::Io(format!(
+            "{} is not valid UTF-8, and sf records this path as text: rename or move it to a path whose name is UTF-8",
+            crate::sanitize::shown(&path.to_string_lossy(), 200)
+        ))
+    })
+}
+
 /// sf's state under one home directory, opened once per run.
 #[derive(Debug)]
 pub struct SfState {
@@ -143,6 +153,12 @@ impl SfState {
                 path
             }
         };
+        // Recorded as text in every auth file (and their paths in report.json): a lossy copy
+        // would name a file that does not exist. The commands refuse such paths earlier, by
+        // flag; this is the last word before anything is written.
+        for path in [&sfdx, &absolute(&private_key)] {
+            recorded(path)?;
+        }
         Ok(Self {
             home: home.to_path_buf(),
             sfdx,
@@ -185,7 +201,7 @@ impl SfState {
         // `path.resolve` records it.
         m.insert(
             "privateKey".into(),
-            s(&absolute(&self.private_key).display().to_string()),
+            s(recorded(&absolute(&self.private_key))?),
         );
         m.insert("clientId".into(), s(auth.client_id));
         m.insert("instanceUrl".into(), s(auth.instance_url));

@@ -594,3 +594,91 @@ async fn counts_too_large_for_memory_are_usage_errors_naming_the_range() {
         assert!(run.stderr.contains(range), "{args:?}: {}", run.stderr);
     }
 }
+
+/// A path fleetauth records as text but whose bytes are not UTF-8 (`bad\xff\xfe`): refused
+/// before anything is sent, not written into sf's auth file as `bad\u{FFFD}\u{FFFD}` (a file
+/// that does not exist, so sf's later refreshes fail while the grant said it worked).
+#[tokio::test(flavor = "multi_thread")]
+async fn paths_that_are_not_utf8_are_refused_where_they_would_be_recorded() {
+    use std::ffi::{OsStr, OsString};
+    use std::os::unix::ffi::OsStrExt;
+
+    let users = usernames("latin1", 1);
+    let emu = start(config(&users)).await;
+    let ws = Workspace::with_users(&users);
+    let bad = |name: &str| {
+        let mut bytes = ws.dir.path().as_os_str().as_bytes().to_vec();
+        bytes.extend_from_slice(b"/bad\xff\xfe");
+        bytes.extend_from_slice(name.as_bytes());
+        std::path::PathBuf::from(OsStr::from_bytes(&bytes))
+    };
+    let key = bad(".key");
+    std::fs::copy(&ws.key, &key).unwrap();
+    let list = bad(".csv");
+    std::fs::copy(&ws.list, &list).unwrap();
+    let home = ws.dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let grant = |replace: &[(&str, &std::path::Path)], sf: bool| {
+        let mut args: Vec<OsString> = ws
+            .grant_args(&emu, &[])
+            .into_iter()
+            .map(OsString::from)
+            .collect();
+        if sf {
+            args.extend(["--sf".into(), "--sf-home".into(), home.clone().into()]);
+        }
+        for (flag, path) in replace {
+            let at = match *flag {
+                "list" => 1,
+                flag => args.iter().position(|a| a == flag).unwrap() + 1,
+            };
+            args[at] = path.as_os_str().to_owned();
+        }
+        args
+    };
+    let sf_home = bad("-home");
+    std::fs::create_dir(&sf_home).unwrap();
+    let cases = [
+        (
+            "the key under --sf",
+            grant(&[("-f", &key)], true),
+            "--jwt-key-file",
+        ),
+        (
+            "--sf-home",
+            grant(&[("--sf-home", &sf_home)], true),
+            "--sf-home",
+        ),
+        (
+            "--out-dir",
+            grant(&[("--out-dir", &bad("-out"))], false),
+            "--out-dir",
+        ),
+        ("the list", grant(&[("list", &list)], false), "the org list"),
+    ];
+    for (what, args, flag) in cases {
+        let run = finish(command(&args).spawn().unwrap()).await;
+        assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(flag)
+                && run.stderr.contains("not valid UTF-8")
+                && run.stderr.contains("rename or move it"),
+            "{what}: {}",
+            run.stderr
+        );
+        assert!(grants(&emu).is_empty(), "{what}: nothing is sent");
+    }
+    assert!(
+        !home
+            .join(".sfdx")
+            .join(format!("{}.json", users[0]))
+            .exists(),
+        "no auth file names a key that does not exist"
+    );
+
+    // The same key, list and out dir under UTF-8 names still work, the key without --sf too
+    // (nothing records its path then).
+    let run = finish(command(grant(&[("-f", &key)], false)).spawn().unwrap()).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(grants(&emu).len(), 1);
+}
