@@ -682,3 +682,29 @@ async fn paths_that_are_not_utf8_are_refused_where_they_would_be_recorded() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(grants(&emu).len(), 1);
 }
+
+/// A token answer's `instance_url` on a host no server is named by (an empty label, a trailing
+/// dot, a percent-encoded name that decodes to `evil.com..salesforce.com`, port 0) is not
+/// stored: the org fails, naming the field.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_url_with_a_malformed_host_is_not_authorized() {
+    for instance_url in [
+        "https://.salesforce.com",
+        "https://a..salesforce.com",
+        "https://evil.com%2e.salesforce.com",
+        "https://x.my.salesforce.com.",
+        "https://x.my.salesforce.com:0",
+    ] {
+        let body = success_body(instance_url, TOKEN);
+        let fake = fake_endpoint(200, &[("Content-Type", "application/json")], body).await;
+        let (run, seen, report) = run_against(&fake, &["--max-retries", "1"]).await;
+        assert_eq!(run.code, 1, "{instance_url}: {}", run.stderr);
+        assert_eq!(report["summary"]["authorized"], 0, "{instance_url}");
+        assert!(
+            seen.contains("`instance_url`"),
+            "{instance_url}: the error names the field: {seen}"
+        );
+        assert!(!seen.contains("evil.com..salesforce.com"), "{seen}");
+        assert_no_secret(&seen, &[TOKEN.to_string()]);
+    }
+}
