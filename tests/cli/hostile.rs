@@ -668,6 +668,28 @@ async fn paths_that_are_not_utf8_are_refused_where_they_would_be_recorded() {
         );
         assert!(grants(&emu).is_empty(), "{what}: nothing is sent");
     }
+    // `fleetauth login` records the key's path in sf's auth file too.
+    let login: Vec<OsString> = vec![
+        "login".into(),
+        "-o".into(),
+        users[0].clone().into(),
+        "-i".into(),
+        CLIENT_ID.into(),
+        "-f".into(),
+        key.clone().into(),
+        "-r".into(),
+        emu.url().into(),
+        "--sf-home".into(),
+        home.clone().into(),
+    ];
+    let run = finish(command(&login).spawn().unwrap()).await;
+    assert_eq!(run.code, 2, "login: {}", run.stderr);
+    assert!(
+        run.stderr.contains("--jwt-key-file") && run.stderr.contains("rename or move it"),
+        "login: {}",
+        run.stderr
+    );
+    assert!(grants(&emu).is_empty(), "login: nothing is sent");
     assert!(
         !home
             .join(".sfdx")
