@@ -395,8 +395,8 @@ pub struct LoginArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// How many scratch orgs to emulate.
-    #[arg(long, default_value_t = 40)]
+    /// How many scratch orgs to emulate (at most 1,000,000).
+    #[arg(long, default_value_t = 40, value_parser = count(DEMO_ORGS_MAX))]
     pub orgs: usize,
     /// Longest emulated replication delay.
     #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
@@ -550,8 +550,8 @@ pub struct KeygenArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// How many orgs.
-    #[arg(long, default_value_t = 1000)]
+    /// How many orgs (at most 10,000,000).
+    #[arg(long, default_value_t = 1000, value_parser = count(BENCH_ORGS_MAX))]
     pub orgs: usize,
     /// The emulator's latency per answer.
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
@@ -612,11 +612,25 @@ pub struct EmulateArgs {
     pub dev_hubs: Vec<String>,
     /// Give the Dev Hub N generated scratch orgs (ScratchOrgInfo rows): mostly Active, with a
     /// Deleted, an Error and an expired one among them. Without it: one Active org per user.
-    #[arg(long, value_name = "N")]
+    /// At most 1,000,000.
+    #[arg(long, value_name = "N", value_parser = count(HUB_ORGS_MAX))]
     pub hub_orgs: Option<usize>,
     /// The hub's app is an External Client App: scratch orgs answer `invalid_client_id`.
     #[arg(long)]
     pub eca_hub: bool,
+}
+
+/// The largest `bench --orgs`: its list and counters are sized from it.
+pub const BENCH_ORGS_MAX: u64 = 10_000_000;
+/// The largest `demo --orgs`: every org lives in the emulator's memory.
+pub const DEMO_ORGS_MAX: u64 = 1_000_000;
+/// The largest `emulate --hub-orgs`: every row is generated up front.
+pub const HUB_ORGS_MAX: u64 = 1_000_000;
+
+/// A count flag from 0 to `max`: a larger one is a usage error naming the range, not an
+/// allocation that overflows.
+fn count(max: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(0..=max)
 }
 
 fn parse_bits(s: &str) -> Result<usize, String> {

@@ -1,7 +1,7 @@
 //! Flags → one validated configuration, once: durations, URLs, limits and the loaded key.
 //! Everything after this module works with checked values; nothing past it sees clap.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use url::Url;
@@ -107,7 +107,14 @@ impl SfOptions {
             return Ok(None);
         }
         let home = match args.sf_home {
-            Some(h) => h,
+            Some(h) => {
+                recorded_path(
+                    &crate::sfstate::absolute(&h),
+                    "--sf-home",
+                    "sf's auth files",
+                )?;
+                h
+            }
             None => env("HOME")
                 .map(PathBuf::from)
                 .ok_or_else(|| ConfigError::Usage("$HOME is not set: pass --sf-home DIR".into()))?,
@@ -130,6 +137,32 @@ impl SfOptions {
             dev_hub: args.dev_hub_username,
             dev_hub_from_target: false,
         }))
+    }
+}
+
+/// A path fleetauth records as text (sf's auth files, report.json) must be UTF-8: a lossy
+/// copy (`\u{FFFD}` for each byte that is not) would name a file that does not exist, and sf's
+/// later refreshes would fail while the run said it worked. Refused before anything is sent.
+pub fn recorded_path(path: &Path, what: &str, recorded_in: &str) -> Result<(), ConfigError> {
+    if path.to_str().is_some() {
+        return Ok(());
+    }
+    Err(ConfigError::Usage(format!(
+        "{what} {} is not valid UTF-8, and it is recorded as text in {recorded_in}: rename or move it to a path whose name is UTF-8",
+        crate::sanitize::shown(&path.to_string_lossy(), 200)
+    )))
+}
+
+/// The key file sf re-reads to refresh tokens, with `--sf` (and `fleetauth login`): recorded
+/// as `privateKey`, absolute, in sf's auth files.
+pub fn recorded_key_path(args: &KeyArgs) -> Result<(), ConfigError> {
+    match &args.jwt_key_file {
+        Some(path) => recorded_path(
+            &crate::sfstate::absolute(path),
+            "--jwt-key-file",
+            "sf's auth files (privateKey)",
+        ),
+        None => Ok(()),
     }
 }
 
@@ -343,6 +376,14 @@ impl GrantConfig {
         }
         check_rate(args.rate).map_err(usage)?;
         check_request_timeout(args.request_timeout)?;
+        // What report.json and sf's auth files record as text.
+        recorded_path(&args.out_dir, "--out-dir", "report.json (authFile)")?;
+        for list in args.orgs.iter().filter(|l| l.as_os_str() != "-") {
+            recorded_path(list, "the org list", "report.json (summary.list)")?;
+        }
+        if args.sf.sf || args.sf.sf_home.is_some() {
+            recorded_key_path(&args.target.key)?;
+        }
         let target = TargetConfig::from_args(args.target, &env)?;
         let mut sf = SfOptions::from_args(args.sf, &env)?;
         let hub = hub_options(&args.hub, &args.hub_filter, sf.as_ref())?;

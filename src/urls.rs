@@ -1,5 +1,7 @@
 //! Where a signed assertion, and later a token, may go. The rules, kept in this one place:
 //! - the scheme: `https://` anywhere, plain `http://` only to loopback;
+//! - the host's shape, for every URL: no empty label or trailing dot, not percent-encoded as
+//!   written, not port 0 (`--instance-url` included);
 //! - the host of a URL that came from *data* (a list row's instance URL, a report.json handed
 //!   over by another job, an auth file being reused, a token answer's `instance_url` and `id`):
 //!   a Salesforce domain, a host the user named with `--allow-host`, or loopback, the last only
@@ -57,7 +59,58 @@ pub fn token_host(raw: &str) -> Result<Url, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("a token host URL must not carry a user name or password".into());
     }
+    host_shape(raw, &url)?;
     Ok(url)
+}
+
+/// The host as written in `raw` (a URL with a scheme): between `//` and the path, query or
+/// fragment, after any credentials. The URL parser decodes it, so only the text shows whether
+/// it was percent-encoded.
+fn written_host(raw: &str) -> &str {
+    let rest = raw.trim().split_once(':').map_or("", |(_, rest)| rest);
+    let rest = rest.trim_start_matches(['/', '\\']);
+    let authority = rest.split(['/', '\\', '?', '#']).next().unwrap_or_default();
+    authority.rsplit('@').next().unwrap_or_default()
+}
+
+/// A host fleetauth sends to: no empty label (`.salesforce.com`, `a..salesforce.com`), no
+/// trailing dot, not percent-encoded as written (`evil.com%2e.salesforce.com` decodes to
+/// `evil.com..salesforce.com`), and not port 0. Real hosts, with or without `:443`, and
+/// loopback with a port pass.
+fn host_shape(raw: &str, url: &Url) -> Result<(), String> {
+    if written_host(raw).contains('%') {
+        return Err(format!(
+            "`{}` has a percent-encoded host; write the host name as it is",
+            crate::sanitize::shown(raw, 120)
+        ));
+    }
+    parsed_host_shape(url)
+}
+
+/// [`host_shape`] for a URL already parsed: its labels and its port.
+fn parsed_host_shape(url: &Url) -> Result<(), String> {
+    let shown = || crate::sanitize::shown(url.as_str().trim_end_matches('/'), 120);
+    if let Some(Host::Domain(d)) = url.host() {
+        if d.ends_with('.') {
+            return Err(format!(
+                "`{}` ends its host with a dot; write it without the trailing dot",
+                shown()
+            ));
+        }
+        if d.split('.').any(str::is_empty) {
+            return Err(format!(
+                "`{}` has an empty label in its host (a leading dot or two dots in a row)",
+                shown()
+            ));
+        }
+    }
+    if url.port() == Some(0) {
+        return Err(format!(
+            "`{}` names port 0, which no server listens on",
+            shown()
+        ));
+    }
+    Ok(())
 }
 
 pub fn is_loopback(url: &Url) -> bool {
@@ -146,6 +199,7 @@ impl HostPolicy {
     /// the host rule. `Err` says why, and how to allow it.
     pub fn check(&self, url: &Url) -> Result<(), String> {
         let shown = || crate::sanitize::shown(url.as_str().trim_end_matches('/'), 120);
+        parsed_host_shape(url)?;
         match url.scheme() {
             "https" => {}
             "http" if is_loopback(url) => {}
@@ -179,6 +233,13 @@ impl HostPolicy {
             )),
             None => Err("the URL has no host".into()),
         }
+    }
+
+    /// [`HostPolicy::check`] for a URL parsed from `raw`, the text it came in: also refuses a
+    /// host that was percent-encoded there (parsing decodes it, so only the text shows it).
+    pub fn check_as_written(&self, raw: &str, url: &Url) -> Result<(), String> {
+        host_shape(raw, url)?;
+        self.check(url)
     }
 
     /// A list row's instance URL: parsed as a token host, and on a host a data URL may name.
@@ -327,5 +388,60 @@ mod tests {
         assert!(remote
             .check(&Url::parse("https://acme.my.salesforce.com").unwrap())
             .is_ok());
+    }
+
+    /// Hosts no server is named by: empty labels, a trailing dot, a percent-encoded name
+    /// (`%2e` decodes to a dot: stored as `evil.com..salesforce.com`), port 0. Refused for a
+    /// token answer's URLs, list rows and `--instance-url` alike.
+    #[test]
+    fn malformed_hosts_are_refused_wherever_a_url_comes_from() {
+        let local = HostPolicy::default().with_host_of(&token_host("http://127.0.0.1:1").unwrap());
+        let remote = HostPolicy::default();
+        for bad in [
+            "https://.salesforce.com",
+            "https://a..salesforce.com",
+            "https://evil.com%2e.salesforce.com",
+            "https://%61cme.my.salesforce.com",
+            "https://x.my.salesforce.com.",
+            "https://x.my.salesforce.com.:443",
+            "https://x.my.salesforce.com:0",
+            "https://user@evil.com%2E.salesforce.com",
+            "http://127.0.0.1:0",
+            "http://localhost.:9",
+        ] {
+            assert!(token_host(bad).is_err(), "--instance-url {bad}");
+            for hosts in [&local, &remote] {
+                assert!(hosts.row_host(bad).is_err(), "row {bad}");
+                let url = Url::parse(bad).unwrap();
+                assert!(hosts.check_as_written(bad, &url).is_err(), "answer {bad}");
+            }
+        }
+        let err = token_host("https://evil.com%2e.salesforce.com").unwrap_err();
+        assert!(err.contains("percent-encoded"), "{err}");
+        let err = token_host("https://x.my.salesforce.com.").unwrap_err();
+        assert!(err.contains("trailing dot"), "{err}");
+        let err = token_host("https://x.my.salesforce.com:0").unwrap_err();
+        assert!(err.contains("port 0"), "{err}");
+        // What works today still does: real hosts, an explicit :443, loopback with a port, a
+        // percent sign in the path (not the host).
+        for good in [
+            "https://x.my.salesforce.com",
+            "https://x.my.salesforce.com:443",
+            "https://x.my.salesforce.com:443/",
+            "https://test.salesforce.com/a%2eb",
+            "https://acme--uat.sandbox.my.salesforce.com",
+        ] {
+            assert!(token_host(good).is_ok(), "{good}");
+            assert!(remote.row_host(good).is_ok(), "{good}");
+            let url = Url::parse(good).unwrap();
+            assert!(remote.check_as_written(good, &url).is_ok(), "{good}");
+        }
+        for good in [
+            "http://127.0.0.1:8080",
+            "http://localhost:9",
+            "http://[::1]:9",
+        ] {
+            assert!(local.row_host(good).is_ok(), "{good}");
+        }
     }
 }

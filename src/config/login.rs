@@ -62,9 +62,15 @@ impl LoginConfig {
             None => audience_for(&host).to_string(),
         };
         let network = network(&args.network, &host, env)?;
+        // sf's auth file records the key's path (absolute) as text.
+        super::recorded_key_path(&args.key)?;
         let key = key(&args.key, env)?;
         let sf_home = match args.sf_home {
-            Some(h) => std::path::absolute(&h).unwrap_or(h),
+            Some(h) => {
+                let h = std::path::absolute(&h).unwrap_or(h);
+                super::recorded_path(&h, "--sf-home", "sf's auth files")?;
+                h
+            }
             None => env("HOME")
                 .map(PathBuf::from)
                 .ok_or_else(|| usage("$HOME is not set: pass --sf-home DIR".into()))?,

@@ -39,6 +39,16 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> SfStateError {
     SfStateError::Io(format!("{}: {e}", path.display()))
 }
 
+/// A path recorded as text in sf's files: UTF-8, or an error saying to rename or move it.
+fn recorded(path: &Path) -> Result<&str, SfStateError> {
+    path.to_str().ok_or_else(|| {
+        SfStateError::Io(format!(
+            "{} is not valid UTF-8, and sf records this path as text: rename or move it to a path whose name is UTF-8",
+            crate::sanitize::shown(&path.to_string_lossy(), 200)
+        ))
+    })
+}
+
 /// sf's state under one home directory, opened once per run.
 #[derive(Debug)]
 pub struct SfState {
@@ -102,6 +112,10 @@ impl SfState {
         // sf reads `privateKey` from wherever it runs: every path recorded is absolute.
         let home = &std::path::absolute(home).map_err(|e| io_err(home, e))?;
         let sfdx = home.join(".sfdx");
+        // Recorded as text in every auth file (and their paths in report.json): a lossy copy
+        // would name a file that does not exist. The commands refuse such paths earlier, by
+        // flag; this is the last word, before anything is created.
+        recorded(&sfdx)?;
         if !sfdx.is_dir() {
             fs::DirBuilder::new()
                 .recursive(true)
@@ -143,6 +157,7 @@ impl SfState {
                 path
             }
         };
+        recorded(&absolute(&private_key))?;
         Ok(Self {
             home: home.to_path_buf(),
             sfdx,
@@ -185,7 +200,7 @@ impl SfState {
         // `path.resolve` records it.
         m.insert(
             "privateKey".into(),
-            s(&absolute(&self.private_key).display().to_string()),
+            s(recorded(&absolute(&self.private_key))?),
         );
         m.insert("clientId".into(), s(auth.client_id));
         m.insert("instanceUrl".into(), s(auth.instance_url));
@@ -614,6 +629,31 @@ mod tests {
             g,
             serde_json::json!({"target-dev-hub": "hub", "target-org": "scr2"})
         );
+    }
+
+    /// sf records the key's path as text: a key file or a home whose path is not UTF-8 is
+    /// refused when the state is opened, before any grant, never recorded as `\u{FFFD}`s.
+    #[test]
+    fn a_key_or_home_path_that_is_not_utf8_is_refused_on_open() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join(std::ffi::OsStr::from_bytes(b"bad\xff\xfe"));
+        std::fs::create_dir(&bad).unwrap();
+        let pem = std::fs::read(format!(
+            "{}/fixtures/keys/server.key",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let env = |_: &str| Some("true".to_string());
+        let key_file = bad.join("server.key");
+        std::fs::write(&key_file, &pem).unwrap();
+        let in_file = credentials::parse(pem.clone(), KeyOrigin::File(key_file)).unwrap();
+        let err = SfState::open(&dir.path().join("home"), &env, &in_file).unwrap_err();
+        assert!(err.to_string().contains("rename or move it"), "{err}");
+        let from_env = credentials::parse(pem, KeyOrigin::Env("SFDX_HUB_KEY")).unwrap();
+        let err = SfState::open(&bad, &env, &from_env).unwrap_err();
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+        assert!(!bad.join(".sfdx").exists(), "nothing is created there");
     }
 
     #[test]

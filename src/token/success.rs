@@ -70,7 +70,7 @@ fn check_data_url(raw: &str, name: &str, expect: &Expect<'_>) -> Result<Url, Str
         .map_err(|_| format!("`{name}` {:?} is not a URL", sanitize::excerpt(raw, 80)))?;
     expect
         .hosts
-        .check(&url)
+        .check_as_written(raw, &url)
         .map_err(|e| format!("`{name}`: {e}"))?;
     Ok(url)
 }

@@ -563,3 +563,170 @@ async fn a_json_report_that_cannot_reach_stdout_fails_the_run() {
         "the report is still written"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counts_too_large_for_memory_are_usage_errors_naming_the_range() {
+    let max = u64::MAX.to_string();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["bench", "--orgs", &max, "--latency", "0s"],
+            "0..=10000000",
+        ),
+        (
+            &[
+                "emulate",
+                "--hub-orgs",
+                &max,
+                "--dev-hub",
+                "h@example.com",
+                "--port",
+                "0",
+            ],
+            "0..=1000000",
+        ),
+        (&["demo", "--orgs", &max], "0..=1000000"),
+    ];
+    for (args, range) in cases {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let run = fleetauth(&args, None).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(range), "{args:?}: {}", run.stderr);
+    }
+}
+
+/// A path fleetauth records as text but whose bytes are not UTF-8 (`bad\xff\xfe`): refused
+/// before anything is sent, not written into sf's auth file as `bad\u{FFFD}\u{FFFD}` (a file
+/// that does not exist, so sf's later refreshes fail while the grant said it worked).
+#[tokio::test(flavor = "multi_thread")]
+async fn paths_that_are_not_utf8_are_refused_where_they_would_be_recorded() {
+    use std::ffi::{OsStr, OsString};
+    use std::os::unix::ffi::OsStrExt;
+
+    let users = usernames("latin1", 1);
+    let emu = start(config(&users)).await;
+    let ws = Workspace::with_users(&users);
+    let bad = |name: &str| {
+        let mut bytes = ws.dir.path().as_os_str().as_bytes().to_vec();
+        bytes.extend_from_slice(b"/bad\xff\xfe");
+        bytes.extend_from_slice(name.as_bytes());
+        std::path::PathBuf::from(OsStr::from_bytes(&bytes))
+    };
+    let key = bad(".key");
+    std::fs::copy(&ws.key, &key).unwrap();
+    let list = bad(".csv");
+    std::fs::copy(&ws.list, &list).unwrap();
+    let home = ws.dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let grant = |replace: &[(&str, &std::path::Path)], sf: bool| {
+        let mut args: Vec<OsString> = ws
+            .grant_args(&emu, &[])
+            .into_iter()
+            .map(OsString::from)
+            .collect();
+        if sf {
+            args.extend(["--sf".into(), "--sf-home".into(), home.clone().into()]);
+        }
+        for (flag, path) in replace {
+            let at = match *flag {
+                "list" => 1,
+                flag => args.iter().position(|a| a == flag).unwrap() + 1,
+            };
+            args[at] = path.as_os_str().to_owned();
+        }
+        args
+    };
+    let sf_home = bad("-home");
+    std::fs::create_dir(&sf_home).unwrap();
+    let cases = [
+        (
+            "the key under --sf",
+            grant(&[("-f", &key)], true),
+            "--jwt-key-file",
+        ),
+        (
+            "--sf-home",
+            grant(&[("--sf-home", &sf_home)], true),
+            "--sf-home",
+        ),
+        (
+            "--out-dir",
+            grant(&[("--out-dir", &bad("-out"))], false),
+            "--out-dir",
+        ),
+        ("the list", grant(&[("list", &list)], false), "the org list"),
+    ];
+    for (what, args, flag) in cases {
+        let run = finish(command(&args).spawn().unwrap()).await;
+        assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(flag)
+                && run.stderr.contains("not valid UTF-8")
+                && run.stderr.contains("rename or move it"),
+            "{what}: {}",
+            run.stderr
+        );
+        assert!(grants(&emu).is_empty(), "{what}: nothing is sent");
+    }
+    // `fleetauth login` records the key's path in sf's auth file too.
+    let login: Vec<OsString> = vec![
+        "login".into(),
+        "-o".into(),
+        users[0].clone().into(),
+        "-i".into(),
+        CLIENT_ID.into(),
+        "-f".into(),
+        key.clone().into(),
+        "-r".into(),
+        emu.url().into(),
+        "--sf-home".into(),
+        home.clone().into(),
+    ];
+    let run = finish(command(&login).spawn().unwrap()).await;
+    assert_eq!(run.code, 2, "login: {}", run.stderr);
+    assert!(
+        run.stderr.contains("--jwt-key-file") && run.stderr.contains("rename or move it"),
+        "login: {}",
+        run.stderr
+    );
+    assert!(grants(&emu).is_empty(), "login: nothing is sent");
+    assert!(
+        !home
+            .join(".sfdx")
+            .join(format!("{}.json", users[0]))
+            .exists(),
+        "no auth file names a key that does not exist"
+    );
+
+    // The same key, list and out dir under UTF-8 names still work, the key without --sf too
+    // (nothing records its path then).
+    let run = finish(command(grant(&[("-f", &key)], false)).spawn().unwrap()).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(grants(&emu).len(), 1);
+}
+
+/// A token answer's `instance_url` on a host no server is named by (an empty label, a trailing
+/// dot, a percent-encoded name that decodes to `evil.com..salesforce.com`, port 0) is not
+/// stored: the org fails, naming the field.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_url_with_a_malformed_host_is_not_authorized() {
+    for instance_url in [
+        "https://.salesforce.com",
+        "https://a..salesforce.com",
+        "https://evil.com%2e.salesforce.com",
+        "https://x.my.salesforce.com.",
+        "https://x.my.salesforce.com:0",
+    ] {
+        let body = success_body(instance_url, TOKEN);
+        let fake = fake_endpoint(200, &[("Content-Type", "application/json")], body).await;
+        let (run, seen, report) = run_against(&fake, &["--max-retries", "1"]).await;
+        assert_eq!(run.code, 1, "{instance_url}: {}", run.stderr);
+        assert_eq!(report["summary"]["authorized"], 0, "{instance_url}");
+        assert!(
+            seen.contains("`instance_url`"),
+            "{instance_url}: the error names the field: {seen}"
+        );
+        assert!(!seen.contains("evil.com..salesforce.com"), "{seen}");
+        assert_no_secret(&seen, &[TOKEN.to_string()]);
+    }
+}
