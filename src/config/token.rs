@@ -17,6 +17,12 @@ impl GrantConfig {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         check_request_timeout(args.request_timeout)?;
+        // The org's auth file path goes into `--json`'s `authFile`, and with `--sf` the key's
+        // into sf's auth file.
+        super::recorded_path(&args.out_dir, "--out-dir", "the --json result (authFile)")?;
+        if args.sf {
+            super::recorded_key_path(&args.target.key)?;
+        }
         let target = TargetConfig::from_args(args.target.clone(), env)?;
         // `token` gives no alias prefix and re-points no alias: it hands on one org.
         let sf = SfArgs {

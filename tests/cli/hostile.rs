@@ -690,6 +690,35 @@ async fn paths_that_are_not_utf8_are_refused_where_they_would_be_recorded() {
         run.stderr
     );
     assert!(grants(&emu).is_empty(), "login: nothing is sent");
+    // `token` records its out dir's file in `--json`, and with `--sf` the key in sf's state.
+    let bad_out = bad("-tout");
+    for (what, flag, path, sf) in [
+        ("token --out-dir", "--out-dir", &bad_out, false),
+        ("token -f under --sf", "-f", &key, true),
+    ] {
+        let mut args: Vec<OsString> = ws
+            .token_args(&emu, &users[0], &[])
+            .into_iter()
+            .map(OsString::from)
+            .collect();
+        let at = args.iter().position(|a| a == flag).unwrap() + 1;
+        args[at] = path.clone().into_os_string();
+        if sf {
+            args.extend([
+                "--sf".into(),
+                "--sf-home".into(),
+                home.clone().into_os_string(),
+            ]);
+        }
+        let run = finish(command(&args).spawn().unwrap()).await;
+        assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("not valid UTF-8"),
+            "{what}: {}",
+            run.stderr
+        );
+        assert!(grants(&emu).is_empty(), "{what}: nothing is sent");
+    }
     assert!(
         !home
             .join(".sfdx")
