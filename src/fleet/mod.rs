@@ -72,7 +72,7 @@ pub struct Outcome {
     /// When the token was issued.
     pub issued_at: Option<time::OffsetDateTime>,
     /// Where the grant was stored, one entry per sink, in the sinks' order.
-    pub stored: Vec<Stored>,
+    pub stored: Box<[Stored]>,
     pub elapsed: Duration,
     /// Time spent sleeping through replication-delay backoffs.
     pub replication_wait: Duration,
@@ -101,7 +101,7 @@ impl Outcome {
             instance_url: None,
             token_host: None,
             issued_at: None,
-            stored: Vec::new(),
+            stored: Box::default(),
             elapsed,
             replication_wait: Duration::ZERO,
             error: None,

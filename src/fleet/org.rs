@@ -291,9 +291,10 @@ impl Fleet {
             grant: &grant,
             issued_at,
         };
+        let mut stored = Vec::with_capacity(self.sinks.iter().count());
         for sink in self.sinks.iter() {
             match sink.store(&granted).await {
-                Ok(path) => outcome.stored.push(Stored {
+                Ok(path) => stored.push(Stored {
                     kind: sink.kind(),
                     path: path.into_boxed_path(),
                 }),
@@ -305,6 +306,8 @@ impl Fleet {
                 }
             }
         }
+        // Exactly as long as the sinks: a fleet keeps one outcome per org.
+        outcome.stored = stored.into_boxed_slice();
         outcome.elapsed = started.elapsed();
         outcome
     }

@@ -261,7 +261,7 @@ impl OrgReport {
         let granted = o.status == Status::Authorized;
         // The report names the out dir's file and sf's; a sink with no column is in neither.
         let (mut auth_file, mut sf_auth_file) = (None, None);
-        for stored in o.stored {
+        for stored in o.stored.into_vec() {
             match stored.kind {
                 SinkKind::OutDir => auth_file = Some(stored.path),
                 SinkKind::SfState => sf_auth_file = Some(stored.path),
