@@ -257,6 +257,8 @@ pub async fn run(config: GrantConfig, stop: Stopper) -> Result<Finished, SetupEr
     };
     progress.finish();
     let closing = fleet.sinks().finish().await;
+    // The fleet (its client, pools and books) goes before the report's rows are made.
+    drop(fleet);
     warnings.extend(closing.warnings);
     let mut errors = closing.errors;
     if let Some(StopReason::StoreFailed { error }) = stop.reason() {

@@ -71,8 +71,8 @@ pub struct Outcome {
     pub token_host: Option<Arc<str>>,
     /// When the token was issued.
     pub issued_at: Option<time::OffsetDateTime>,
-    /// Where the grant was stored, one entry per sink, in the sinks' order.
-    pub stored: Box<[Stored]>,
+    /// Where the grant was stored, by sink.
+    pub stored: Stored,
     pub elapsed: Duration,
     /// Time spent sleeping through replication-delay backoffs.
     pub replication_wait: Duration,
@@ -86,10 +86,7 @@ pub struct Outcome {
 impl Outcome {
     /// Where the sink of `kind` stored this org's grant.
     pub fn stored_in(&self, kind: SinkKind) -> Option<&std::path::Path> {
-        self.stored
-            .iter()
-            .find(|s| s.kind == kind)
-            .map(|s| &*s.path)
+        self.stored.get(kind)
     }
 
     pub fn pending(attempts: u32, elapsed: Duration) -> Self {
@@ -101,7 +98,7 @@ impl Outcome {
             instance_url: None,
             token_host: None,
             issued_at: None,
-            stored: Box::default(),
+            stored: Stored::default(),
             elapsed,
             replication_wait: Duration::ZERO,
             error: None,

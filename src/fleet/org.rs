@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
 use super::canary::{self, Verdict};
-use super::sinks::{Granted, Stored};
+use super::sinks::Granted;
 use super::{Event, Fleet, Orphans, Outcome, Status};
 use crate::input::Target;
 use crate::retry::{Decision, History};
@@ -291,13 +291,9 @@ impl Fleet {
             grant: &grant,
             issued_at,
         };
-        let mut stored = Vec::with_capacity(self.sinks.iter().count());
         for sink in self.sinks.iter() {
             match sink.store(&granted).await {
-                Ok(path) => stored.push(Stored {
-                    kind: sink.kind(),
-                    path: path.into_boxed_path(),
-                }),
+                Ok(path) => outcome.stored.set(sink.kind(), path),
                 Err(error) => {
                     self.stop.stop(StopReason::StoreFailed {
                         error: error.clone(),
@@ -306,8 +302,6 @@ impl Fleet {
                 }
             }
         }
-        // Exactly as long as the sinks: a fleet keeps one outcome per org.
-        outcome.stored = stored.into_boxed_slice();
         outcome.elapsed = started.elapsed();
         outcome
     }

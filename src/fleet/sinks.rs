@@ -23,6 +23,10 @@ pub enum SinkKind {
     SfState,
 }
 
+impl SinkKind {
+    pub const ALL: [SinkKind; 2] = [SinkKind::OutDir, SinkKind::SfState];
+}
+
 /// The run's limits for a sink's own requests to the org (sf's probes): the same slots and
 /// rate as the token requests.
 #[derive(Clone, Copy)]
@@ -93,11 +97,25 @@ pub trait Sink: Send + Sync {
     }
 }
 
-/// Where one org's grant was stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
-    pub kind: SinkKind,
-    pub path: Box<Path>,
+/// Where one org's grant was stored: a path per place, by [`SinkKind`]. Inline, not a heap
+/// list: a fleet keeps one per org.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored([Option<Box<Path>>; SinkKind::ALL.len()]);
+
+impl Stored {
+    pub fn set(&mut self, kind: SinkKind, path: PathBuf) {
+        if let Some(slot) = self.0.get_mut(kind as usize) {
+            *slot = Some(path.into_boxed_path());
+        }
+    }
+
+    pub fn get(&self, kind: SinkKind) -> Option<&Path> {
+        self.0.get(kind as usize)?.as_deref()
+    }
+
+    pub fn take(&mut self, kind: SinkKind) -> Option<Box<Path>> {
+        self.0.get_mut(kind as usize)?.take()
+    }
 }
 
 /// Every place a run stores its grants, in order.

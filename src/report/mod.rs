@@ -259,14 +259,11 @@ impl OrgReport {
     /// The row of a granted (or tried) org.
     fn of(target: &crate::input::Target, o: Outcome, issuer: &Issuer) -> Self {
         let granted = o.status == Status::Authorized;
-        // The report names the out dir's file and sf's; a sink with no column is in neither.
-        let (mut auth_file, mut sf_auth_file) = (None, None);
-        for stored in o.stored.into_vec() {
-            match stored.kind {
-                SinkKind::OutDir => auth_file = Some(stored.path),
-                SinkKind::SfState => sf_auth_file = Some(stored.path),
-            }
-        }
+        let mut stored = o.stored;
+        let (auth_file, sf_auth_file) = (
+            stored.take(SinkKind::OutDir),
+            stored.take(SinkKind::SfState),
+        );
         OrgReport {
             username: target.username.clone(),
             alias: target.alias.clone(),
