@@ -238,12 +238,19 @@ impl TargetConfig {
 
 /// The consumer key (`-i`, `$SFDX_CLIENT_ID`), trimmed; an error saying where to put it.
 pub fn consumer_key(args: &KeyArgs) -> Result<String, ConfigError> {
-    args.client_id
+    let key = args
+        .client_id
         .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| ConfigError::Usage("no consumer key: pass --client-id (-i) or set SFDX_CLIENT_ID to the connected app's consumer key".into()))
+        .ok_or_else(|| ConfigError::Usage("no consumer key: pass --client-id (-i) or set SFDX_CLIENT_ID to the connected app's consumer key".into()))?;
+    // A private key here (two CI secrets swapped) would be signed into every assertion's
+    // `iss` and written to every report: refused, and never quoted.
+    let key_text = key.contains("-----") || key.starts_with("LS0tLS1") || key.len() > 300;
+    if key_text || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::Usage("the consumer key (--client-id, -i, or $SFDX_CLIENT_ID) does not look like one: a connected app's consumer key is one word of letters, digits, `.` and `_` (about 85 characters); if it holds the private key, the two secrets are swapped: the key goes to -f, $SFDX_HUB_KEY or $SFDX_HUB_KEY_BASE64".into()));
+    }
+    Ok(key.to_string())
 }
 
 /// The private key from `-f` or the environment, decrypted with the passphrase variable, and

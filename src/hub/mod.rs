@@ -74,7 +74,7 @@ impl HubOptions {
         let created_after = created_after
             .map(|t| {
                 parse_time(t).ok_or_else(|| {
-                    format!("--created-after {t:?}: give an RFC 3339 time (2026-12-01T00:00:00Z), a date (2026-12-01) or an age (24h, 7days)")
+                    format!("--created-after {t:?}: give an RFC 3339 time (2026-12-01T00:00:00Z), a date (2026-12-01) or an age (24h, 7days), from 1970 on")
                 })
             })
             .transpose()?;
@@ -93,17 +93,22 @@ impl HubOptions {
     }
 }
 
-/// A time as RFC 3339, a bare date (midnight UTC) or an age before now (`24h`).
+/// A time as RFC 3339, a bare date (midnight UTC) or an age before now (`24h`), from 1970 on
+/// (no scratch org is older; SOQL takes no earlier year), else `None`.
 fn parse_time(text: &str) -> Option<OffsetDateTime> {
     let text = text.trim();
-    if let Ok(t) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
-        return Some(t);
-    }
-    if let Some(d) = rows::parse_date(text) {
-        return Some(d.midnight().assume_utc());
-    }
-    let age = humantime::parse_duration(text).ok()?;
-    Some(OffsetDateTime::now_utc() - age)
+    let time = if let Ok(t) =
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+    {
+        t
+    } else if let Some(d) = rows::parse_date(text) {
+        d.midnight().assume_utc()
+    } else {
+        let age = humantime::parse_duration(text).ok()?;
+        let age = time::Duration::try_from(age).ok()?;
+        OffsetDateTime::now_utc().checked_sub(age)?
+    };
+    (time >= OffsetDateTime::UNIX_EPOCH).then_some(time)
 }
 
 /// `name` as a username: itself when it looks like one, else the username sf's alias.json
@@ -158,4 +163,18 @@ pub enum HubError {
 impl HubError {
     /// The hint added to every hub error: how to go on without the hub.
     pub const GO_ON: &'static str = "--no-hub-check goes on without the hub's check";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn a_time_before_1970_or_out_of_range_is_refused_not_a_panic() {
+        assert!(parse_time("24h").is_some());
+        assert!(parse_time("2026-11-01").is_some());
+        assert!(parse_time("100000years").is_none());
+        assert!(parse_time("3000years").is_none());
+        assert!(parse_time("1969-12-31").is_none());
+    }
 }

@@ -165,6 +165,23 @@ async fn key_text_given_for_a_path_or_a_name_is_never_quoted() {
         (base("grant", "-f", &body), "the key's body for -f"),
         (base("check", "-f", &b64), "check: base64 for -f"),
         (
+            {
+                let mut args = base("check", "-f", ws.key.to_str().unwrap());
+                set_flag(&mut args, "-i", b64.clone());
+                args
+            },
+            "base64 key text for -i",
+        ),
+        (
+            {
+                let mut args = base("grant", "-f", ws.key.to_str().unwrap());
+                args.retain(|a| a != "-i" && a != "3MVG9pasted");
+                args.push(format!("--client-id={pem}"));
+                args
+            },
+            "PEM key text for -i",
+        ),
+        (
             [
                 base("grant", "-f", ws.key.to_str().unwrap()),
                 vec!["--jwt-key-passphrase-env".into(), passphrase.into()],
