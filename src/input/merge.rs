@@ -15,10 +15,22 @@ pub fn read_all(paths: &[PathBuf], format: Option<Format>) -> Result<OrgList, In
     if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         return Err(InputError::StdinTwice);
     }
-    let mut lists = paths
-        .iter()
-        .map(|path| read(path, format))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Among several lists, one that lists no org (a shard that drew none of a small fleet)
+    // adds nothing; all of them empty is the error.
+    let mut lists = Vec::with_capacity(paths.len());
+    let mut empty = None;
+    for path in paths {
+        match read(path, format) {
+            Ok(list) => lists.push(list),
+            Err(e @ InputError::Empty { .. }) if paths.len() > 1 => empty = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    if lists.is_empty() {
+        if let Some(e) = empty {
+            return Err(e);
+        }
+    }
     if lists.len() == 1 {
         if let Some(one) = lists.pop() {
             return Ok(one);

@@ -338,3 +338,28 @@ async fn failed_csv_of_lists_of_different_shapes_is_a_list_grant_reads_back() {
         .map(|o| o["alias"].clone());
     assert_eq!(alias, Some(Value::from("s3")));
 }
+
+/// A shard that drew no org of a small fleet leaves a report.json that lists none: among
+/// several lists it adds nothing; only lists that are all empty are an error.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_list_among_several_adds_nothing_and_all_empty_is_an_error() {
+    let users = usernames("sparse", 2);
+    let emu = start(config(&users)).await;
+    let ws = Workspace::with_users(&users);
+    let empty = write(&ws, "empty.csv", "username\n");
+    let run = fleetauth(
+        &with_lists(ws.grant_args(&emu, &[]), &[&empty, &ws.list]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(grants(&emu).len(), 2);
+    let other = write(&ws, "empty2.csv", "username\n");
+    let run = fleetauth(
+        &with_lists(ws.grant_args(&emu, &[]), &[&empty, &other]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("lists no orgs"), "{}", run.stderr);
+}
