@@ -377,8 +377,13 @@ fn claim_outputs(
         outputs.reserve_dir(&sf.home.join(".sfdx"), "the Salesforce CLI's state");
         outputs.reserve_dir(&sf.home.join(".sf"), "the Salesforce CLI's config");
     }
+    // The default report is the out dir's: a receiving job's list may be that very file.
+    let report_flag = match config.report {
+        Some(_) => "--report",
+        None => "the run's report (the out dir's report.json; give this run another --out-dir, or --report)",
+    };
     outputs
-        .claim("--report", report_path)
+        .claim(report_flag, report_path)
         .map_err(SetupError::Output)?;
     if config.report.is_some() {
         outputs.reserve(

@@ -363,3 +363,32 @@ async fn an_empty_list_among_several_adds_nothing_and_all_empty_is_an_error() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("lists no orgs"), "{}", run.stderr);
 }
+
+/// A receiving job handed `fleetauth-out/report.json` cannot write its own report over it:
+/// the refusal names the out dir's report (no `--report` was given) and how to avoid it, and
+/// the README's recipe (another `--out-dir`) works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handed_over_report_in_the_out_dir_is_not_overwritten_and_another_out_dir_works() {
+    let users = usernames("handed", 2);
+    let emu = start(config(&users)).await;
+    let ws = Workspace::with_users(&users);
+    let run = fleetauth(&ws.grant_args(&emu, &[]), None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = ws.out.join("report.json");
+    let run = fleetauth(
+        &with_lists(ws.grant_args(&emu, &["--force"]), &[&report]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("--report ") && run.stderr.contains("another --out-dir"),
+        "{}",
+        run.stderr
+    );
+    let other = ws.dir.path().join("fleet").display().to_string();
+    let mut args = with_lists(ws.grant_args(&emu, &["--force"]), &[&report]);
+    set_flag(&mut args, "--out-dir", other);
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
