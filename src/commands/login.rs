@@ -75,6 +75,7 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
         // `-a` names the alias explicitly, as `sf org login jwt -a` does: it is re-pointed.
         replace_aliases: true,
         writer: Default::default(),
+        aliases_before: Default::default(),
     };
     let sf_writer = handoff.writer_shared();
     let client = TokenClient::new(config.request_timeout, 1, network).map_err(|e| e.to_string())?;

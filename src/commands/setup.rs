@@ -70,5 +70,6 @@ pub(crate) fn handoff(
         probe_dev_hub: false,
         replace_aliases: options.replace_aliases,
         writer: Default::default(),
+        aliases_before: Default::default(),
     })
 }

@@ -307,9 +307,43 @@ impl Sink for Handoff {
         Ok(())
     }
 
-    /// sf's state holds the org: its auth file is there (the out dir's sink tells its age).
+    /// sf's state holds the org as this run would leave it: its auth file reads, with a token
+    /// and this run's consumer key, and each alias the run gives it names it (or, unless
+    /// `--sf-replace-aliases`, another org, which the run would leave as it is). The out dir's
+    /// sink tells the grant's age.
     fn fresh(&self, target: &Target, _limit: Duration) -> Option<Fresh> {
-        self.state.has_auth(&target.username).then(Fresh::default)
+        let path = self.state.auth_path(&target.username);
+        let bytes = crate::input::read_regular_file(&path, crate::files::KEY_CAP)?;
+        let auth: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let text = |field: &str| auth.get(field).and_then(serde_json::Value::as_str);
+        if text("clientId") != Some(self.client_id.as_str())
+            || text("accessToken").is_none_or(str::is_empty)
+        {
+            return None;
+        }
+        let wanted: Vec<String> = target
+            .alias
+            .iter()
+            .cloned()
+            .chain(
+                self.alias_prefix
+                    .iter()
+                    .map(|p| format!("{p}{}", target.place)),
+            )
+            .collect();
+        if !wanted.is_empty() {
+            let aliases = self
+                .aliases_before
+                .get_or_init(|| self.state.aliases().unwrap_or_default());
+            let holds = |alias: &String| match aliases.get(alias).and_then(|v| v.as_str()) {
+                Some(user) => user.eq_ignore_ascii_case(&target.username) || !self.replace_aliases,
+                None => false,
+            };
+            if !wanted.iter().all(holds) {
+                return None;
+            }
+        }
+        Some(Fresh::default())
     }
 
     /// The aliases still being written land; those kept or refused are said.

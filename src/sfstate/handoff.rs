@@ -25,6 +25,8 @@ pub struct Handoff {
     /// The one writer of sf's state (auth files, alias.json), shared with whoever reports the
     /// run's aliases after the handoff moved into the fleet.
     pub writer: Arc<SfWriter>,
+    /// alias.json as it was when the run planned (read once, for every org's freshness).
+    pub aliases_before: std::sync::OnceLock<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Handoff {

@@ -449,3 +449,49 @@ async fn two_tokens_for_one_org_grant_it_once() {
     );
     assert_eq!(first.stdout, second.stdout);
 }
+
+/// A re-run repairs sf's state: an org whose sf auth file no longer reads, or whose alias is
+/// gone from alias.json, is granted again, though its out-dir file is fresh; the others are not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rerun_grants_again_what_sfs_state_lost_and_skips_the_rest() {
+    let users = usernames("repair", 3);
+    let emu = start(config(&users)).await;
+    let list = format!(
+        "username,alias\n{},r1\n{},r2\n{},r3\n",
+        users[0], users[1], users[2]
+    );
+    let ws = Workspace::new("orgs.csv", &list);
+    let home = ws.dir.path().join("home");
+    let sf_home = home.display().to_string();
+    let args = ws.grant_args(&emu, &["--sf", "--sf-home", &sf_home]);
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    std::fs::write(home.join(format!(".sfdx/{}.json", users[0])), "{").unwrap();
+    let alias_file = home.join(".sfdx/alias.json");
+    let mut aliases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&alias_file).unwrap()).unwrap();
+    aliases["orgs"].as_object_mut().unwrap().remove("r2");
+    std::fs::write(&alias_file, aliases.to_string()).unwrap();
+    let run = fleetauth(&args, None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let granted = grants(&emu);
+    assert_eq!(
+        granted.get(&users[0]),
+        Some(&2),
+        "the unreadable sf auth file"
+    );
+    assert_eq!(granted.get(&users[1]), Some(&2), "the lost alias");
+    assert_eq!(
+        granted.get(&users[2]),
+        Some(&1),
+        "the intact org is skipped"
+    );
+    let aliases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&alias_file).unwrap()).unwrap();
+    assert_eq!(aliases["orgs"]["r2"], users[1].as_str());
+    let auth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join(format!(".sfdx/{}.json", users[0]))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(auth["username"], users[0].as_str());
+}
