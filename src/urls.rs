@@ -165,6 +165,11 @@ impl HostPolicy {
                     "--allow-host {raw:?} is not a host name; give a name like sso.acme.com, or *.acme.com for every host below acme.com (no scheme, port or path)"
                 ));
             }
+            if wild && !name.contains('.') {
+                return Err(format!(
+                    "--allow-host {raw:?} would trust every host of a whole top-level domain; name your own domain, like *.acme.com"
+                ));
+            }
             allowed.push(if wild { format!(".{name}") } else { name });
         }
         Ok(Self {
@@ -266,6 +271,14 @@ pub fn display(url: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wildcard_over_a_whole_top_level_domain_is_refused() {
+        assert!(HostPolicy::new(&["*.com".into()]).is_err());
+        assert!(HostPolicy::new(&[".com".into()]).is_err());
+        assert!(HostPolicy::new(&["*.acme.com".into()]).is_ok());
+        assert!(HostPolicy::new(&["intranet".into()]).is_ok());
+    }
 
     #[test]
     fn https_is_accepted_everywhere() {

@@ -28,9 +28,8 @@ pub async fn run(args: EmulateArgs) -> Exit {
 
 fn build(args: &EmulateArgs) -> Result<EmulatorConfig, String> {
     let cert = match &args.cert {
-        Some(p) => {
-            std::fs::read(p).map_err(|e| format!("cannot read --cert {}: {e}", p.display()))?
-        }
+        Some(p) => crate::files::read_small(p, crate::files::KEY_CAP)
+            .map_err(|e| format!("cannot read --cert {}: {e}", p.display()))?,
         None => test_keys::CERTIFICATE.as_bytes().to_vec(),
     };
     let client_id = args
@@ -96,8 +95,10 @@ fn read_users(
     path: &Path,
     default_delay: Duration,
 ) -> Result<std::collections::HashMap<String, User>, String> {
-    let text = std::fs::read_to_string(path)
+    let bytes = crate::files::read_small(path, crate::input::MAX_LIST_BYTES)
         .map_err(|e| format!("cannot read --users {}: {e}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("--users {} is not UTF-8 text", path.display()))?;
     let mut users = std::collections::HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();

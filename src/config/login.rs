@@ -46,6 +46,10 @@ impl LoginConfig {
     ) -> Result<Self, ConfigError> {
         let usage = ConfigError::Usage;
         crate::input::check_username(&args.username).map_err(usage)?;
+        if let Some(alias) = &args.alias {
+            // The same rule as a list's aliases: sf stores it as a JSON key and prints it.
+            crate::input::check_alias(alias).map_err(|e| usage(format!("-a/--alias: {e}")))?;
+        }
         check_request_timeout(args.request_timeout)?;
         let client_id = consumer_key(&args.key)?;
         let host = urls::token_host(&args.instance_url)

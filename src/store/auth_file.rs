@@ -141,16 +141,25 @@ impl AuthFile {
         if meta.len() > MAX_BYTES {
             return Err(ReadError::TooLarge(meta.len()));
         }
-        let age = meta
-            .modified()
-            .ok()
-            .and_then(|m| m.elapsed().ok())
-            .unwrap_or_default();
         let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         file.take(MAX_BYTES)
             .read_to_end(&mut bytes)
             .map_err(ReadError::Io)?;
-        Ok((Self::parse(&bytes)?, age))
+        let parsed = Self::parse(&bytes)?;
+        // The older of the file's time and the `issuedAt` it records (a restored cache keeps
+        // neither honest alone); a time in the future makes no file fresh.
+        let modified = meta.modified().ok().and_then(|m| m.elapsed().ok());
+        let issued = time::OffsetDateTime::parse(
+            &parsed.issued_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()
+        .and_then(|t| Duration::try_from(time::OffsetDateTime::now_utc() - t).ok());
+        let age = match (modified, issued) {
+            (Some(m), Some(i)) => m.max(i),
+            _ => Duration::MAX,
+        };
+        Ok((parsed, age))
     }
 
     /// The same org as `username` (usernames are case-insensitive).
@@ -204,7 +213,8 @@ mod tests {
             ]
         );
         let (back, age) = AuthFile::read(&path).unwrap();
-        assert!(age < Duration::from_secs(60));
+        // The older of the file's time (now) and its issuedAt (2026-11-23).
+        assert!(age > Duration::from_secs(86400), "{age:?}");
         assert_eq!(back.to_json(), sample().to_json());
         assert!(back.is_of("a.user@x.com") && !back.is_of("b@x.com"));
     }

@@ -236,7 +236,7 @@ async fn flag_values_that_cannot_work_are_usage_errors_and_the_ranges_that_work_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn token_json_into_an_out_dir_whose_name_is_not_utf8_does_not_panic() {
+async fn token_json_into_an_out_dir_whose_name_is_not_utf8_is_a_usage_error_not_a_panic() {
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStringExt as _;
     let emu = start(config(&["a@x.com"])).await;
@@ -252,12 +252,12 @@ async fn token_json_into_an_out_dir_whose_name_is_not_utf8_does_not_panic() {
     let at = args.iter().position(|a| a == "--out-dir").unwrap();
     args[at + 1] = out;
     let run = finish(command(&args).spawn().unwrap()).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The auth file's path is recorded in the envelope as text: refused, before anything is sent.
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("not valid UTF-8"), "{}", run.stderr);
     let envelope: serde_json::Value = serde_json::from_str(&run.stdout).expect("--json envelope");
-    assert_eq!(envelope["result"]["username"], "a@x.com");
-    assert!(envelope["result"]["authFile"]
-        .as_str()
-        .is_some_and(|p| p.ends_with("a@x.com.json")));
+    assert_eq!(envelope["status"], 2);
+    assert!(grants(&emu).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
