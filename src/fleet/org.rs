@@ -151,17 +151,22 @@ impl Fleet {
         }
     }
 
-    /// A slot (`--concurrency`) and the rate limiter's admission (`--rate`, slowed after a
-    /// `login rate exceeded`) for one request, held while the permit lives: every request of
-    /// the run takes one, the token requests and the sinks' calls to the org alike. `None`
+    /// A slot (`--concurrency`) for one request, held while the permit lives: every request
+    /// of the run takes one, the token requests and the sinks' calls to the org alike. `None`
     /// when the run stops first.
     #[expect(clippy::expect_used, reason = "the fleet never closes its semaphore")]
-    pub(crate) async fn admitted(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        let permit = tokio::select! {
+    pub(crate) async fn slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        tokio::select! {
             biased;
-            () = self.stop.stopped() => return None,
-            permit = self.permits.acquire() => permit.expect("the semaphore is never closed"),
-        };
+            () = self.stop.stopped() => None,
+            permit = self.permits.acquire() => Some(permit.expect("the semaphore is never closed")),
+        }
+    }
+
+    /// A slot and, for a token request, the rate limiter's admission (`--rate`, slowed after
+    /// a `login rate exceeded`): the login servers' limit. `None` when the run stops first.
+    async fn admitted(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let permit = self.slot().await?;
         let admitted = async {
             let (pause, cells) = self.throttle.admission();
             if let Some(until) = pause {

@@ -27,16 +27,17 @@ impl SinkKind {
     pub const ALL: [SinkKind; 2] = [SinkKind::OutDir, SinkKind::SfState];
 }
 
-/// The run's limits for a sink's own requests to the org (sf's probes): the same slots and
-/// rate as the token requests.
+/// The run's limit for a sink's own requests to the org (sf's probes): the same slots as the
+/// token requests (`--concurrency`). Not `--rate`, which is the login servers' limit: a probe
+/// goes to the org's own instance, under its API limits.
 #[derive(Clone, Copy)]
 pub struct Admission<'a>(pub(super) &'a super::Fleet);
 
 impl Admission<'_> {
-    /// Wait for a slot and the rate limiter; hold the permit for the request. `None`: the run
-    /// is stopping, send nothing more.
+    /// Wait for a slot; hold the permit for the request. `None`: the run is stopping, send
+    /// nothing more.
     pub async fn request(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.0.admitted().await
+        self.0.slot().await
     }
 }
 

@@ -39,7 +39,7 @@ impl Handoff {
     /// place in the list, [`Target::place`]). `token_host` is where it was granted (the row's own instance, or `-r`): sf's
     /// `loginUrl`, which its refreshes start from, in the href form sf stores for `-r URL`.
     /// Returns once the auth file is on disk; the aliases follow (see [`SfWriter::finish`]).
-    /// Its requests to the org wait for the run's `admission`, as the token requests do.
+    /// Its requests to the org wait for a slot of the run (`admission`), as token requests do.
     pub async fn record(
         &self,
         target: &Target,
@@ -47,7 +47,7 @@ impl Handoff {
         token_host: &url::Url,
         admission: crate::fleet::Admission<'_>,
     ) -> Result<PathBuf, SfStateError> {
-        // sf's probes of the org go under the run's slots and rate, as its token requests do;
+        // sf's probes of the org take the run's slots, as its token requests do;
         // a run that is stopping sends none (the auth file is written without their details).
         let details = match admission.request().await {
             Some(_slot) => {
