@@ -124,16 +124,16 @@ pub struct GrantArgs {
     #[command(flatten)]
     pub hub_filter: HubFilterArgs,
     /// Token requests in flight at once.
-    #[arg(long, default_value_t = crate::config::defaults::CONCURRENCY)]
+    #[arg(long, default_value_t = crate::defaults::CONCURRENCY)]
     pub concurrency: usize,
     /// Token requests per second, retries included (bursts up to --concurrency).
-    #[arg(long, default_value_t = crate::config::defaults::RATE)]
+    #[arg(long, default_value_t = crate::defaults::RATE)]
     pub rate: f64,
     /// Per-org time to wait out the replication delay (`user hasn't approved this consumer`).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub replication_timeout: Duration,
     /// Retries after a transient failure (5xx, 420, reset, timeout), per org.
-    #[arg(long, default_value_t = crate::config::defaults::MAX_RETRIES)]
+    #[arg(long, default_value_t = crate::defaults::MAX_RETRIES)]
     pub max_retries: u32,
     /// Time limit of one token request.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
@@ -152,7 +152,7 @@ pub struct GrantArgs {
     pub deadline: Option<Duration>,
     /// Where the auth files, report.json and failed.csv go (created 0700).
 
-    #[arg(long, default_value = crate::config::defaults::OUT_DIR)]
+    #[arg(long, default_value = crate::defaults::OUT_DIR)]
     pub out_dir: PathBuf,
     /// Write the report here instead of <out-dir>/report.json; a .csv path writes CSV.
     #[arg(long)]
@@ -413,7 +413,7 @@ pub struct TargetArgs {
     #[command(flatten)]
     pub key: KeyArgs,
     /// Token host: POST to <URL>/services/oauth2/token. A row's own instance URL is tried first.
-    #[arg(short = 'r', long, default_value = crate::config::defaults::INSTANCE_URL)]
+    #[arg(short = 'r', long, default_value = crate::defaults::INSTANCE_URL)]
     pub instance_url: String,
     /// The assertion's `aud` (else $SFDX_AUDIENCE_URL, else https://test.salesforce.com).
     #[arg(long, env = "SF_AUDIENCE_URL", hide_env_values = true)]

@@ -15,6 +15,7 @@ use crate::retry::Policy;
 use crate::tls::Network;
 use crate::urls::{self, HostPolicy};
 
+mod check;
 mod login;
 mod token;
 
@@ -167,6 +168,17 @@ pub fn recorded_key_path(args: &KeyArgs) -> Result<(), ConfigError> {
 }
 
 const MAX_CONCURRENCY: usize = 1024;
+
+/// A `--concurrency` the fleet can take: 1 to 1,024 requests in flight.
+pub fn check_concurrency(concurrency: usize) -> Result<(), String> {
+    if (1..=MAX_CONCURRENCY).contains(&concurrency) {
+        Ok(())
+    } else {
+        Err(format!(
+            "--concurrency {concurrency} is out of range; use 1 to {MAX_CONCURRENCY}"
+        ))
+    }
+}
 /// The most token requests per second a run may be given.
 pub const MAX_RATE: f64 = 100_000.0;
 
@@ -183,26 +195,7 @@ pub fn check_rate(rate: f64) -> Result<(), String> {
     }
 }
 
-/// The library's defaults for a run, in one place: what `fleetauth grant ORGS` does with no
-/// other flag. clap's default values in `cli` are these (a test checks they agree), and the
-/// commands that run a grant themselves (demo, bench, check, token) start from them.
-pub mod defaults {
-    use std::time::Duration;
-
-    pub const CONCURRENCY: usize = 8;
-    pub const RATE: f64 = 10.0;
-    pub const REPLICATION_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-    pub const MAX_RETRIES: u32 = 5;
-    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-    pub const FRESH_FOR: Duration = Duration::from_secs(60 * 60);
-    pub const OUT_DIR: &str = "fleetauth-out";
-    pub const INSTANCE_URL: &str = "https://test.salesforce.com";
-    pub const AUDIENCE: &str = "https://test.salesforce.com";
-    /// After a `login rate exceeded`, no request starts for this long.
-    pub const RATE_LIMITED_PAUSE: Duration = Duration::from_secs(5);
-    /// After an interruption, how long requests in flight may finish.
-    pub const GRACE: Duration = Duration::from_secs(3);
-}
+pub use crate::defaults;
 
 /// Who signs and where it goes, validated: the key and consumer key (the signer), the token
 /// host, the audience, the trust store and the hosts data may name.
@@ -375,12 +368,7 @@ impl GrantConfig {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let usage = |m: String| ConfigError::Usage(m);
-        if !(1..=MAX_CONCURRENCY).contains(&args.concurrency) {
-            return Err(usage(format!(
-                "--concurrency {} is out of range; use 1 to {MAX_CONCURRENCY}",
-                args.concurrency
-            )));
-        }
+        check_concurrency(args.concurrency).map_err(usage)?;
         check_rate(args.rate).map_err(usage)?;
         check_request_timeout(args.request_timeout)?;
         // What report.json and sf's auth files record as text.

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod credentials;
+pub mod defaults;
 pub mod emulator;
 pub mod exit;
 pub mod files;

@@ -144,10 +144,8 @@ pub async fn run(args: BenchArgs) -> Exit {
 
 async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
     // Checked before anything is spawned or written.
-    anyhow::ensure!(
-        (1..=1024).contains(&args.concurrency),
-        "--concurrency must be 1 to 1024"
-    );
+    // By the same rules as `grant`'s.
+    crate::config::check_concurrency(args.concurrency).map_err(anyhow::Error::msg)?;
     crate::config::check_rate(args.rate).map_err(anyhow::Error::msg)?;
     let n = args.orgs.max(1);
     let temp = tempfile::tempdir()?;

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use crate::assertion::MAX_LIFETIME;
 use crate::cli::CheckArgs;
-use crate::config::{GrantConfig, TargetConfig};
+use crate::config::GrantConfig;
 use crate::exit::Exit;
 use crate::input;
 use crate::plan;
@@ -28,13 +28,7 @@ pub async fn run(args: CheckArgs) -> Exit {
 async fn check(args: CheckArgs) -> Result<bool, String> {
     let online = args.online.clone();
     let env = |var: &str| std::env::var(var).ok();
-    let target = TargetConfig::from_args(args.target.clone(), &env).map_err(|e| e.to_string())?;
-    let mut config = GrantConfig::new(std::path::PathBuf::new(), target);
-    config.orgs = args.orgs.clone();
-    config.hub =
-        crate::config::hub_options(&args.hub, &args.hub_filter, None).map_err(|e| e.to_string())?;
-    config.format = args.format;
-    config.shard = args.shard;
+    let config = GrantConfig::for_check(&args, &env).map_err(|e| e.to_string())?;
     let key = config.signer.key();
     crate::say_out!("ok  key        {}: RSA {} bits", key.origin, key.bits);
     match &args.target.key.cert {
