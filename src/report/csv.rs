@@ -114,6 +114,29 @@ impl Formatter for Csv {
     }
 }
 
+/// A list column that holds a secret by its name (`accessToken`, `sfdxAuthUrl`, `password`…,
+/// in any case, with or without `_` or `-`).
+fn is_secret_column(name: &str) -> bool {
+    let name: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    matches!(
+        name.as_str(),
+        "accesstoken"
+            | "refreshtoken"
+            | "sfdxauthurl"
+            | "authurl"
+            | "sessionid"
+            | "password"
+            | "clientsecret"
+            | "privatekey"
+            | "token"
+            | "secret"
+    )
+}
+
 impl Report {
     /// `failed.csv`: the unfinished orgs with the input's own columns, ready to be the next
     /// run's list. Removed when every org is done, so a stale one never lingers.
@@ -130,13 +153,24 @@ impl Report {
             let _ = std::fs::remove_file(path);
             return Ok(false);
         }
+        // A list may carry secrets beside the usernames (an access token, an sfdx auth URL):
+        // failed.csv, which CI recipes upload, leaves those columns out.
+        let keep: Vec<bool> = columns.iter().map(|c| !is_secret_column(c)).collect();
+        fn kept<'a>(cells: &'a [String], keep: &[bool]) -> Vec<&'a str> {
+            cells
+                .iter()
+                .zip(keep.iter().chain(std::iter::repeat(&true)))
+                .filter(|(_, k)| **k)
+                .map(|(c, _)| c.as_str())
+                .collect()
+        }
         let mut w = writer();
-        row(&mut w, columns.iter().map(String::as_str));
+        row(&mut w, kept(columns, &keep));
         let mut written = HashSet::new();
         for t in targets {
             if unfinished.contains(t.username.as_str()) && written.insert(t.username.to_lowercase())
             {
-                row(&mut w, t.record.iter().map(String::as_str));
+                row(&mut w, kept(&t.record, &keep));
             }
         }
         write_atomic(path, &finish(w), 0o600)?;
@@ -148,6 +182,22 @@ impl Report {
 mod tests {
     use super::super::sample;
     use super::*;
+
+    #[test]
+    fn secret_columns_are_named_in_any_spelling_and_others_are_not() {
+        for c in [
+            "accessToken",
+            "access_token",
+            "SFDX_AUTH_URL",
+            "sfdxAuthUrl",
+            "Password",
+        ] {
+            assert!(is_secret_column(c), "{c}");
+        }
+        for c in ["username", "alias", "instanceUrl", "orgId", "tokenHost"] {
+            assert!(!is_secret_column(c), "{c}");
+        }
+    }
 
     #[test]
     fn formula_cells_are_neutralized_and_others_kept() {

@@ -392,3 +392,29 @@ async fn a_handed_over_report_in_the_out_dir_is_not_overwritten_and_another_out_
     let run = fleetauth(&args, None).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+/// failed.csv, which CI recipes upload, leaves out a list's columns that hold secrets by name
+/// (an access token, an sfdx auth URL) and keeps the rest; `grant` reads it back.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_csv_leaves_out_the_lists_secret_columns() {
+    let known = usernames("secretcol", 1);
+    let emu = start(config(&known)).await;
+    let unknown = "test-secretcol-gone@example.com";
+    let list = format!(
+        "username,accessToken,team,sfdx_auth_url\n{},00Dxx!LIVETOKEN1,red,force://a\n{unknown},00Dxx!LIVETOKEN2,blue,force://b\n",
+        known[0]
+    );
+    let ws = Workspace::new("orgs.csv", &list);
+    let run = fleetauth(&ws.grant_args(&emu, &["--replication-timeout", "1s"]), None).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failed = std::fs::read_to_string(ws.out.join("failed.csv")).unwrap();
+    assert!(failed.starts_with("username,team\n"), "{failed}");
+    assert!(
+        failed.contains(unknown) && failed.contains("blue"),
+        "{failed}"
+    );
+    assert!(
+        !failed.contains("LIVETOKEN") && !failed.contains("force://"),
+        "{failed}"
+    );
+}
