@@ -314,7 +314,7 @@ impl Sink for Handoff {
     /// sink tells the grant's age.
     fn fresh(&self, target: &Target, _limit: Duration) -> Option<Fresh> {
         let path = self.state.auth_path(&target.username);
-        let bytes = crate::input::read_regular_file(&path, crate::files::KEY_CAP)?;
+        let bytes = crate::files::read_found(&path, crate::files::KEY_CAP)?;
         let auth: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
         let text = |field: &str| auth.get(field).and_then(serde_json::Value::as_str);
         if text("clientId") != Some(self.client_id.as_str())

@@ -178,26 +178,6 @@ fn read_capped(reader: impl Read) -> std::io::Result<Option<String>> {
     })
 }
 
-/// The bytes of the regular file at `path` (at most `cap`), or `None` when it is not one: a
-/// FIFO, a device or a symbolic link is never opened for reading (a FIFO would block until
-/// a writer came), and a file over `cap` is not read. For files found in a directory, like
-/// the out dir's auth files.
-pub fn read_regular_file(path: &Path, cap: u64) -> Option<Vec<u8>> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() > cap {
-        return None;
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(cap).read_to_end(&mut bytes).ok()?;
-    Some(bytes)
-}
-
 /// The format from the file extension (`.json`, `.csv`), else from the first non-blank
 /// character: a `.txt` file holding JSON is read as JSON.
 fn detect(path: &Path, text: &str) -> Format {

@@ -103,7 +103,7 @@ pub(super) fn resolve(
     }
     if let Some(home) = sf_home {
         let file = home.join(".sfdx/alias.json");
-        let aliases: Option<Value> = input::read_regular_file(&file, input::MAX_LIST_BYTES)
+        let aliases: Option<Value> = crate::files::read_found(&file, input::MAX_LIST_BYTES)
             .and_then(|b| serde_json::from_slice(&b).ok());
         if let Some(username) = aliases
             .as_ref()
