@@ -9,6 +9,7 @@ use url::Url;
 use crate::assertion::Signer;
 use crate::cli::{GrantArgs, KeyArgs, NetworkArgs, SfArgs, TargetArgs};
 use crate::credentials::{self, KeyError};
+use crate::defaults;
 use crate::fleet::Limits;
 use crate::input::Format;
 use crate::retry::Policy;
@@ -195,8 +196,6 @@ pub fn check_rate(rate: f64) -> Result<(), String> {
     }
 }
 
-pub use crate::defaults;
-
 /// Who signs and where it goes, validated: the key and consumer key (the signer), the token
 /// host, the audience, the trust store and the hosts data may name.
 #[derive(Debug)]
@@ -327,10 +326,11 @@ impl TargetConfig {
 }
 
 impl GrantConfig {
-    /// A run of `orgs` against `target` with every other setting at its default.
-    pub fn new(orgs: PathBuf, target: TargetConfig) -> Self {
+    /// A run of the lists `orgs` (none: the Dev Hub's orgs) against `target`, with every other
+    /// setting at its default.
+    pub fn new(orgs: Vec<PathBuf>, target: TargetConfig) -> Self {
         Self {
-            orgs: vec![orgs],
+            orgs,
             format: None,
             signer: target.signer,
             host: target.host,
@@ -383,8 +383,7 @@ impl GrantConfig {
         let mut sf = SfOptions::from_args(args.sf, &env)?;
         let hub = hub_options(&args.hub, &args.hub_filter, sf.as_ref())?;
         fill_dev_hub(sf.as_mut(), hub.as_ref());
-        let mut config = Self::new(PathBuf::new(), target);
-        config.orgs = args.orgs;
+        let mut config = Self::new(args.orgs, target);
         config.hub = hub;
         config.format = args.format;
         config.policy.replication_budget = args.replication_timeout;

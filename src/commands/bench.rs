@@ -194,7 +194,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<Exit> {
         Duration::from_secs(30)
     };
     let out_dir = temp.path().join("out");
-    let mut config = GrantConfig::new(orgs.clone(), TargetConfig::emulator(&emulator.url, &key)?);
+    let mut config = GrantConfig::new(
+        vec![orgs.clone()],
+        TargetConfig::emulator(&emulator.url, &key)?,
+    );
     config.limits.concurrency = args.concurrency;
     config.limits.rate = args.rate;
     config.policy.max_retries = if args.soak { 10 } else { 5 };

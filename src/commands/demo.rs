@@ -96,7 +96,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         emulator.url(),
         out_dir.display()
     );
-    let mut config = GrantConfig::new(orgs, TargetConfig::emulator(&emulator.url(), &key)?);
+    let mut config = GrantConfig::new(vec![orgs], TargetConfig::emulator(&emulator.url(), &key)?);
     config.orgs = Vec::new();
     config.hub = Some(
         crate::hub::HubOptions::new(

@@ -11,8 +11,7 @@ impl GrantConfig {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let target = TargetConfig::from_args(args.target.clone(), env)?;
-        let mut config = Self::new(std::path::PathBuf::new(), target);
-        config.orgs = args.orgs.clone();
+        let mut config = Self::new(args.orgs.clone(), target);
         config.hub = hub_options(&args.hub, &args.hub_filter, None)?;
         config.format = args.format;
         config.shard = args.shard;

@@ -7,11 +7,12 @@ use std::time::Duration;
 use url::Url;
 
 use super::{
-    audience_setting, check_request_timeout, consumer_key, defaults, key, network, parse_audience,
+    audience_setting, check_request_timeout, consumer_key, key, network, parse_audience,
     ConfigError,
 };
 use crate::assertion::Signer;
 use crate::cli::LoginArgs;
+use crate::defaults;
 use crate::fleet::Limits;
 use crate::retry::Policy;
 use crate::tls::Network;

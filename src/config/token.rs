@@ -1,8 +1,6 @@
 //! `fleetauth token`'s (and `open`'s) flags → the configuration of the one-org grant it may
 //! make: the target, the sf hand-off and the Dev Hub taken as `grant` takes them.
 
-use std::path::PathBuf;
-
 use super::{
     check_request_timeout, fill_dev_hub, hub_options, ConfigError, GrantConfig, Output, SfOptions,
     TargetConfig,
@@ -32,7 +30,8 @@ impl GrantConfig {
             dev_hub_username: args.dev_hub_username.clone(),
             replace_aliases: false,
         };
-        let mut config = Self::new(PathBuf::from("-"), target);
+        // The one org is resolved from the out dir and `--list`, not read as a run's list.
+        let mut config = Self::new(Vec::new(), target);
         config.sf = SfOptions::from_args(sf, env)?;
         config.hub = hub_options(&args.hub, &HubFilterArgs::default(), config.sf.as_ref())?;
         fill_dev_hub(config.sf.as_mut(), config.hub.as_ref());

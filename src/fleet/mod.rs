@@ -538,7 +538,7 @@ mod tests {
         let signer = Signer::new(
             key,
             test_keys::CLIENT_ID.into(),
-            crate::config::defaults::AUDIENCE.into(),
+            crate::defaults::AUDIENCE.into(),
         );
         let limits = Limits {
             concurrency: 4,
