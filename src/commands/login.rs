@@ -15,14 +15,6 @@ use crate::sfstate::handoff::Handoff;
 use crate::sfstate::{probe, SfState};
 use crate::token::TokenClient;
 
-/// What the login does with the org once it is granted.
-struct LoginFlags {
-    username: String,
-    alias: Option<String>,
-    set_default: bool,
-    set_default_dev_hub: bool,
-}
-
 pub async fn run(args: LoginArgs) -> Exit {
     let json_out = args.json;
     match login(args).await {
@@ -53,10 +45,20 @@ pub async fn run(args: LoginArgs) -> Exit {
 
 async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
     let env = |var: &str| std::env::var(var).ok();
-    let config = LoginConfig::from_args(args, &env).map_err(|e| e.to_string())?;
-    let home = config.sf_home.clone();
-    let network = &config.network;
-    let state = SfState::open(&home, &env, config.signer.key()).map_err(|e| e.to_string())?;
+    let LoginConfig {
+        username,
+        alias,
+        signer,
+        host,
+        network,
+        request_timeout,
+        policy,
+        limits,
+        sf_home: home,
+        set_default,
+        set_default_dev_hub,
+    } = LoginConfig::from_args(args, &env).map_err(|e| e.to_string())?;
+    let state = SfState::open(&home, &env, signer.key()).map_err(|e| e.to_string())?;
     // Trust settings that could not be used are said, as by grant.
     let warnings: Vec<String> = state
         .notes
@@ -67,8 +69,8 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
     let state = Arc::new(state);
     let handoff = Handoff {
         state: Arc::clone(&state),
-        http: probe::client(network, config.request_timeout).map_err(|e| e.to_string())?,
-        client_id: config.signer.client_id().to_string(),
+        http: probe::client(&network, request_timeout).map_err(|e| e.to_string())?,
+        client_id: signer.client_id().to_string(),
         dev_hub: None,
         alias_prefix: None,
         probe_dev_hub: true,
@@ -77,20 +79,13 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
         writer: Default::default(),
         aliases_before: Default::default(),
     };
-    let sf_writer = handoff.writer_shared();
-    let client = TokenClient::new(config.request_timeout, 1, network).map_err(|e| e.to_string())?;
-    let args = LoginFlags {
-        username: config.username.clone(),
-        alias: config.alias.clone(),
-        set_default: config.set_default,
-        set_default_dev_hub: config.set_default_dev_hub,
-    };
+    let client = TokenClient::new(request_timeout, 1, &network).map_err(|e| e.to_string())?;
     let fleet = Arc::new(Fleet::new(
         client,
-        config.signer,
-        config.policy,
-        config.limits,
-        config.host,
+        signer,
+        policy,
+        limits,
+        host,
         Sinks::default().with(handoff),
         {
             let stop = crate::stop::Stopper::new();
@@ -99,31 +94,26 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
         },
     ));
     let target = Target {
-        username: args.username.clone(),
-        alias: args.alias.clone(),
+        username: username.clone(),
+        alias: alias.clone(),
         instance_url: None,
         origin: Origin::Entry(1),
-        record: vec![args.username.clone()],
+        record: vec![username.clone()],
         place: 0,
     };
-    let outcome = fleet.run(&[target], |_| {}).await.remove(0);
-    let aliases = sf_writer.finish().await;
+    let outcome = Arc::clone(&fleet).run(&[target], |_| {}).await.remove(0);
+    // What sf's state could not take is said (as warnings: the login itself worked).
+    let closing = fleet.sinks().finish().await;
     let mut warnings = warnings;
-    warnings.extend(
-        aliases
-            .kept
-            .iter()
-            .map(|a| format!("sf alias {a} was left as it is")),
-    );
-    warnings.extend(aliases.failure_warning());
+    warnings.extend(closing.warnings.into_iter().chain(closing.errors));
     match outcome.status {
         Status::Authorized => {
-            let name = args.alias.clone().unwrap_or_else(|| args.username.clone());
+            let name = alias.clone().unwrap_or_else(|| username.clone());
             let mut entries = Vec::new();
-            if args.set_default {
+            if set_default {
                 entries.push(("target-org", name.clone()));
             }
-            if args.set_default_dev_hub {
+            if set_default_dev_hub {
                 entries.push(("target-dev-hub", name));
             }
             let cwd = std::env::current_dir().unwrap_or_else(|_| home.clone());
@@ -131,20 +121,20 @@ async fn login(args: LoginArgs) -> Result<(Exit, Value, String), String> {
                 .set_config(&cwd, &entries)
                 .map_err(|e| e.to_string())?;
             // The result is the auth file as written, without the token.
-            let path = state.auth_path(&args.username);
+            let path = state.auth_path(&username);
             let mut result: Value = std::fs::read_to_string(&path)
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or_else(|| json!({}));
             if let Some(m) = result.as_object_mut() {
                 m.remove("accessToken");
-                if let Some(alias) = &args.alias {
+                if let Some(alias) = &alias {
                     m.insert("alias".into(), json!(alias));
                 }
             }
             let line = format!(
                 "Successfully authorized {} with org ID {}",
-                args.username,
+                username,
                 outcome.org_id.clone().unwrap_or_default()
             );
             Ok((

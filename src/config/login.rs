@@ -36,7 +36,6 @@ pub struct LoginConfig {
     pub sf_home: PathBuf,
     pub set_default: bool,
     pub set_default_dev_hub: bool,
-    pub json: bool,
 }
 
 impl LoginConfig {
@@ -100,7 +99,6 @@ impl LoginConfig {
             sf_home,
             set_default: args.set_default,
             set_default_dev_hub: args.set_default_dev_hub,
-            json: args.json,
         })
     }
 }

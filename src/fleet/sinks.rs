@@ -141,7 +141,7 @@ impl Sinks {
             dir,
             client_id: signer.client_id().to_string(),
             audience: signer.audience().to_string(),
-            host: host.clone(),
+            host: urls::display(host),
         });
         match sf {
             Some(handoff) => sinks.with(handoff),
@@ -192,8 +192,8 @@ pub struct OutDirSink {
     /// The run's identity, recorded so a later run can tell whether the file is its own.
     pub client_id: String,
     pub audience: String,
-    /// The run's token host, the fallback for rows with their own.
-    pub host: Url,
+    /// The run's token host (the fallback for rows with their own), as auth files record it.
+    pub host: String,
 }
 
 impl Sink for OutDirSink {
@@ -209,17 +209,16 @@ impl Sink for OutDirSink {
         if age >= limit {
             return None;
         }
-        let hosts: Vec<String> = target
-            .instance_url
-            .as_deref()
-            .and_then(|u| urls::token_host(u).ok())
-            .into_iter()
-            .chain(std::iter::once(self.host.clone()))
-            .map(|u| urls::display(&u))
-            .collect();
+        let own_host = || {
+            target
+                .instance_url
+                .as_deref()
+                .and_then(|u| urls::token_host(u).ok())
+                .is_some_and(|u| urls::display(&u) == file.login_url)
+        };
         let same_identity = file.client_id == self.client_id
             && file.audience == self.audience
-            && hosts.contains(&file.login_url)
+            && (file.login_url == self.host || own_host())
             && !file.access_token.expose().is_empty()
             && file.is_of(&target.username);
         if !same_identity {
@@ -284,15 +283,10 @@ impl Sink for Handoff {
             return Ok(());
         }
         let existing = self
-            .state
-            .aliases()
+            .aliases_before()
             .map_err(|e| PreflightError(e.to_string()))?;
         for target in grant {
-            let mut names: Vec<String> = target.alias.iter().cloned().collect();
-            if let Some(prefix) = &self.alias_prefix {
-                names.push(format!("{prefix}{}", target.place));
-            }
-            for alias in names {
+            for alias in self.aliases_for(target) {
                 if let Some(other) = existing
                     .get(&alias)
                     .and_then(serde_json::Value::as_str)
@@ -322,20 +316,10 @@ impl Sink for Handoff {
         {
             return None;
         }
-        let wanted: Vec<String> = target
-            .alias
-            .iter()
-            .cloned()
-            .chain(
-                self.alias_prefix
-                    .iter()
-                    .map(|p| format!("{p}{}", target.place)),
-            )
-            .collect();
+        let wanted = self.aliases_for(target);
         if !wanted.is_empty() {
-            let aliases = self
-                .aliases_before
-                .get_or_init(|| self.state.aliases().unwrap_or_default());
+            // alias.json unreadable: nothing in sf is as the run would leave it.
+            let aliases = self.aliases_before().ok()?;
             let holds = |alias: &String| match aliases.get(alias).and_then(|v| v.as_str()) {
                 Some(user) => user.eq_ignore_ascii_case(&target.username) || !self.replace_aliases,
                 None => false,

@@ -25,11 +25,31 @@ pub struct Handoff {
     /// The one writer of sf's state (auth files, alias.json), shared with whoever reports the
     /// run's aliases after the handoff moved into the fleet.
     pub writer: Arc<SfWriter>,
-    /// alias.json as it was when the run planned (read once, for every org's freshness).
-    pub aliases_before: std::sync::OnceLock<serde_json::Map<String, serde_json::Value>>,
+    /// alias.json as it was when the run planned (read once: for every org's freshness and
+    /// the aliases' check), or why it could not be read.
+    pub aliases_before:
+        std::sync::OnceLock<Result<serde_json::Map<String, serde_json::Value>, String>>,
 }
 
 impl Handoff {
+    /// The sf aliases this run gives `target`: the list's own, and `P<place>` with
+    /// `--alias-prefix P`.
+    pub fn aliases_for(&self, target: &Target) -> Vec<String> {
+        let prefixed = self
+            .alias_prefix
+            .iter()
+            .map(|p| format!("{p}{}", target.place));
+        target.alias.iter().cloned().chain(prefixed).collect()
+    }
+
+    /// alias.json as it was before this run wrote to it, read once.
+    pub fn aliases_before(&self) -> Result<&serde_json::Map<String, serde_json::Value>, &str> {
+        self.aliases_before
+            .get_or_init(|| self.state.aliases().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
     /// The writer, readable after the handoff moved into the fleet.
     pub fn writer_shared(&self) -> Arc<SfWriter> {
         Arc::clone(&self.writer)
@@ -62,13 +82,11 @@ impl Handoff {
                 }
                 None => false,
             };
-        let mut aliases: Vec<(String, String)> = Vec::new();
-        if let Some(alias) = &target.alias {
-            aliases.push((alias.clone(), target.username.clone()));
-        }
-        if let Some(prefix) = &self.alias_prefix {
-            aliases.push((format!("{prefix}{}", target.place), target.username.clone()));
-        }
+        let aliases: Vec<(String, String)> = self
+            .aliases_for(target)
+            .into_iter()
+            .map(|alias| (alias, target.username.clone()))
+            .collect();
         let (path, body) = self.state.auth_file(&SfAuth {
             access_token: grant.access_token.expose(),
             org_id: &grant.org_id,
