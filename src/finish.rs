@@ -22,18 +22,6 @@ pub trait Failure: std::fmt::Display {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-impl From<String> for UsageError {
-    fn from(message: String) -> Self {
-        UsageError(message)
-    }
-}
-
-impl From<&str> for UsageError {
-    fn from(message: &str) -> Self {
-        UsageError(message.to_string())
-    }
-}
-
 impl Failure for UsageError {
     fn exit(&self) -> Exit {
         Exit::Usage

@@ -84,11 +84,6 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Where the sink of `kind` stored this org's grant.
-    pub fn stored_in(&self, kind: SinkKind) -> Option<&std::path::Path> {
-        self.stored.get(kind)
-    }
-
     pub fn pending(attempts: u32, elapsed: Duration) -> Self {
         Self {
             status: Status::Pending,
@@ -612,7 +607,7 @@ mod tests {
         let outcomes = run.await.unwrap();
         assert_eq!(outcomes[0].status, Status::Authorized, "{:?}", outcomes[0]);
         assert_eq!(
-            outcomes[0].stored_in(SinkKind::OutDir),
+            outcomes[0].stored.get(SinkKind::OutDir),
             Some(std::path::Path::new("a@x.com.json"))
         );
     }
