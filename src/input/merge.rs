@@ -80,9 +80,18 @@ pub fn merge(lists: Vec<OrgList>) -> Result<OrgList, InputError> {
             excluded: left_out,
         } = list;
         let name: Arc<str> = Arc::from(name);
+        // Where each merged column's cell comes from, worked out once per list.
+        let cells: Vec<Cell> = columns
+            .iter()
+            .zip(&kinds)
+            .map(|(column, kind)| match kind {
+                Some(kind) => Cell::Field(*kind),
+                None => Cell::Own(own.iter().position(|c| c.eq_ignore_ascii_case(column))),
+            })
+            .collect();
         let reshape = |mut t: Target| {
             if !one_shape {
-                t.record = reshaped(&t, &own, &columns);
+                t.record = reshaped(&t, &cells);
             }
             t.origin = Origin::In(name.clone(), Box::new(t.origin));
             t
@@ -125,18 +134,24 @@ fn same_columns(a: &[String], b: &[String]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_ignore_ascii_case(y))
 }
 
-/// `target`'s cells under `columns`: the three fleetauth reads from its fields, every other
-/// one from the cell of its own list's column of that name (blank when its list has none).
-fn reshaped(target: &Target, own: &[String], columns: &[String]) -> Vec<String> {
-    columns
+/// Where one cell of a merged row comes from.
+enum Cell {
+    /// One of the three fleetauth reads, from the target's own field.
+    Field(Column),
+    /// The cell of the row's own list's column of that name (`None`: its list has none).
+    Own(Option<usize>),
+}
+
+/// `target`'s cells under the merged columns: the three fleetauth reads from its fields, every
+/// other one from the cell of its own list's column of that name (blank when its list has none).
+fn reshaped(target: &Target, cells: &[Cell]) -> Vec<String> {
+    cells
         .iter()
-        .map(|name| match column_of(name) {
-            Some(Column::Username) => target.username.clone(),
-            Some(Column::Alias) => target.alias.clone().unwrap_or_default(),
-            Some(Column::InstanceUrl) => target.instance_url.clone().unwrap_or_default(),
-            None => own
-                .iter()
-                .position(|c| c.eq_ignore_ascii_case(name))
+        .map(|cell| match cell {
+            Cell::Field(Column::Username) => target.username.clone(),
+            Cell::Field(Column::Alias) => target.alias.clone().unwrap_or_default(),
+            Cell::Field(Column::InstanceUrl) => target.instance_url.clone().unwrap_or_default(),
+            Cell::Own(at) => at
                 .and_then(|i| target.record.get(i))
                 .cloned()
                 .unwrap_or_default(),
