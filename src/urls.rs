@@ -36,6 +36,7 @@ pub const SALESFORCE_DOMAINS: &[&str] = &[
 pub fn token_host(raw: &str) -> Result<Url, String> {
     // Parsed as given; shown escaped, as it may come from a list or a report made elsewhere.
     let url = Url::parse(raw.trim());
+    let written = raw;
     let raw = &crate::sanitize::shown(raw, 200);
     let url = url.map_err(|e| match e {
         url::ParseError::RelativeUrlWithoutBase => {
@@ -59,7 +60,8 @@ pub fn token_host(raw: &str) -> Result<Url, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("a token host URL must not carry a user name or password".into());
     }
-    host_shape(raw, &url)?;
+    written_as_is(written)?;
+    parsed_host_shape(&url)?;
     Ok(url)
 }
 
@@ -73,21 +75,21 @@ fn written_host(raw: &str) -> &str {
     authority.rsplit('@').next().unwrap_or_default()
 }
 
-/// A host fleetauth sends to: no empty label (`.salesforce.com`, `a..salesforce.com`), no
-/// trailing dot, not percent-encoded as written (`evil.com%2e.salesforce.com` decodes to
-/// `evil.com..salesforce.com`), and not port 0. Real hosts, with or without `:443`, and
-/// loopback with a port pass.
-fn host_shape(raw: &str, url: &Url) -> Result<(), String> {
+/// The host as `raw` wrote it: not percent-encoded (`evil.com%2e.salesforce.com`
+/// decodes to `evil.com..salesforce.com`). Only the text shows it: parsing decodes the host.
+fn written_as_is(raw: &str) -> Result<(), String> {
     if written_host(raw).contains('%') {
         return Err(format!(
             "`{}` has a percent-encoded host; write the host name as it is",
             crate::sanitize::shown(raw, 120)
         ));
     }
-    parsed_host_shape(url)
+    Ok(())
 }
 
-/// [`host_shape`] for a URL already parsed: its labels and its port.
+/// A host fleetauth sends to, once parsed: no empty label (`.salesforce.com`,
+/// `a..salesforce.com`), no trailing dot, not port 0. Real hosts, with or without `:443`, and
+/// loopback with a port pass.
 fn parsed_host_shape(url: &Url) -> Result<(), String> {
     let shown = || crate::sanitize::shown(url.as_str().trim_end_matches('/'), 120);
     if let Some(Host::Domain(d)) = url.host() {
@@ -243,7 +245,7 @@ impl HostPolicy {
     /// [`HostPolicy::check`] for a URL parsed from `raw`, the text it came in: also refuses a
     /// host that was percent-encoded there (parsing decodes it, so only the text shows it).
     pub fn check_as_written(&self, raw: &str, url: &Url) -> Result<(), String> {
-        host_shape(raw, url)?;
+        written_as_is(raw)?;
         self.check(url)
     }
 
